@@ -1,0 +1,53 @@
+"""Keras model -> hls4ml model, with every type taken from the layers' quantizers."""
+
+from __future__ import annotations
+
+import hls4ml
+
+from hls_project.lstm_common import types_from_keras_config
+
+FAMILY_CLASSES = ("TTLSTM",)
+
+
+def compressed_lstm_layers(model) -> list:
+    return [layer for layer in model.layers if type(layer).__name__ in FAMILY_CLASSES]
+
+
+def convert(model, output_dir, backend="Vivado", io_type="io_parallel", board=None, precision=None, reuse_factor=1):
+    """Convert a Keras model holding our LSTM layers; returns the (uncompiled) hls4ml model.
+
+    The model input gets the first LSTM layer's ``input_quantizer`` type (same rounding as
+    Keras). ``precision`` is only the default for stock layers without quantizers (e.g. a float
+    ``Dense``); it defaults to hls4ml's ``ap_fixed<16,6>``.
+    """
+    layers = compressed_lstm_layers(model)
+    if not layers:
+        names = ", ".join(sorted({type(layer).__name__ for layer in model.layers}))
+        raise ValueError(f"model '{model.name}' has no {' / '.join(FAMILY_CLASSES)} layer (it has: {names})")
+    if io_type not in ("io_parallel", "io_stream"):
+        raise ValueError(f"io_type must be 'io_parallel' or 'io_stream', got {io_type!r}")
+    if int(reuse_factor) < 1:
+        raise ValueError(f"reuse_factor must be >= 1, got {reuse_factor}")
+    config = hls4ml.utils.config_from_keras_model(
+        model,
+        granularity="name",
+        backend=backend,
+        default_precision=precision or "ap_fixed<16,6>",
+        default_reuse_factor=int(reuse_factor),
+    )
+    first = layers[0]
+    input_layer = model.layers[0] if hasattr(model, "_is_graph_network") else None
+    input_name = model.input_names[0] if input_layer is not None else None
+    if input_name in config["LayerName"] and first.input is model.input:
+        input_type = types_from_keras_config(first.get_config(), first.name).input
+        config["LayerName"][input_name]["Precision"] = input_type.cpp()
+    kwargs = {"board": board} if backend == "VivadoAccelerator" and board else {}
+    return hls4ml.converters.convert_from_keras_model(
+        model,
+        output_dir=str(output_dir),
+        backend=backend,
+        io_type=io_type,
+        hls_config=config,
+        project_name="myproject",
+        **kwargs,
+    )

@@ -1,0 +1,95 @@
+"""Bit-accurate NumPy models of the HLS kernels (FINN-style ``execute`` references).
+
+Everything is integer arithmetic on raw fixed-point values (``host.fixed_point``): products and
+sums are exact in ``int64`` and the only rounding is ``requantize_raw`` where the kernel assigns
+to a narrower type. The C-simulation must equal these functions with ``==``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hls_project.lut import ActivationTable
+from host.fixed_point import FixedType, requantize_raw, round_shift
+from models.tt import TTShape, contract_step
+
+
+@dataclass(frozen=True)
+class LSTMTypes:
+    """The fixed-point types of one quantized LSTM layer (one per quantizer)."""
+
+    input: FixedType
+    kernel: FixedType
+    recurrent: FixedType
+    bias: FixedType
+    state: FixedType
+    accumulator: FixedType
+    activation: FixedType
+
+
+@dataclass(frozen=True)
+class LSTMCellTables:
+    """The three lookup tables of the gate block."""
+
+    gate: ActivationTable  # recurrent_activation over the accumulator grid (i, f, o)
+    candidate: ActivationTable  # activation over the accumulator grid (g)
+    state: ActivationTable  # activation over the state grid (tanh(c))
+
+
+def aligned_sum(*terms):
+    """Exact sum of raw values with different fractional bits: ``(raw, frac)`` pairs."""
+    frac = max(f for _, f in terms)
+    return sum(round_shift(raw, f - frac) for raw, f in terms), frac
+
+
+def lstm_step(zx, h, c, recurrent, bias, types: LSTMTypes, tables: LSTMCellTables):
+    """One gate/state step on raw integers.
+
+    zx: (batch, 4H) accumulator raw; h, c: (batch, H) state raw; recurrent: (H, 4H) raw;
+    bias: (4H,) raw. Returns the new ``(h, c)`` as state raw.
+    """
+    t = types
+    uh = h @ recurrent  # frac: state + recurrent
+    z, frac = aligned_sum((zx, t.accumulator.frac), (uh, t.state.frac + t.recurrent.frac), (bias, t.bias.frac))
+    z = requantize_raw(z, frac, t.accumulator)
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    i, f, o = (tables.gate.lookup(v) for v in (z_i, z_f, z_o))
+    g = tables.candidate.lookup(z_c)
+    c_sum, frac = aligned_sum((f * c, t.activation.frac + t.state.frac), (i * g, 2 * t.activation.frac))
+    c_new = requantize_raw(c_sum, frac, t.state)
+    h_new = requantize_raw(o * tables.state.lookup(c_new), 2 * t.activation.frac, t.state)
+    return h_new, c_new
+
+
+def lstm_sequence(x, input_map, recurrent, bias, types, tables, state=None, return_sequences=False):
+    """Run a layer over ``x`` (batch, T, n_in) given as raw input values.
+
+    ``input_map`` maps (batch, n_in) input raw -> (batch, 4H) accumulator raw (the family's part).
+    ``state``: optional initial ``(h, c)`` raw, for stateful streaming. Returns
+    ``(outputs, (h, c))`` with outputs (batch, H) or (batch, T, H), state raw.
+    """
+    batch, steps, _ = x.shape
+    units = recurrent.shape[0]
+    h, c = state if state is not None else (np.zeros((batch, units), np.int64),) * 2
+    outputs = []
+    for step in range(steps):
+        h, c = lstm_step(input_map(x[:, step]), h, c, recurrent, bias, types, tables)
+        outputs.append(h)
+    out = np.stack(outputs, axis=1) if return_sequences else h
+    return out, (h, c)
+
+
+def tt_input_map(x, cores, shape: TTShape, types: LSTMTypes):
+    """TT mat-vec on raw values, last core first, rounding to the accumulator after each core.
+
+    x: (batch, n_in) input raw; cores: raw kernel integers, core k (r_k, n_k, m_k, r_k+1).
+    Returns (batch, 4H) accumulator raw.
+    """
+    buffer, frac = np.asarray(x, np.int64), types.input.frac
+    for step in shape.schedule():
+        exact = contract_step(step, buffer, np.asarray(cores[step.core], np.int64))
+        buffer = requantize_raw(exact, frac + types.kernel.frac, types.accumulator)
+        frac = types.accumulator.frac
+    return buffer

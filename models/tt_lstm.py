@@ -1,0 +1,163 @@
+"""TT-LSTM (Yang et al., ICML 2017): the input-to-hidden map of all four gates is one TT matrix.
+
+The gate factor 4 is folded into the first output mode: with ``output_modes = [m1, ..., md]``
+(``prod = units``) the TT matrix has output modes ``[4*m1, m2, ..., md]``, so its flat output is
+the usual Keras gate layout ``[i | f | c | o]``, each ``units`` wide. The recurrent matrix is
+dense. The TT mat-vec is done core by core (``models.tt``), never densified, and its result is
+rounded to the accumulator type after every core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+import tensorflow as tf
+
+from models.lstm_cell import QuantizedLSTMCell, QuantizedRNN
+from models.tt import TTShape, tt_svd
+
+
+def tt_lstm_shape(input_modes, output_modes, tt_ranks, units=None) -> TTShape:
+    """The TT shape of the input map, with the gate factor folded into the first output mode."""
+    output_modes = [int(m) for m in output_modes]
+    if units is not None and prod(output_modes) != int(units):
+        raise ValueError(f"'output_modes' {output_modes} multiply to {prod(output_modes)}, not units={units}")
+    folded = [4 * output_modes[0], *output_modes[1:]] if output_modes else output_modes
+    return TTShape.create(input_modes, folded, tt_ranks)
+
+
+@dataclass(frozen=True)
+class LSTMCost:
+    """Parameter and multiply-accumulate counts of one compressed LSTM layer (per frame)."""
+
+    input_map_params: int
+    recurrent_params: int
+    bias_params: int
+    input_map_macs: int
+    recurrent_macs: int
+    dense_input_map_params: int
+
+    @property
+    def params(self) -> int:
+        return self.input_map_params + self.recurrent_params + self.bias_params
+
+    @property
+    def dense_params(self) -> int:
+        return self.dense_input_map_params + self.recurrent_params + self.bias_params
+
+    @property
+    def compression(self) -> float:
+        return self.dense_params / self.params
+
+
+def tt_lstm_cost(input_modes, output_modes, tt_ranks) -> LSTMCost:
+    """Counts for a TT-LSTM; ``input_map_macs`` is the TT mat-vec, last core first."""
+    shape = tt_lstm_shape(input_modes, output_modes, tt_ranks)
+    h = prod(output_modes)
+    return LSTMCost(
+        input_map_params=shape.n_params,
+        recurrent_params=h * 4 * h,
+        bias_params=4 * h,
+        input_map_macs=shape.macs,
+        recurrent_macs=h * 4 * h,
+        dense_input_map_params=shape.n_in * 4 * h,
+    )
+
+
+@tf.keras.utils.register_keras_serializable(package="models")
+class TTLSTMCell(QuantizedLSTMCell):
+    """LSTM cell whose input-to-hidden map is a TT matrix (cores ``core_0 .. core_{d-1}``).
+
+    Core ``k`` has shape ``(r[k], n[k], m'[k], r[k+1])`` with ``m' = [4*m1, m2, ...]``; the cores
+    are rounded by ``kernel_quantizer``, each contraction by ``accumulator_quantizer``.
+    """
+
+    def __init__(self, units, input_modes, output_modes, tt_ranks, kernel_initializer=None, **kwargs):
+        super().__init__(units, **kwargs)
+        self.tt_shape = tt_lstm_shape(input_modes, output_modes, tt_ranks, units=units)
+        self.input_modes = list(self.tt_shape.input_modes)
+        self.output_modes = [int(m) for m in output_modes]
+        self.tt_ranks = list(self.tt_shape.ranks)
+        self.kernel_initializer = kernel_initializer
+
+    def build_input_map(self, input_dim):
+        if input_dim != self.tt_shape.n_in:
+            raise ValueError(
+                f"'input_modes' {self.input_modes} multiply to {self.tt_shape.n_in}, but the "
+                f"input has {input_dim} features per frame"
+            )
+        self.cores = [
+            self.add_weight(
+                shape=self.tt_shape.core_shape(k),
+                name=f"core_{k}",
+                initializer=tf.keras.initializers.get(self.kernel_initializer)
+                or tf.keras.initializers.RandomNormal(stddev=self._core_stddev()),
+            )
+            for k in range(self.tt_shape.n_cores)
+        ]
+
+    def _core_stddev(self) -> float:
+        """Per-core std so the implied dense matrix has Glorot variance 2 / (n_in + 4H)."""
+        shape = self.tt_shape
+        target = 2.0 / (shape.n_in + shape.n_out)
+        inner = prod(shape.ranks[1:-1])
+        return float((target / inner) ** (1.0 / (2 * shape.n_cores)))
+
+    def input_map(self, x):
+        buffer = x  # (batch, n_in): modes (n1..nd), nothing contracted yet
+        for step in self.tt_shape.schedule():
+            core = self.quantized_weight(self.cores[step.core], "kernel_quantizer")
+            # t: (batch, n_left, n_in, n_right, rank_in); core: (rank_out, n_in, n_out, rank_in)
+            t = tf.reshape(buffer, (-1, step.n_left, step.n_in, step.n_right, step.rank_in))
+            # out: (batch, n_left, n_out, n_right, rank_out)
+            out = tf.einsum("blipc,aijc->bljpa", t, core)
+            buffer = self.quantize(tf.reshape(out, (-1, step.out_size)), "accumulator_quantizer")
+        return buffer  # (batch, 4H): modes (4*m1, m2..md)
+
+    def get_config(self):
+        config = {
+            "input_modes": self.input_modes,
+            "output_modes": self.output_modes,
+            "tt_ranks": self.tt_ranks,
+        }
+        return {**super().get_config(), **config}
+
+
+@tf.keras.utils.register_keras_serializable(package="models")
+class TTLSTM(QuantizedRNN):
+    """Keras RNN layer over ``TTLSTMCell``.
+
+    Args:
+        units: hidden size H (= prod(output_modes)).
+        input_modes: factorization of the frame size, e.g. [8, 20, 20, 18] for 57,600.
+        output_modes: factorization of H, e.g. [4, 4, 4, 4]; the gate factor 4 is folded in.
+        tt_ranks: d+1 ranks starting and ending with 1 (or one int for all inner ranks).
+        kernel_quantizer, recurrent_quantizer, bias_quantizer, state_quantizer,
+        input_quantizer, accumulator_quantizer, activation_quantizer: see ``QuantizedLSTMCell``.
+        activation, recurrent_activation, return_sequences, stateful: as in Keras' LSTM.
+    """
+
+    cell_class = TTLSTMCell
+
+    @classmethod
+    def from_dense(cls, kernel, recurrent_kernel, bias, input_modes, output_modes, tt_ranks, **kwargs):
+        """A built layer whose cores are the TT-SVD of a dense (n_in, 4H) gate kernel.
+
+        Returns ``(layer, relative_error)`` with the TT-SVD's relative Frobenius error.
+        """
+        kernel = np.asarray(kernel, dtype=np.float64)
+        units = prod(int(m) for m in output_modes)
+        shape = tt_lstm_shape(input_modes, output_modes, tt_ranks, units=units)
+        cores, error = tt_svd(kernel, shape)
+        layer = cls(units, input_modes=input_modes, output_modes=output_modes, tt_ranks=tt_ranks, **kwargs)
+        layer.build((None, None, shape.n_in))
+        layer.cell.set_weights([*cores, recurrent_kernel, bias])
+        return layer, error
+
+
+def tt_lstm_counts_of(layer: TTLSTM) -> LSTMCost:
+    """``tt_lstm_cost`` of an existing layer."""
+    cell = layer.cell
+    return tt_lstm_cost(cell.input_modes, cell.output_modes, cell.tt_ranks)
