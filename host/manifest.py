@@ -1,0 +1,113 @@
+"""The overlay manifest: what a bitstream computes and how to talk to it (NumPy only).
+
+Written by ``python -m overlay build`` next to the bitstream, read by ``host.Accelerator``.
+Every file it names carries a SHA-256, so a manifest that does not belong to the bitstream beside
+it is refused instead of silently decoding garbage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from host.fixed_point import FixedType
+
+MANIFEST_NAME = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class Manifest:
+    """One overlay.
+
+    ``input_shape`` is (frames per call, features); ``output_shape`` the model output per call.
+    Words are 32-bit: input ``[control] + frames * features`` raw values, output the raw values.
+    ``files`` maps a role (``bitstream``, ``hwh``, ``xclbin``, ``emulator``) to
+    ``{"path": relative path, "sha256": ...}``.
+    """
+
+    board: str
+    io_type: str
+    input_shape: list
+    output_shape: list
+    input_type: FixedType
+    output_type: FixedType
+    stateful: bool
+    model_sha256: str
+    layers: list = field(default_factory=list)
+    files: dict = field(default_factory=dict)
+    tools: dict = field(default_factory=dict)
+    dataset: dict = field(default_factory=dict)  # how the model's features were made (models.train)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def frames_per_call(self) -> int:
+        return int(self.input_shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.input_shape[1])
+
+    @property
+    def words_in(self) -> int:
+        return 1 + self.frames_per_call * self.n_features
+
+    @property
+    def words_out(self) -> int:
+        size = 1
+        for dim in self.output_shape:
+            size *= int(dim)
+        return size
+
+    def add_file(self, role: str, directory, path) -> None:
+        path = Path(path)
+        self.files[role] = {"path": str(path.relative_to(directory)), "sha256": sha256_of(path)}
+
+    def verified_path(self, role: str, directory) -> Path:
+        """The file of ``role``, after checking it is the one this manifest was written for."""
+        if role not in self.files:
+            raise FileNotFoundError(f"the manifest in {directory} lists no {role} (it has: {sorted(self.files)})")
+        entry = self.files[role]
+        path = Path(directory) / entry["path"]
+        if not path.exists():
+            raise FileNotFoundError(f"{role} file {path} named by the manifest does not exist")
+        actual = sha256_of(path)
+        if actual != entry["sha256"]:
+            raise ValueError(
+                f"{path} does not match {Path(directory) / MANIFEST_NAME}: sha256 {actual[:12]}... "
+                f"!= {entry['sha256'][:12]}... (rebuild the overlay or copy the matching manifest)"
+            )
+        return path
+
+    def save(self, directory) -> Path:
+        data = asdict(self)
+        data["input_type"] = self.input_type.to_dict()
+        data["output_type"] = self.output_type.to_dict()
+        path = Path(directory) / MANIFEST_NAME
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory) -> Manifest:
+        path = Path(directory) / MANIFEST_NAME
+        if not path.exists():
+            raise FileNotFoundError(f"no {MANIFEST_NAME} in {directory}: build one with 'python -m overlay build'")
+        try:
+            data = json.loads(path.read_text())
+            if data.get("format_version") != FORMAT_VERSION:
+                raise ValueError(f"format_version {data.get('format_version')} (this host reads {FORMAT_VERSION})")
+            data["input_type"] = FixedType.from_dict(data["input_type"])
+            data["output_type"] = FixedType.from_dict(data["output_type"])
+            return cls(**data)
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path} is not a valid overlay manifest: {err}") from None

@@ -1,0 +1,217 @@
+"""``python -m overlay build``: Keras model -> HLS project + block design -> bitstream + manifest.
+
+Steps (each printed as it runs):
+1. load the model (with ``models.custom_objects()``) and convert it with hls4ml's
+   VivadoAccelerator backend for the board (AXI-stream with DMA);
+2. write the HLS project, our accelerator top (``overlay.axi_wrapper``) and the board's Vivado
+   block design (hls4ml's ``design.tcl``);
+3. compile the accelerator top with g++ into the emulator library ``emulator/libaccel.so``
+   (the host's emulated backend; also proves the generated C++ compiles);
+4. run the vendor tools when they are on PATH (Vivado HLS, then Vivado; Vitis ``v++`` for Alveo),
+   failing on any non-zero exit, and collect ``.bit`` + ``.hwh`` (or ``.xclbin``);
+5. write ``manifest.json`` (model hash, shapes, types, board, tool versions, file hashes).
+
+Without the tools, steps 1-3 and 5 still run and the build exits non-zero, naming the missing
+tool and the commands to run on a machine that has it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from host.fixed_point import FixedType
+from host.manifest import Manifest, sha256_of
+from overlay.axi_wrapper import write_wrapper
+
+BOARDS = ("pynq-z2", "zcu102", "alveo-u250")
+HLS_COMMAND = 'vivado_hls -f build_prj.tcl "reset=1 synth=1 csim=0 cosim=0 validation=0 export=1 vsynth=0"'
+ALVEO_PLATFORM = "xilinx_u250_xdma_201830_2"
+
+
+class MissingToolError(RuntimeError):
+    """A vendor tool is not on PATH; the project is written and the message says what to run."""
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    hls_dir: Path
+    manifest: Manifest
+    bitstream_built: bool
+
+
+def log(message: str) -> None:
+    print(f"[overlay] {message}", flush=True)
+
+
+def load_keras_model(path):
+    """Load a model saved by ``models.train``; refuse a file without one of our LSTM layers."""
+    import tensorflow as tf
+
+    import models
+    from hls_project.convert import compressed_lstm_layers
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    try:
+        model = tf.keras.models.load_model(path, custom_objects=models.custom_objects(), compile=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot load model {path}: {err}") from None
+    if not compressed_lstm_layers(model):
+        raise ValueError(f"model {path} has no TTLSTM layer: nothing for this flow to accelerate")
+    return model
+
+
+def fixed_type_of_variable(variable) -> FixedType:
+    precision = variable.type.precision
+    return FixedType(precision.width, precision.integer, signed=precision.signed)
+
+
+def compile_emulator(hls_dir: Path, project: str = "myproject") -> Path:
+    """g++ -Wall the accelerator top + model into ``emulator/libaccel.so`` (warnings are shown)."""
+    target = hls_dir / "emulator" / "libaccel.so"
+    target.parent.mkdir(exist_ok=True)
+    command = [
+        "g++", "-std=c++14", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra",
+        "-isystem", "firmware/ap_types", "-Ifirmware",
+        f'-DWEIGHTS_DIR="{(hls_dir / "firmware" / "weights").resolve()}"',
+        f"firmware/{project}.cpp", f"firmware/{project}_axi.cpp", "emulator_bridge.cpp",
+        "-o", str(target.resolve()),
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=hls_dir, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"g++ failed to compile the accelerator in {hls_dir}:\n{result.stderr[-4000:]}")
+    (target.parent / "compile.log").write_text(" ".join(command) + "\n" + result.stderr)
+    return target
+
+
+def tool_commands(board: str) -> list:
+    if board.startswith("alveo"):
+        link = (
+            f"cd xclbin_files && v++ -t hw --platform {ALVEO_PLATFORM} --link ../xo_files/myproject_kernel.xo "
+            "-o myproject_kernel.xclbin --user_ip_repo_paths ../myproject_prj/solution1/impl/ip"
+        )
+        return [("vivado_hls", HLS_COMMAND), ("vivado", "vivado -mode batch -source design.tcl"), ("v++", link)]
+    return [("vivado_hls", HLS_COMMAND), ("vivado", "vivado -mode batch -source design.tcl")]
+
+
+def tool_version(tool: str) -> str:
+    result = subprocess.run([tool, "-version"], capture_output=True, text=True)
+    return (result.stdout or result.stderr).strip().splitlines()[0] if result.returncode == 0 else "unknown"
+
+
+def run_tools(hls_dir: Path, board: str) -> dict:
+    """Run every vendor step; raise ``MissingToolError`` before starting if a tool is missing."""
+    steps = tool_commands(board)
+    missing = [tool for tool, _ in steps if shutil.which(tool) is None]
+    if missing:
+        commands = "\n".join(f"  {command}" for _, command in steps)
+        raise MissingToolError(
+            f"{', '.join(missing)} not found on PATH: the HLS project and block design are written to "
+            f"{hls_dir}; on a machine with Vivado HLS / Vivado{' / Vitis' if board.startswith('alveo') else ''} "
+            f"run, in that directory:\n{commands}\nthen 'python -m overlay collect --out {hls_dir.parent}'"
+        )
+    (hls_dir / "xo_files").mkdir(exist_ok=True)
+    (hls_dir / "xclbin_files").mkdir(exist_ok=True)
+    versions = {}
+    for tool, command in steps:
+        log(f"running {command}")
+        result = subprocess.run(command, shell=True, cwd=hls_dir)
+        if result.returncode != 0:
+            raise RuntimeError(f"'{command}' failed with exit code {result.returncode} in {hls_dir}")
+        versions[tool] = tool_version(tool)
+    return versions
+
+
+def find_outputs(hls_dir: Path, board: str) -> dict:
+    """The bitstream files the vendor flow left behind, by role."""
+    patterns = {"xclbin": "**/*.xclbin"} if board.startswith("alveo") else {"bitstream": "**/*.bit", "hwh": "**/*.hwh"}
+    found = {}
+    for role, pattern in patterns.items():
+        matches = sorted(hls_dir.glob(pattern))
+        if not matches:
+            raise FileNotFoundError(f"the vendor flow finished but no {pattern} is under {hls_dir}")
+        found[role] = matches[-1]
+    return found
+
+
+def collect(out_dir: Path, manifest: Manifest) -> Manifest:
+    """Copy the bitstream files next to the manifest and record their hashes."""
+    hls_dir = out_dir / "hls"
+    for role, path in find_outputs(hls_dir, manifest.board).items():
+        target = out_dir / f"accelerator{path.suffix}"
+        shutil.copyfile(path, target)
+        manifest.add_file(role, out_dir, target)
+    manifest.save(out_dir)
+    return manifest
+
+
+def build_overlay(model_path, board: str, out_dir, io_type="io_parallel", reuse_factor=1) -> BuildResult:
+    import hls_project
+
+    if board not in BOARDS:
+        raise ValueError(f"--board must be one of {', '.join(BOARDS)}, got {board!r}")
+    out_dir = Path(out_dir)
+    hls_dir = out_dir / "hls"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log(f"loading {model_path}")
+    model = load_keras_model(model_path)
+    log(f"converting for {board} ({io_type}, reuse factor {reuse_factor})")
+    hls_model = hls_project.convert(
+        model, hls_dir, backend="VivadoAccelerator", io_type=io_type, board=board, reuse_factor=reuse_factor
+    )
+    hls_model.write()
+    write_wrapper(hls_model, hls_dir)
+    log(f"HLS project and block design written to {hls_dir} (build_prj.tcl, design.tcl)")
+    emulator = compile_emulator(hls_dir)
+    log(f"accelerator C++ compiled with g++ -Wall: {emulator}")
+    from hls_project.convert import compressed_lstm_layers
+
+    lstm_layers = compressed_lstm_layers(model)
+    manifest = Manifest(
+        board=board,
+        io_type=io_type,
+        input_shape=list(model.input_shape[1:]),
+        output_shape=list(model.output_shape[1:]),
+        input_type=fixed_type_of_variable(hls_model.get_input_variables()[0]),
+        output_type=fixed_type_of_variable(hls_model.get_output_variables()[0]),
+        stateful=any(layer.stateful for layer in lstm_layers),
+        model_sha256=sha256_of(model_path),
+        layers=[{"name": layer.name, "class": type(layer).__name__} for layer in lstm_layers],
+    )
+    manifest.add_file("emulator", out_dir, emulator)
+    manifest.save(out_dir)
+    log(f"manifest written to {out_dir / 'manifest.json'}")
+    manifest.tools = run_tools(hls_dir, board)
+    collect(out_dir, manifest)
+    log(f"bitstream collected in {out_dir}")
+    return BuildResult(out_dir, hls_dir, manifest, True)
+
+
+def main_build(args) -> int:
+    try:
+        build_overlay(args.model, args.board, args.out, io_type=args.io_type, reuse_factor=args.reuse_factor)
+    except MissingToolError as err:
+        print(f"[overlay] error: {err}", file=sys.stderr)
+        return 3
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"[overlay] error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main_collect(args) -> int:
+    out_dir = Path(args.out)
+    try:
+        manifest = Manifest.load(out_dir)
+        collect(out_dir, manifest)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"[overlay] error: {err}", file=sys.stderr)
+        return 2
+    log(f"bitstream collected in {out_dir}")
+    return 0
