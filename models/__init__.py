@@ -1,24 +1,36 @@
-"""QKeras-style compressed LSTM layers, training and video data sets."""
+"""QKeras-style compressed LSTM layers, training and video data sets.
 
-from models.lstm_cell import QuantizedLSTMCell, QuantizedRNN
-from models.tt_lstm import TTLSTM, LSTMCost, TTLSTMCell, tt_lstm_cost
+Attributes load lazily, so ``models.datasets`` and ``models.tt`` (NumPy/OpenCV only) can be
+used without importing TensorFlow (e.g. by ``host.stream`` on a board).
+"""
+
+import importlib
+
+_LAZY = {
+    "QuantizedLSTMCell": "models.lstm_cell",
+    "QuantizedRNN": "models.lstm_cell",
+    "LSTMCost": "models.tt_lstm",
+    "TTLSTM": "models.tt_lstm",
+    "TTLSTMCell": "models.tt_lstm",
+    "tt_lstm_cost": "models.tt_lstm",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'models' has no attribute {name!r}")
 
 
 def custom_objects() -> dict:
     """Everything ``tf.keras.models.load_model`` needs for our layers and QKeras' own."""
     from qkeras.utils import _add_supported_quantized_objects
 
+    from models.tt_lstm import TTLSTM, TTLSTMCell
+
     objects = {"TTLSTM": TTLSTM, "TTLSTMCell": TTLSTMCell}
     _add_supported_quantized_objects(objects)
     return objects
 
 
-__all__ = [
-    "LSTMCost",
-    "QuantizedLSTMCell",
-    "QuantizedRNN",
-    "TTLSTM",
-    "TTLSTMCell",
-    "custom_objects",
-    "tt_lstm_cost",
-]
+__all__ = [*_LAZY, "custom_objects"]

@@ -17,6 +17,7 @@ tool and the commands to run on a machine that has it.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -72,12 +73,19 @@ def fixed_type_of_variable(variable) -> FixedType:
     return FixedType(precision.width, precision.integer, signed=precision.signed)
 
 
+def training_dataset(model_path) -> dict:
+    """The data set description ``models.train`` left beside the model (empty if none)."""
+    report = Path(model_path).parent / "train_report.json"
+    return json.loads(report.read_text()).get("dataset", {}) if report.exists() else {}
+
+
 def compile_emulator(hls_dir: Path, project: str = "myproject") -> Path:
     """g++ -Wall the accelerator top + model into ``emulator/libaccel.so`` (warnings are shown)."""
     target = hls_dir / "emulator" / "libaccel.so"
     target.parent.mkdir(exist_ok=True)
     command = [
-        "g++", "-std=c++14", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra",
+        # -Wno-unused-label: HLS loop labels only name loops in the synthesis reports
+        "g++", "-std=c++14", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wno-unused-label",
         "-isystem", "firmware/ap_types", "-Ifirmware",
         f'-DWEIGHTS_DIR="{(hls_dir / "firmware" / "weights").resolve()}"',
         f"firmware/{project}.cpp", f"firmware/{project}_axi.cpp", "emulator_bridge.cpp",
@@ -183,6 +191,7 @@ def build_overlay(model_path, board: str, out_dir, io_type="io_parallel", reuse_
         stateful=any(layer.stateful for layer in lstm_layers),
         model_sha256=sha256_of(model_path),
         layers=[{"name": layer.name, "class": type(layer).__name__} for layer in lstm_layers],
+        dataset=training_dataset(model_path),
     )
     manifest.add_file("emulator", out_dir, emulator)
     manifest.save(out_dir)

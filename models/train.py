@@ -1,0 +1,211 @@
+"""``python -m models.train``: train a TT-LSTM video classifier and a dense LSTM baseline.
+
+Both models see the same data and recipe (Adam, softmax cross-entropy, same epochs and batch),
+so the comparison is the input-to-hidden map alone. The TT-LSTM is quantization-aware from the
+start (every quantizer set, ``DEFAULT_QUANTIZERS``), so the saved model is what hardware runs.
+
+Outputs (``--out``): ``tt_lstm.h5`` and ``dense_lstm.h5``, and ``train_report.json`` with
+held-out accuracy, parameter counts and the data set description (read by ``overlay build``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_QUANTIZERS = {
+    "kernel_quantizer": (10, 1),
+    "recurrent_quantizer": (10, 1),
+    "bias_quantizer": (10, 2),
+    "state_quantizer": (14, 3),
+    "input_quantizer": (9, 1),
+    "accumulator_quantizer": (14, 4),
+    "activation_quantizer": (10, 0),
+}
+CLASSIFIER_QUANTIZER = (12, 3)
+
+
+def quantizer_kwargs(spec=DEFAULT_QUANTIZERS) -> dict:
+    from qkeras import quantized_bits
+
+    return {name: quantized_bits(bits, integer, alpha=1) for name, (bits, integer) in spec.items()}
+
+
+def factor_modes(size: int, n_modes: int) -> list:
+    """Split ``size`` into ``n_modes`` factors as equal as possible (largest first)."""
+    modes = []
+    for remaining in range(n_modes, 0, -1):
+        target = round(size ** (1.0 / remaining))
+        factor = next(f for f in sorted(range(1, size + 1), key=lambda f: (abs(f - target), -f)) if size % f == 0)
+        modes.append(factor)
+        size //= factor
+    if size != 1:
+        raise ValueError(f"cannot factor into {n_modes} modes")
+    return sorted(modes, reverse=True)
+
+
+def build_tt_classifier(frames, n_features, classes, units=16, n_modes=4, rank=4, stateful=False, quantized=True):
+    """Input (frames, n_features) -> TTLSTM(units) -> QDense(classes) logits."""
+    import tensorflow as tf
+    from qkeras import QDense, quantized_bits
+
+    from models.tt_lstm import TTLSTM
+
+    q = quantizer_kwargs() if quantized else {}
+    layer = TTLSTM(
+        units,
+        input_modes=factor_modes(n_features, n_modes),
+        output_modes=factor_modes(units, n_modes),
+        tt_ranks=rank,
+        stateful=stateful,
+        name="tt_lstm",
+        **q,
+    )
+    dense_q = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1) if quantized else None
+    head = QDense(classes, kernel_quantizer=dense_q, bias_quantizer=dense_q, name="classifier")
+    inputs = tf.keras.Input((frames, n_features), batch_size=1 if stateful else None, name="frames")
+    return tf.keras.Model(inputs, head(layer(inputs)), name="tt_lstm_classifier")
+
+
+def build_dense_classifier(frames, n_features, classes, units=16):
+    import tensorflow as tf
+
+    inputs = tf.keras.Input((frames, n_features), name="frames")
+    hidden = tf.keras.layers.LSTM(units, name="dense_lstm")(inputs)
+    outputs = tf.keras.layers.Dense(classes, name="classifier")(hidden)
+    return tf.keras.Model(inputs, outputs, name="dense_lstm_classifier")
+
+
+def streaming_copy(model):
+    """The same TT classifier, stateful, one frame per call (batch 1): for frame-by-frame hardware."""
+    import tensorflow as tf
+
+    import models
+
+    config = model.get_config()
+    frames_layer = config["layers"][0]["config"]
+    n_features = frames_layer["batch_input_shape"][-1]
+    frames_layer["batch_input_shape"] = [1, 1, n_features]
+    for layer in config["layers"]:
+        if layer["class_name"] == "TTLSTM":
+            layer["config"]["stateful"] = True
+    with tf.keras.utils.custom_object_scope(models.custom_objects()):
+        copy = tf.keras.Model.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+class ProgressBar:
+    """A tqdm bar over epochs as a Keras callback (loss and accuracy in the postfix)."""
+
+    def __new__(cls, epochs, description):
+        import tensorflow as tf
+        from tqdm import tqdm
+
+        class _Callback(tf.keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.bar = tqdm(total=epochs, desc=description, unit="epoch", file=sys.stdout)
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
+                self.bar.update(1)
+
+            def on_train_end(self, logs=None):
+                self.bar.close()
+
+        return _Callback()
+
+
+def load_data(data: str, clips: int, seed: int, frames: int, height: int, width: int, channels: int):
+    """(x_train, y_train, x_test, y_test, description): synthetic by default, else a folder."""
+    from models import datasets
+
+    if data == "synthetic":
+        config = datasets.SyntheticVideoConfig(height=height, width=width, channels=channels, frames=frames, seed=seed)
+        x, y = datasets.synthetic_video(clips, config)
+        description = {"kind": "synthetic", **asdict(config), "class_names": [str(c) for c in range(config.classes)]}
+    else:
+        x, y, names = datasets.load_video_folder(data, height=height, width=width, channels=channels, frames=frames)
+        description = {"kind": "folder", "root": str(data), "height": height, "width": width, "channels": channels}
+        description.update(frames=frames, class_names=list(names))
+    order = np.random.default_rng(seed).permutation(len(x))
+    split = int(0.75 * len(x))
+    train, test = order[:split], order[split:]
+    return x[train], y[train], x[test], y[test], description
+
+
+def fit(model, x, y, x_test, y_test, epochs, batch_size, learning_rate, description):
+    import tensorflow as tf
+
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[ProgressBar(epochs, description)])
+    return float(model.evaluate(x_test, y_test, verbose=0)[1])
+
+
+def train(args) -> dict:
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    x, y, x_test, y_test, description = load_data(
+        args.data, args.clips, args.seed, args.frames, args.height, args.width, args.channels
+    )
+    classes = len(description["class_names"])
+    n_features = x.shape[-1]
+    print(f"[train] data: {description['kind']}, {len(x)} train / {len(x_test)} held-out clips, "
+          f"{x.shape[1]} frames x {n_features} features, {classes} classes")  # fmt: skip
+    report = {"dataset": description, "models": {}}
+    builders = {
+        "tt_lstm": lambda: build_tt_classifier(x.shape[1], n_features, classes, args.units, args.modes, args.rank),
+        "dense_lstm": lambda: build_dense_classifier(x.shape[1], n_features, classes, args.units),
+    }
+    for name in args.models:
+        model = builders[name]()
+        accuracy = fit(model, x, y, x_test, y_test, args.epochs, args.batch_size, args.learning_rate, name)
+        path = out / f"{name}.h5"
+        model.save(path)
+        report["models"][name] = {"path": str(path), "held_out_accuracy": accuracy, "params": model.count_params()}
+        print(f"[train] {name}: held-out accuracy {accuracy:.3f}, {model.count_params():,} parameters -> {path}")
+    (out / "train_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"[train] report -> {out / 'train_report.json'}")
+    return report
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder root/<class>/<clip>")
+    parser.add_argument("--out", default="build/models")
+    parser.add_argument("--models", nargs="+", default=["tt_lstm", "dense_lstm"], choices=["tt_lstm", "dense_lstm"])
+    parser.add_argument("--clips", type=int, default=800, help="synthetic clips (train + held-out)")
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--height", type=int, default=16)
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument("--units", type=int, default=16)
+    parser.add_argument("--modes", type=int, default=4, help="number of TT cores")
+    parser.add_argument("--rank", type=int, default=4, help="inner TT rank")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=5e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    train(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
