@@ -84,8 +84,8 @@ def compile_emulator(hls_dir: Path, project: str = "myproject") -> Path:
     target = hls_dir / "emulator" / "libaccel.so"
     target.parent.mkdir(exist_ok=True)
     command = [
-        # -Wno-unused-label: HLS loop labels only name loops in the synthesis reports
-        "g++", "-std=c++14", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wno-unused-label",
+        # HLS loop labels and #pragma HLS are for the synthesis tool, not g++
+        "g++", "-std=c++14", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wno-unused-label", "-Wno-unknown-pragmas",
         "-isystem", "firmware/ap_types", "-Ifirmware",
         f'-DWEIGHTS_DIR="{(hls_dir / "firmware" / "weights").resolve()}"',
         f"firmware/{project}.cpp", f"firmware/{project}_axi.cpp", "emulator_bridge.cpp",

@@ -49,3 +49,60 @@ def rng():
 def random_weights(layer, rng, scale=1.0):
     """Replace a built layer's weights with random values spread over several quantizer steps."""
     layer.set_weights([rng.normal(0.0, scale, w.shape).astype(np.float32) for w in layer.get_weights()])
+
+
+def small_classifier(frames, stateful=False, preset="w12", classes=3):
+    """Input (frames, 24) -> TTLSTM(8) -> QDense(classes): the shape of a deployed model."""
+    import tensorflow as tf
+    from qkeras import QDense
+
+    import models
+
+    layer = models.TTLSTM(
+        8,
+        input_modes=[2, 3, 4],
+        output_modes=[2, 2, 2],
+        tt_ranks=[1, 3, 2, 1],
+        stateful=stateful,
+        name="tt_lstm",
+        **quantizers(preset),
+    )
+    head_q = quantized_bits(10, 2, alpha=1)
+    inputs = tf.keras.Input((frames, 24), batch_size=1 if stateful else None)
+    model = tf.keras.Model(inputs, QDense(classes, kernel_quantizer=head_q, bias_quantizer=head_q)(layer(inputs)))
+    random_weights(layer, np.random.default_rng(7), 0.6)
+    return model
+
+
+@pytest.fixture(scope="session")
+def overlays(tmp_path_factory):
+    """Two overlays built through the CLI without Vivado: whole-clip io_parallel, stateful io_stream."""
+    import subprocess
+    import sys
+
+    built = {}
+    for name, frames, stateful, io_type in [("clip", 6, False, "io_parallel"), ("frames", 1, True, "io_stream")]:
+        root = tmp_path_factory.mktemp(name)
+        model = small_classifier(frames, stateful)
+        model.save(root / "model.h5")
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "overlay",
+                "build",
+                "--model",
+                str(root / "model.h5"),
+                "--board",
+                "pynq-z2",
+                "--out",
+                str(root / "overlay"),
+                "--io-type",
+                io_type,
+            ],
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, "PATH": "/usr/bin:/bin"},
+        )
+        built[name] = dict(model=model, root=root, overlay=root / "overlay", result=result)
+    return built

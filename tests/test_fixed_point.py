@@ -1,0 +1,81 @@
+"""Fixed-point types and lookup tables against independent references (QKeras, fractions)."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from qkeras import quantized_bits
+
+from hls_project.lut import activation_table
+from host.fixed_point import FixedType, requantize_raw, round_shift
+from host.protocol import decode_output, encode_input
+from models.quantization import fixed_type_of
+
+
+@pytest.mark.parametrize(
+    "bits, integer, keep_negative, symmetric",
+    [(8, 0, True, False), (8, 3, True, False), (6, 2, True, True), (10, 1, False, False), (16, 5, True, False)],
+)
+def test_fixed_type_rounds_like_qkeras(bits, integer, keep_negative, symmetric, rng):
+    quantizer = quantized_bits(bits, integer, symmetric=symmetric, keep_negative=keep_negative, alpha=1)
+    ftype = fixed_type_of(quantizer, "q")
+    span = 2.0 ** (integer + 1)
+    x = rng.uniform(-span, span, 5000)
+    # include exact ties (half an LSB) to check round-half-to-even
+    x[:200] = (rng.integers(-100, 100, 200) + 0.5) * ftype.lsb
+    x = x.astype(np.float32)
+    np.testing.assert_array_equal(ftype.quantize(x), np.asarray(quantizer(x), dtype=np.float64))
+
+
+def test_unsupported_quantizers_are_named():
+    with pytest.raises(ValueError, match="bias_quantizer.*alpha"):
+        fixed_type_of(quantized_bits(8, 0, alpha="auto"), "bias_quantizer")
+    with pytest.raises(ValueError, match="state_quantizer"):
+        fixed_type_of("quantized_relu(4)", "state_quantizer")
+
+
+def _round_half_even(value: Fraction) -> int:
+    floor = value.numerator // value.denominator
+    rest = value - floor
+    return floor + (rest > Fraction(1, 2) or (rest == Fraction(1, 2) and floor % 2 == 1))
+
+
+def test_round_shift_is_exact_round_half_even(rng):
+    raw = rng.integers(-(2**40), 2**40, 3000)
+    for shift in (1, 3, 7, 20):
+        expected = [_round_half_even(Fraction(int(v), 2**shift)) for v in raw]
+        np.testing.assert_array_equal(round_shift(raw, shift), expected)
+    np.testing.assert_array_equal(round_shift(raw, -2), raw * 4)
+
+
+def test_requantize_saturates():
+    out = FixedType(8, 2)
+    np.testing.assert_array_equal(requantize_raw([10**9, -(10**9), 0], 10, out), [127, -128, 0])
+
+
+@pytest.mark.parametrize("function", ["sigmoid", "tanh"])
+@pytest.mark.parametrize(
+    "in_type, out_type", [(FixedType(12, 5), FixedType(10, 1)), (FixedType(8, 4), FixedType(6, 1, signed=True))]
+)
+def test_table_is_exact_on_the_whole_input_grid(function, in_type, out_type):
+    table = activation_table(function, in_type, out_type)
+    raw = np.arange(in_type.min_raw, in_type.max_raw + 1)
+    x = in_type.from_raw(raw)
+    exact = 1.0 / (1.0 + np.exp(-x)) if function == "sigmoid" else np.tanh(x)
+    np.testing.assert_array_equal(table.lookup(raw), out_type.to_raw(exact))
+    assert table.size < len(raw)  # clamping did shorten it
+
+
+def test_protocol_round_trip_and_errors():
+    in_type, out_type = FixedType(10, 3), FixedType(12, 4)
+    features = np.array([[0.3, -5.0, 100.0]])
+    words = encode_input(features, in_type, 1, 3, reset=True)
+    assert words[0] == 1 and words.dtype == np.int32
+    np.testing.assert_array_equal(words[1:], in_type.to_raw(features[0]))
+    assert words[3] == in_type.max_raw  # saturated
+    raw = out_type.to_raw([-1.5, 2.25])
+    np.testing.assert_array_equal(decode_output(raw.astype(np.int32), out_type), [-1.5, 2.25])
+    with pytest.raises(ValueError, match="shape"):
+        encode_input(np.zeros((2, 3)), in_type, 1, 3, reset=False)
+    with pytest.raises(ValueError, match="NaN"):
+        encode_input(np.array([[np.nan, 0, 0]]), in_type, 1, 3, reset=False)

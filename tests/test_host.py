@@ -1,0 +1,83 @@
+"""``host``: the emulated accelerator equals the C-simulation; state, reset, manifest checks."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import hls_project
+from host import Accelerator
+
+
+def test_emulated_whole_clip_equals_csim(overlays, tmp_path, rng):
+    model = overlays["clip"]["model"]
+    hls_model = hls_project.convert(model, tmp_path / "csim")
+    hls_model.compile()
+    clips = rng.uniform(-3, 3, (8, 6, 24)).astype(np.float32)
+    csim = np.asarray(hls_model.predict(clips)).reshape(len(clips), -1)
+    with Accelerator(overlays["clip"]["overlay"], backend="emulated") as accelerator:
+        emulated = np.stack([accelerator.run_clip(clip)[0] for clip in clips])
+    np.testing.assert_array_equal(emulated, csim)
+    assert np.max(np.abs(emulated - model.predict(clips, verbose=0))) < 0.05
+
+
+def test_frame_by_frame_with_reset_follows_keras(overlays, rng):
+    """Stateful overlay, one call per frame, reset between clips: follows Keras' stateful model."""
+    model = overlays["frames"]["model"]
+    clips = rng.uniform(-3, 3, (3, 7, 24)).astype(np.float32)
+    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as accelerator:
+        for clip in clips:
+            outputs = accelerator.run_clip(clip)
+            model.reset_states()
+            keras = np.stack([model.predict(frame[None, None], verbose=0)[0] for frame in clip])
+            np.testing.assert_allclose(outputs, keras, atol=0.05)
+            assert outputs.shape == (len(clip), 3)
+        # the same clip twice gives the same answer only because of the reset
+        again = accelerator.run_clip(clips[-1])
+        np.testing.assert_array_equal(again, outputs)
+        accelerator.run(clips[0][:1])  # continue without reset: the state moves on
+        assert not np.array_equal(accelerator.run(clips[-1][:1]), outputs[0])
+
+
+def test_returned_arrays_are_copies(overlays, rng):
+    with Accelerator(overlays["clip"]["overlay"], backend="emulated") as accelerator:
+        clip = rng.uniform(-1, 1, (6, 24))
+        first = accelerator.run(clip)
+        kept = first.copy()
+        accelerator.run(-clip)
+        np.testing.assert_array_equal(first, kept)
+
+
+def test_manifest_that_does_not_match_is_refused(overlays, tmp_path):
+    copy = tmp_path / "overlay"
+    shutil.copytree(overlays["clip"]["overlay"], copy)
+    library = copy / "hls/emulator/libaccel.so"
+    library.write_bytes(library.read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="does not match"):
+        Accelerator(copy, backend="emulated")
+    (copy / "manifest.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a valid overlay manifest"):
+        Accelerator(copy)
+    with pytest.raises(FileNotFoundError, match="no manifest.json"):
+        Accelerator(tmp_path)
+
+
+def test_pynq_backend_without_a_bitstream_is_refused(overlays):
+    with pytest.raises(FileNotFoundError, match="no bitstream"):
+        Accelerator(overlays["clip"]["overlay"], backend="pynq")
+
+
+def test_bad_clip_shapes(overlays):
+    with Accelerator(overlays["clip"]["overlay"], backend="emulated") as accelerator:
+        with pytest.raises(ValueError, match="exactly 6 frames"):
+            accelerator.run_clip(np.zeros((12, 24)))
+        with pytest.raises(ValueError, match="shape"):
+            accelerator.run(np.zeros((6, 23)))
+
+
+def test_host_never_imports_tensorflow():
+    code = "import sys, host, host.accelerator, host.stream, host.protocol; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -1,0 +1,115 @@
+"""``python -m overlay build``: project, block design, emulator, manifest; vendor tools faked."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+from host.manifest import Manifest
+
+
+def test_build_without_vivado_writes_everything_and_names_the_tool(overlays):
+    for built in overlays.values():
+        result, out = built["result"], built["overlay"]
+        assert result.returncode == 3, result.stderr
+        assert "vivado_hls" in result.stderr and "build_prj.tcl" in result.stderr and "design.tcl" in result.stderr
+        for path in ["hls/build_prj.tcl", "hls/design.tcl", "hls/firmware/myproject_axi.cpp", "manifest.json"]:
+            assert (out / path).exists(), path
+        manifest = Manifest.load(out)
+        assert manifest.board == "pynq-z2" and "bitstream" not in manifest.files
+        assert manifest.verified_path("emulator", out).exists()
+
+
+def test_generated_cpp_has_no_warnings_in_our_code(overlays):
+    ours = ("nnet_lstm_cell.h", "nnet_tt_lstm.h", "myproject_axi.cpp", "emulator_bridge.cpp")
+    for built in overlays.values():
+        log = (built["overlay"] / "hls/emulator/compile.log").read_text()
+        assert "-Wall" in log
+        warnings = [line for line in log.splitlines() if "warning:" in line and any(name in line for name in ours)]
+        assert warnings == []
+
+
+@pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed")
+def test_tcl_scripts_are_complete_tcl(overlays):
+    for script in sorted((overlays["clip"]["overlay"] / "hls").glob("*.tcl")):
+        check = f'set f [open "{script}"]; set s [read $f]; close $f; if {{![info complete $s]}} {{exit 1}}'
+        assert subprocess.run(["tclsh"], input=check, text=True).returncode == 0, script
+
+
+def fake_tools(directory, fail=None):
+    """vivado_hls / vivado stand-ins that leave a .bit and .hwh behind (or fail with exit 1)."""
+    directory.mkdir()
+    for tool in ("vivado_hls", "vivado"):
+        body = (
+            "exit 1"
+            if tool == fail
+            else "mkdir -p impl && echo bits > impl/design_1_wrapper.bit && echo hwh > impl/design_1.hwh"
+        )
+        script = directory / tool
+        script.write_text(
+            f'#!/bin/sh\nif [ "$1" = "-version" ]; then echo "{tool} v2020.1 (fake)"; exit 0; fi\n{body}\n'
+        )
+        script.chmod(0o755)
+    return {**os.environ, "PATH": f"{directory}:/usr/bin:/bin"}
+
+
+def run_build(model_path, out, env):
+    command = [
+        sys.executable,
+        "-m",
+        "overlay",
+        "build",
+        "--model",
+        str(model_path),
+        "--board",
+        "zcu102",
+        "--out",
+        str(out),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, env=env)
+
+
+def test_build_with_tools_collects_the_bitstream(overlays, tmp_path):
+    result = run_build(overlays["clip"]["root"] / "model.h5", tmp_path / "out", fake_tools(tmp_path / "bin"))
+    assert result.returncode == 0, result.stderr
+    manifest = Manifest.load(tmp_path / "out")
+    assert manifest.verified_path("bitstream", tmp_path / "out").read_text() == "bits\n"
+    assert manifest.verified_path("hwh", tmp_path / "out").exists()
+    assert manifest.tools["vivado"].startswith("vivado v2020.1")
+
+
+def test_a_failing_tool_fails_the_build(overlays, tmp_path):
+    result = run_build(
+        overlays["clip"]["root"] / "model.h5", tmp_path / "out", fake_tools(tmp_path / "bin", fail="vivado")
+    )
+    assert result.returncode == 2
+    assert "vivado -mode batch -source design.tcl" in result.stderr and "exit code 1" in result.stderr
+
+
+def test_model_without_our_layer_is_refused(tmp_path):
+    model = tf.keras.Sequential([tf.keras.Input((4, 3)), tf.keras.layers.LSTM(2)])
+    model.save(tmp_path / "plain.h5")
+    result = run_build(tmp_path / "plain.h5", tmp_path / "out", dict(os.environ))
+    assert result.returncode == 2 and "has no TTLSTM layer" in result.stderr
+    result = run_build(tmp_path / "missing.h5", tmp_path / "out", dict(os.environ))
+    assert result.returncode == 2 and "missing.h5 does not exist" in result.stderr
+
+
+def test_bad_board_is_refused(tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "overlay",
+        "build",
+        "--model",
+        "m.h5",
+        "--board",
+        "ultra96",
+        "--out",
+        str(tmp_path),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2 and "ultra96" in result.stderr
