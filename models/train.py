@@ -82,20 +82,21 @@ def build_dense_classifier(frames, n_features, classes, units=16):
 
 
 def streaming_copy(model):
-    """The same TT classifier, stateful, one frame per call (batch 1): for frame-by-frame hardware."""
+    """The same layer chain, stateful with one frame per call (batch 1): for frame-by-frame hardware.
+
+    Weights are shared values (copied); every TTLSTM becomes ``stateful=True``.
+    """
     import tensorflow as tf
 
-    import models
-
-    config = model.get_config()
-    frames_layer = config["layers"][0]["config"]
-    n_features = frames_layer["batch_input_shape"][-1]
-    frames_layer["batch_input_shape"] = [1, 1, n_features]
-    for layer in config["layers"]:
-        if layer["class_name"] == "TTLSTM":
-            layer["config"]["stateful"] = True
-    with tf.keras.utils.custom_object_scope(models.custom_objects()):
-        copy = tf.keras.Model.from_config(config)
+    n_features = model.input_shape[-1]
+    inputs = tf.keras.Input((1, n_features), batch_size=1, name=model.layers[0].name)
+    outputs = inputs
+    for layer in model.layers[1:]:
+        config = layer.get_config()
+        if "stateful" in config:
+            config["stateful"] = True
+        outputs = type(layer).from_config(config)(outputs)
+    copy = tf.keras.Model(inputs, outputs, name=f"{model.name}_stream")
     copy.set_weights(model.get_weights())
     return copy
 
@@ -109,7 +110,9 @@ class ProgressBar:
 
         class _Callback(tf.keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
-                self.bar = tqdm(total=epochs, desc=description, unit="epoch", file=sys.stdout)
+                self.bar = tqdm(
+                    total=epochs, desc=description, unit="epoch", file=sys.stdout, mininterval=2.0, ascii=True
+                )
 
             def on_epoch_end(self, epoch, logs=None):
                 logs = logs or {}
@@ -129,7 +132,7 @@ def load_data(data: str, clips: int, seed: int, frames: int, height: int, width:
     if data == "synthetic":
         config = datasets.SyntheticVideoConfig(height=height, width=width, channels=channels, frames=frames, seed=seed)
         x, y = datasets.synthetic_video(clips, config)
-        description = {"kind": "synthetic", **asdict(config), "class_names": [str(c) for c in range(config.classes)]}
+        description = {"kind": "synthetic", **asdict(config), "class_names": datasets.class_names(config)}
     else:
         x, y, names = datasets.load_video_folder(data, height=height, width=width, channels=channels, frames=frames)
         description = {"kind": "folder", "root": str(data), "height": height, "width": width, "channels": channels}
@@ -187,7 +190,7 @@ def parse_args(argv=None):
     parser.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder root/<class>/<clip>")
     parser.add_argument("--out", default="build/models")
     parser.add_argument("--models", nargs="+", default=["tt_lstm", "dense_lstm"], choices=["tt_lstm", "dense_lstm"])
-    parser.add_argument("--clips", type=int, default=800, help="synthetic clips (train + held-out)")
+    parser.add_argument("--clips", type=int, default=2400, help="synthetic clips (train + held-out)")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--height", type=int, default=16)
     parser.add_argument("--width", type=int, default=16)
