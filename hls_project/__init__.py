@@ -11,12 +11,18 @@ from pathlib import Path
 
 import hls4ml
 
-from hls_project import tt_lstm
+from hls_project import ht_lstm, tt_lstm
 
 BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
 HEADERS = Path(__file__).parent / "nnet_utils"
 FAMILIES = {
     # Keras class name: (handler, IR layer, config template, function template)
+    "HTLSTM": (
+        ht_lstm.parse_ht_lstm,
+        ht_lstm.HTLSTMLayer,
+        ht_lstm.HTLSTMConfigTemplate,
+        ht_lstm.HTLSTMFunctionTemplate,
+    ),
     "TTLSTM": (
         tt_lstm.parse_tt_lstm,
         tt_lstm.TTLSTMLayer,

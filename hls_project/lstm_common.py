@@ -16,6 +16,7 @@ from hls4ml.model.types import FixedPrecisionType, NamedType, RoundingMode, Satu
 from hls_project.lut import activation_table
 from hls_project.reference import LSTMCellTables, LSTMTypes, lstm_sequence
 from host.fixed_point import FixedType
+from models.lstm_cell import check_activation
 from models.quantization import fixed_type_of, get_quantizer
 
 
@@ -75,6 +76,46 @@ def preact_mac_cpp(types: LSTMTypes, units: int) -> str:
     return exact_sum_cpp(bound, frac)
 
 
+def parse_common_lstm(keras_layer, input_names, input_shapes, data_reader):
+    """The handler part every family shares: sizes, flags, types, recurrent weights and bias."""
+    config = keras_layer["config"]
+    name = config["name"]
+    shape = input_shapes[0]
+    if len(shape) != 3 or shape[1] is None:
+        raise ValueError(
+            f"layer '{name}': the model input must be (frames, features) with a fixed number of "
+            f"frames for hardware, got {shape[1:]}"
+        )
+    types = types_from_keras_config(config, name)
+    units = int(config["units"])
+    layer = {
+        "name": name,
+        "n_in": int(shape[2]),
+        "n_out": units,
+        "n_timesteps": int(shape[1]),
+        "return_sequences": bool(config.get("return_sequences", False)),
+        "stateful": bool(config.get("stateful", False)),
+        "activation_name": check_activation(config.get("activation"), "activation"),
+        "recurrent_activation_name": check_activation(config.get("recurrent_activation"), "recurrent_activation"),
+        "fixed_types": {k: getattr(types, k).to_dict() for k in LSTMTypes.__dataclass_fields__},
+        "recurrent_weight_data": weight_grid(data_reader.get_weights_data(name, "recurrent_kernel"), types.recurrent),
+        "bias_data": weight_grid(data_reader.get_weights_data(name, "bias"), types.bias),
+    }
+    if config.get("return_state") or config.get("go_backwards"):
+        raise ValueError(f"layer '{name}': return_state and go_backwards are not supported in hardware")
+    if input_names is not None:
+        layer["inputs"] = input_names
+    out_shape = [shape[0], shape[1], units] if layer["return_sequences"] else [shape[0], units]
+    return layer, types, out_shape
+
+
+def parse_cores(layer: dict, data_reader, n_cores: int, types: LSTMTypes) -> None:
+    """Read the family's ``core_<k>`` weights, rounded by the kernel quantizer, into ``layer``."""
+    for k in range(n_cores):
+        core = data_reader.get_weights_data(layer["name"], f"core_{k}:")  # ':' so core_1 is not core_10
+        layer[f"core_{k}_data"] = weight_grid(core, types.kernel)
+
+
 class CompressedLSTMLayer(Layer):
     """IR base: the output, the shared weights (recurrent, bias, tables) and the named types.
 
@@ -97,6 +138,12 @@ class CompressedLSTMLayer(Layer):
         self.add_weights_variable(
             name=name, var_name=var_name, type_name=type_name, precision=hls_precision(ftype), data=data
         )
+
+    def add_cores(self, n_cores: int, types: LSTMTypes):
+        """The family's cores as weight arrays ``c<index>_<k>`` of the kernel type."""
+        for k in range(n_cores):
+            data = self.get_attr(f"core_{k}_data")
+            self.add_fixed_weight(f"core_{k}", f"c{{index}}_{k}", "kernel{index}_t", types.kernel, data)
 
     def initialize(self):
         types = self.lstm_types

@@ -8,12 +8,16 @@ to a narrower type. The C-simulation must equal these functions with ``==``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from hls_project.lut import ActivationTable
 from host.fixed_point import FixedType, requantize_raw, round_shift
-from models.tt import TTShape, contract_step
+from models.ht import HTShape
+from models.ht import contract_step as ht_contract_step
+from models.tt import TTShape
+from models.tt import contract_step as tt_contract_step
 
 
 @dataclass(frozen=True)
@@ -81,15 +85,28 @@ def lstm_sequence(x, input_map, recurrent, bias, types, tables, state=None, retu
     return out, (h, c)
 
 
-def tt_input_map(x, cores, shape: TTShape, types: LSTMTypes):
-    """TT mat-vec on raw values, last core first, rounding to the accumulator after each core.
+def staged_input_map(x, stages, types: LSTMTypes):
+    """A decomposed mat-vec on raw values, rounding to the accumulator after every stage.
 
-    x: (batch, n_in) input raw; cores: raw kernel integers, core k (r_k, n_k, m_k, r_k+1).
-    Returns (batch, 4H) accumulator raw.
+    x: (batch, n_in) input raw; ``stages``: ``(contract, core)`` pairs, ``contract(buffer, core)``
+    exact on int64 (``models.tt.contract_step``, ``models.ht.contract_step``), cores raw kernel
+    integers. Returns (batch, 4H) accumulator raw.
     """
     buffer, frac = np.asarray(x, np.int64), types.input.frac
-    for step in shape.schedule():
-        exact = contract_step(step, buffer, np.asarray(cores[step.core], np.int64))
+    for contract, core in stages:
+        exact = contract(buffer, np.asarray(core, np.int64))
         buffer = requantize_raw(exact, frac + types.kernel.frac, types.accumulator)
         frac = types.accumulator.frac
     return buffer
+
+
+def tt_input_map(x, cores, shape: TTShape, types: LSTMTypes):
+    """TT mat-vec, last core first (core k: (r_k, n_k, m_k, r_k+1) raw)."""
+    stages = [(partial(tt_contract_step, step), cores[step.core]) for step in shape.schedule()]
+    return staged_input_map(x, stages, types)
+
+
+def ht_input_map(x, cores, shape: HTShape, types: LSTMTypes):
+    """HT mat-vec, tree nodes in post-order (core per node, see ``models.ht``)."""
+    stages = [(partial(ht_contract_step, step), cores[step.node]) for step in shape.schedule()]
+    return staged_input_map(x, stages, types)

@@ -14,46 +14,12 @@ from hls_project.lstm_common import (
     exact_sum_cpp,
     execute_lstm,
     magnitude,
-    types_from_keras_config,
-    weight_grid,
+    parse_common_lstm,
+    parse_cores,
 )
 from hls_project.reference import LSTMTypes, tt_input_map
-from models.lstm_cell import check_activation
 from models.tt import TTShape
 from models.tt_lstm import tt_lstm_shape
-
-
-def parse_common_lstm(keras_layer, input_names, input_shapes, data_reader):
-    """The handler part every family shares: sizes, flags, types, recurrent weights and bias."""
-    config = keras_layer["config"]
-    name = config["name"]
-    shape = input_shapes[0]
-    if len(shape) != 3 or shape[1] is None:
-        raise ValueError(
-            f"layer '{name}': the model input must be (frames, features) with a fixed number of "
-            f"frames for hardware, got {shape[1:]}"
-        )
-    types = types_from_keras_config(config, name)
-    units = int(config["units"])
-    layer = {
-        "name": name,
-        "n_in": int(shape[2]),
-        "n_out": units,
-        "n_timesteps": int(shape[1]),
-        "return_sequences": bool(config.get("return_sequences", False)),
-        "stateful": bool(config.get("stateful", False)),
-        "activation_name": check_activation(config.get("activation"), "activation"),
-        "recurrent_activation_name": check_activation(config.get("recurrent_activation"), "recurrent_activation"),
-        "fixed_types": {k: getattr(types, k).to_dict() for k in LSTMTypes.__dataclass_fields__},
-        "recurrent_weight_data": weight_grid(data_reader.get_weights_data(name, "recurrent_kernel"), types.recurrent),
-        "bias_data": weight_grid(data_reader.get_weights_data(name, "bias"), types.bias),
-    }
-    if config.get("return_state") or config.get("go_backwards"):
-        raise ValueError(f"layer '{name}': return_state and go_backwards are not supported in hardware")
-    if input_names is not None:
-        layer["inputs"] = input_names
-    out_shape = [shape[0], shape[1], units] if layer["return_sequences"] else [shape[0], units]
-    return layer, types, out_shape
 
 
 def parse_tt_lstm(keras_layer, input_names, input_shapes, data_reader):
@@ -66,9 +32,7 @@ def parse_tt_lstm(keras_layer, input_names, input_shapes, data_reader):
         output_modes=list(shape.output_modes),
         tt_ranks=list(shape.ranks),
     )
-    for k in range(shape.n_cores):
-        core = data_reader.get_weights_data(layer["name"], f"core_{k}")
-        layer[f"core_{k}_data"] = weight_grid(core, types.kernel)
+    parse_cores(layer, data_reader, shape.n_cores, types)
     return layer, out_shape
 
 
@@ -80,10 +44,7 @@ class TTLSTMLayer(CompressedLSTMLayer):
         return TTShape.create(self.get_attr("input_modes"), self.get_attr("output_modes"), self.get_attr("tt_ranks"))
 
     def initialize_input_map(self, types: LSTMTypes):
-        for k in range(self.tt_shape.n_cores):
-            self.add_fixed_weight(
-                f"core_{k}", f"c{{index}}_{k}", "kernel{index}_t", types.kernel, self.get_attr(f"core_{k}_data")
-            )
+        self.add_cores(self.tt_shape.n_cores, types)
 
 
 STEP_TEMPLATE = """struct config{index}_tt{step} : nnet::tt_core_config {{  // core {core}: {macs} MACs

@@ -13,6 +13,9 @@ _LAZY = {
     "TTLSTM": "models.tt_lstm",
     "TTLSTMCell": "models.tt_lstm",
     "tt_lstm_cost": "models.tt_lstm",
+    "HTLSTM": "models.ht_lstm",
+    "HTLSTMCell": "models.ht_lstm",
+    "ht_lstm_cost": "models.ht_lstm",
 }
 
 
@@ -26,9 +29,10 @@ def custom_objects() -> dict:
     """Everything ``tf.keras.models.load_model`` needs for our layers and QKeras' own."""
     from qkeras.utils import _add_supported_quantized_objects
 
+    from models.ht_lstm import HTLSTM, HTLSTMCell
     from models.tt_lstm import TTLSTM, TTLSTMCell
 
-    objects = {"TTLSTM": TTLSTM, "TTLSTMCell": TTLSTMCell}
+    objects = {"TTLSTM": TTLSTM, "TTLSTMCell": TTLSTMCell, "HTLSTM": HTLSTM, "HTLSTMCell": HTLSTMCell}
     _add_supported_quantized_objects(objects)
     return objects
 

@@ -54,7 +54,7 @@ def load_keras_model(path):
     import tensorflow as tf
 
     import models
-    from hls_project.convert import compressed_lstm_layers
+    from hls_project.convert import FAMILY_CLASSES, compressed_lstm_layers
 
     path = Path(path)
     if not path.exists():
@@ -64,7 +64,8 @@ def load_keras_model(path):
     except (OSError, ValueError) as err:
         raise ValueError(f"cannot load model {path}: {err}") from None
     if not compressed_lstm_layers(model):
-        raise ValueError(f"model {path} has no TTLSTM layer: nothing for this flow to accelerate")
+        families = " / ".join(FAMILY_CLASSES)
+        raise ValueError(f"model {path} has no {families} layer: nothing for this flow to accelerate")
     return model
 
 

@@ -39,15 +39,18 @@ def test_tcl_scripts_are_complete_tcl(overlays):
         assert subprocess.run(["tclsh"], input=check, text=True).returncode == 0, script
 
 
+OUTPUTS = {
+    "vivado_hls": "true",
+    "vivado": "mkdir -p impl && echo bits > impl/design_1_wrapper.bit && echo hwh > impl/design_1.hwh",
+    "v++": "echo xclbin > myproject_kernel.xclbin",
+}
+
+
 def fake_tools(directory, fail=None):
-    """vivado_hls / vivado stand-ins that leave a .bit and .hwh behind (or fail with exit 1)."""
+    """vivado_hls / vivado / v++ stand-ins that leave their outputs behind (or fail with exit 1)."""
     directory.mkdir()
-    for tool in ("vivado_hls", "vivado"):
-        body = (
-            "exit 1"
-            if tool == fail
-            else "mkdir -p impl && echo bits > impl/design_1_wrapper.bit && echo hwh > impl/design_1.hwh"
-        )
+    for tool, output in OUTPUTS.items():
+        body = "exit 1" if tool == fail else output
         script = directory / tool
         script.write_text(
             f'#!/bin/sh\nif [ "$1" = "-version" ]; then echo "{tool} v2020.1 (fake)"; exit 0; fi\n{body}\n'
@@ -81,6 +84,15 @@ def test_build_with_tools_collects_the_bitstream(overlays, tmp_path):
     assert manifest.tools["vivado"].startswith("vivado v2020.1")
 
 
+def test_alveo_build_runs_vitis_and_collects_the_xclbin(overlays, tmp_path):
+    env = fake_tools(tmp_path / "bin")
+    result = run_build(overlays["clip"]["root"] / "model.h5", tmp_path / "out", env, board="alveo-u250")
+    assert result.returncode == 0, result.stderr
+    manifest = Manifest.load(tmp_path / "out")
+    assert manifest.verified_path("xclbin", tmp_path / "out").read_text() == "xclbin\n"
+    assert "bitstream" not in manifest.files and manifest.board == "alveo-u250"
+
+
 def test_a_failing_tool_fails_the_build(overlays, tmp_path):
     result = run_build(
         overlays["clip"]["root"] / "model.h5", tmp_path / "out", fake_tools(tmp_path / "bin", fail="vivado")
@@ -93,7 +105,7 @@ def test_model_without_our_layer_is_refused(tmp_path):
     model = tf.keras.Sequential([tf.keras.Input((4, 3)), tf.keras.layers.LSTM(2)])
     model.save(tmp_path / "plain.h5")
     result = run_build(tmp_path / "plain.h5", tmp_path / "out", dict(os.environ))
-    assert result.returncode == 2 and "has no TTLSTM layer" in result.stderr
+    assert result.returncode == 2 and "has no TTLSTM / HTLSTM layer" in result.stderr
     result = run_build(tmp_path / "missing.h5", tmp_path / "out", dict(os.environ))
     assert result.returncode == 2 and "missing.h5 does not exist" in result.stderr
 

@@ -1,0 +1,258 @@
+"""Hierarchical-Tucker (HT) matrices in NumPy: the dimension tree, schedule, HT-SVD and counts.
+
+A matrix ``W`` of shape ``(prod(input_modes), prod(output_modes))`` is stored over a balanced
+binary tree of its ``d`` leaf modes ``(n_k, m_k)``:
+
+* leaf ``k``: a frame ``U_k`` of shape ``(n_k, m_k, r_k)``;
+* internal node ``t`` with children ``l, r``: a transfer tensor ``B_t`` of shape
+  ``(r_l, r_r, r_t)``; the root has ``r_t = 1``.
+
+Nodes are numbered in post-order (left subtree, right subtree, node), the root last, and
+``ranks`` lists one rank per node in that order. ``y = x @ W`` is computed in the same post-order:
+each leaf replaces the mode ``n_k`` of the input tensor by ``(m_k, r_k)``; each transfer tensor
+merges its children's rank axes into its own. Every step has the same form,
+``out[a, p, q, t, b] = sum_{u, v} in[a, p, u, q, v, b] * core[u, v, t]``, so one kernel runs all of
+them by address arithmetic, with no transposed copy of the buffer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class HTNode:
+    index: int  # post-order position
+    lo: int  # first leaf (mode) of the subtree
+    hi: int  # one past the last leaf
+    children: tuple  # (left, right) node indices, () for a leaf
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children
+
+
+def balanced_tree(d: int) -> list:
+    """The nodes of a balanced binary tree over ``d`` leaves, in post-order."""
+    nodes = []
+
+    def build(lo, hi):
+        if hi - lo == 1:
+            nodes.append(HTNode(len(nodes), lo, hi, ()))
+            return nodes[-1].index
+        mid = (lo + hi + 1) // 2
+        left, right = build(lo, mid), build(mid, hi)
+        nodes.append(HTNode(len(nodes), lo, hi, (left, right)))
+        return nodes[-1].index
+
+    build(0, d)
+    return nodes
+
+
+@dataclass(frozen=True)
+class HTStep:
+    """``out[a, p, q, t, b] = sum_{u, v} in[a, p, u, q, v, b] * core[u, v, t]`` for one node.
+
+    A leaf is the case ``p = q = v = 1``, ``u = n_k``, ``t = m_k * r_k``.
+    """
+
+    node: int
+    a: int
+    p: int
+    u: int
+    q: int
+    v: int
+    t: int
+    b: int
+
+    @property
+    def in_size(self) -> int:
+        return self.a * self.p * self.u * self.q * self.v * self.b
+
+    @property
+    def out_size(self) -> int:
+        return self.a * self.p * self.q * self.t * self.b
+
+    @property
+    def terms(self) -> int:
+        return self.u * self.v
+
+    @property
+    def macs(self) -> int:
+        return self.out_size * self.terms
+
+    def read_addresses(self, a, p, q, b) -> np.ndarray:
+        """Buffer addresses read (in one cycle, all ``u * v`` terms) for one output element."""
+        u, v = np.meshgrid(np.arange(self.u), np.arange(self.v), indexing="ij")
+        return ((((a * self.p + p) * self.u + u) * self.q + q) * self.v + v) * self.b + b
+
+
+@dataclass(frozen=True)
+class HTShape:
+    """Modes, tree and ranks of an HT matrix; everything else is derived."""
+
+    input_modes: tuple
+    output_modes: tuple
+    ranks: tuple
+
+    @classmethod
+    def create(cls, input_modes, output_modes, ranks):
+        n = [int(v) for v in input_modes]
+        m = [int(v) for v in output_modes]
+        for name, values in (("input_modes", n), ("output_modes", m)):
+            if not values or any(v < 1 for v in values):
+                raise ValueError(f"'{name}' must be a non-empty list of positive integers, got {values}")
+        if len(n) != len(m):
+            raise ValueError(f"'input_modes' {n} and 'output_modes' {m} must have the same number of modes")
+        nodes = balanced_tree(len(n))
+        if isinstance(ranks, int):
+            ranks = [ranks] * (len(nodes) - 1) + [1]
+        r = [int(v) for v in ranks]
+        if len(r) != len(nodes):
+            raise ValueError(
+                f"'ht_ranks' {r} must have one rank per tree node, {len(nodes)} for {len(n)} modes "
+                "(post-order: left subtree, right subtree, node; the root last)"
+            )
+        if any(v < 1 for v in r):
+            raise ValueError(f"'ht_ranks' {r} must all be >= 1")
+        if r[-1] != 1:
+            raise ValueError(f"'ht_ranks' {r}: the root rank (last) must be 1")
+        shape = cls(tuple(n), tuple(m), tuple(r))
+        shape.check_ranks()
+        return shape
+
+    @property
+    def nodes(self) -> list:
+        return balanced_tree(len(self.input_modes))
+
+    @property
+    def n_in(self) -> int:
+        return prod(self.input_modes)
+
+    @property
+    def n_out(self) -> int:
+        return prod(self.output_modes)
+
+    def subtree_size(self, node: HTNode) -> int:
+        return prod(self.input_modes[node.lo : node.hi]) * prod(self.output_modes[node.lo : node.hi])
+
+    def check_ranks(self) -> None:
+        """A rank may not exceed what its matricization or its children allow."""
+        total = self.n_in * self.n_out
+        for node in self.nodes[:-1]:
+            inside = self.subtree_size(node)
+            limit = min(inside, total // inside)
+            if not node.is_leaf:
+                limit = min(limit, self.ranks[node.children[0]] * self.ranks[node.children[1]])
+            if self.ranks[node.index] > limit:
+                raise ValueError(
+                    f"'ht_ranks'[{node.index}] = {self.ranks[node.index]} exceeds what tree node "
+                    f"{node.index} (modes {node.lo}..{node.hi - 1}) allows: {limit}"
+                )
+
+    def core_shape(self, index: int) -> tuple:
+        node = self.nodes[index]
+        if node.is_leaf:
+            return (self.input_modes[node.lo], self.output_modes[node.lo], self.ranks[index])
+        left, right = node.children
+        return (self.ranks[left], self.ranks[right], self.ranks[index])
+
+    @property
+    def n_params(self) -> int:
+        return sum(prod(self.core_shape(node.index)) for node in self.nodes)
+
+    def schedule(self) -> list:
+        """One ``HTStep`` per node in post-order, tracking the buffer's axis sizes."""
+        # axes: one entry per leaf position, the size that leaf's modes occupy in the buffer
+        # (n_k before its leaf step, m_k * r_k after, then subtree output sizes and ranks)
+        n, m, r = self.input_modes, self.output_modes, self.ranks
+        pending = {k: n[k] for k in range(len(n))}  # leaf k's input mode, not contracted yet
+        outputs = {}  # node -> (output size of its subtree, its rank)
+        steps = []
+        for node in self.nodes:
+            before = prod(outputs[c][0] * outputs[c][1] for c in self._done_before(node, outputs)) * prod(
+                pending[k] for k in range(node.lo) if k in pending
+            )
+            after = prod(pending[k] for k in range(node.hi, len(n)))
+            if node.is_leaf:
+                k = node.lo
+                steps.append(HTStep(node.index, before, 1, n[k], 1, 1, m[k] * r[node.index], after))
+                del pending[k]
+                outputs[node.index] = (m[k], r[node.index])
+            else:
+                left, right = node.children
+                (pl, ul), (qr, vr) = outputs.pop(left), outputs.pop(right)
+                steps.append(HTStep(node.index, before, pl, ul, qr, vr, r[node.index], after))
+                outputs[node.index] = (pl * qr, r[node.index])
+        return steps
+
+    def _done_before(self, node, outputs) -> list:
+        """Finished subtrees to the left of ``node`` (their axes precede it in the buffer)."""
+        return [index for index in outputs if self.nodes[index].hi <= node.lo]
+
+    @property
+    def macs(self) -> int:
+        return sum(step.macs for step in self.schedule())
+
+
+def contract_step(step: HTStep, buffer: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """One schedule step on a batch, exact: buffer (batch, in_size) -> (batch, out_size)."""
+    batch = buffer.shape[0]
+    view = buffer.reshape(batch, step.a, step.p, step.u, step.q, step.v, step.b)
+    out = np.einsum("bapuqvc,uvt->bapqtc", view, np.asarray(core).reshape(step.u, step.v, step.t))
+    return out.reshape(batch, step.out_size)
+
+
+def ht_matvec(x: np.ndarray, cores, shape: HTShape) -> np.ndarray:
+    buffer = x
+    for step in shape.schedule():
+        buffer = contract_step(step, buffer, cores[step.node])
+    return buffer
+
+
+def ht_to_dense(cores, shape: HTShape) -> np.ndarray:
+    """The full matrix (n_in, n_out), float64: the schedule applied to the identity."""
+    return ht_matvec(np.eye(shape.n_in), [np.asarray(c, np.float64) for c in cores], shape)
+
+
+def ht_svd(matrix: np.ndarray, shape: HTShape):
+    """HT-SVD of a dense (n_in, n_out) matrix: truncated SVDs of every node's matricization.
+
+    Returns ``(cores, relative_error)``: leaves are leading left singular vectors, transfer
+    tensors project the children's bases onto the node's basis, from the root down.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.shape != (shape.n_in, shape.n_out):
+        raise ValueError(f"dense matrix has shape {matrix.shape}, the HT shape needs {(shape.n_in, shape.n_out)}")
+    d = len(shape.input_modes)
+    n, m = shape.input_modes, shape.output_modes
+    # tensor with one combined mode (n_k, m_k) per leaf: (n0 m0, n1 m1, ...)
+    tensor = matrix.reshape(*n, *m).transpose([i for k in range(d) for i in (k, d + k)])
+    tensor = tensor.reshape([n[k] * m[k] for k in range(d)])
+    bases = {}
+    for node in shape.nodes[:-1]:
+        modes = list(range(node.lo, node.hi))
+        rest = [k for k in range(d) if k not in modes]
+        unfolding = tensor.transpose(modes + rest).reshape(prod(tensor.shape[k] for k in modes), -1)
+        u, _, _ = np.linalg.svd(unfolding, full_matrices=False)
+        basis = np.zeros((unfolding.shape[0], shape.ranks[node.index]))
+        keep = min(basis.shape[1], u.shape[1])
+        basis[:, :keep] = u[:, :keep]
+        bases[node.index] = basis
+    cores = []
+    for node in shape.nodes:
+        if node.is_leaf:
+            cores.append(bases[node.index].reshape(shape.core_shape(node.index)))
+            continue
+        left, right = node.children
+        pair = np.kron(bases[left], bases[right])  # (rows_l * rows_r, r_l * r_r)
+        if node.index == shape.nodes[-1].index:
+            target = tensor.reshape(-1, 1)
+        else:
+            target = bases[node.index]
+        cores.append((pair.T @ target).reshape(shape.core_shape(node.index)))
+    error = np.linalg.norm(matrix - ht_to_dense(cores, shape)) / max(np.linalg.norm(matrix), 1e-300)
+    return cores, float(error)

@@ -1,0 +1,116 @@
+"""HT-LSTM (hierarchical Tucker): the input-to-hidden map of all gates as one HT matrix.
+
+As in ``models.tt_lstm`` the gate factor 4 is folded into the first output mode, the recurrent
+matrix is dense, and the map runs node by node (``models.ht``, post-order), rounded to the
+accumulator type after every node. Cores are ``core_<node>``: leaves ``(n_k, m_k, r_k)``,
+transfer tensors ``(r_left, r_right, r_node)``.
+
+Counts on the UCF11 shape (57,600 -> 4 x 256, input modes [8, 20, 20, 18], output modes
+[4, 4, 4, 4], balanced tree, every rank 4, root 1): 1,584 parameters in the HT cores and
+264,752 in the whole layer (223.8x fewer than the dense 59,245,568; the published HT-LSTM has
+0.266 M, 222.7x, with ranks the seeds do not give).
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+import numpy as np
+import tensorflow as tf
+
+from models.ht import HTShape, ht_svd
+from models.lstm_cell import QuantizedLSTMCell, QuantizedRNN
+from models.tt_lstm import LSTMCost
+
+
+def ht_lstm_shape(input_modes, output_modes, ht_ranks, units=None) -> HTShape:
+    """The HT shape of the input map, with the gate factor folded into the first output mode."""
+    output_modes = [int(m) for m in output_modes]
+    if units is not None and prod(output_modes) != int(units):
+        raise ValueError(f"'output_modes' {output_modes} multiply to {prod(output_modes)}, not units={units}")
+    folded = [4 * output_modes[0], *output_modes[1:]] if output_modes else output_modes
+    return HTShape.create(input_modes, folded, ht_ranks)
+
+
+def ht_lstm_cost(input_modes, output_modes, ht_ranks) -> LSTMCost:
+    """Counts for an HT-LSTM; ``input_map_macs`` follows the post-order schedule."""
+    shape = ht_lstm_shape(input_modes, output_modes, ht_ranks)
+    h = prod(output_modes)
+    return LSTMCost(
+        input_map_params=shape.n_params,
+        recurrent_params=h * 4 * h,
+        bias_params=4 * h,
+        input_map_macs=shape.macs,
+        recurrent_macs=h * 4 * h,
+        dense_input_map_params=shape.n_in * 4 * h,
+    )
+
+
+@tf.keras.utils.register_keras_serializable(package="models")
+class HTLSTMCell(QuantizedLSTMCell):
+    """LSTM cell whose input-to-hidden map is an HT matrix over a balanced binary tree."""
+
+    def __init__(self, units, input_modes, output_modes, ht_ranks, **kwargs):
+        super().__init__(units, **kwargs)
+        self.ht_shape = ht_lstm_shape(input_modes, output_modes, ht_ranks, units=units)
+        self.input_modes = list(self.ht_shape.input_modes)
+        self.output_modes = [int(m) for m in output_modes]
+        self.ht_ranks = list(self.ht_shape.ranks)
+
+    def build_input_map(self, input_dim):
+        if input_dim != self.ht_shape.n_in:
+            raise ValueError(
+                f"'input_modes' {self.input_modes} multiply to {self.ht_shape.n_in}, but the "
+                f"input has {input_dim} features per frame"
+            )
+        shape = self.ht_shape
+        # std per core so the implied dense matrix has Glorot variance 2 / (n_in + 4H)
+        target = 2.0 / (shape.n_in + shape.n_out)
+        inner = prod(shape.ranks[:-1])
+        stddev = float((target / inner) ** (1.0 / (2 * len(shape.nodes))))
+        self.cores = [
+            self.add_weight(
+                shape=shape.core_shape(node.index),
+                name=f"core_{node.index}",
+                initializer=tf.keras.initializers.RandomNormal(stddev=stddev),
+            )
+            for node in shape.nodes
+        ]
+
+    def input_map(self, x):
+        buffer = x  # (batch, n_in): modes (n1..nd)
+        for step in self.ht_shape.schedule():
+            core = tf.reshape(
+                self.quantized_weight(self.cores[step.node], "kernel_quantizer"), (step.u, step.v, step.t)
+            )
+            # view: (batch, a, p, u, q, v, b) -- the node's input axes by address arithmetic
+            view = tf.reshape(buffer, (-1, step.a, step.p, step.u, step.q, step.v, step.b))
+            out = tf.einsum("bapuqvc,uvt->bapqtc", view, core)  # (batch, a, p, q, t, b)
+            buffer = self.quantize(tf.reshape(out, (-1, step.out_size)), "accumulator_quantizer")
+        return buffer  # (batch, 4H)
+
+    def get_config(self):
+        config = {"input_modes": self.input_modes, "output_modes": self.output_modes, "ht_ranks": self.ht_ranks}
+        return {**super().get_config(), **config}
+
+
+@tf.keras.utils.register_keras_serializable(package="models")
+class HTLSTM(QuantizedRNN):
+    """Keras RNN layer over ``HTLSTMCell``; arguments as ``TTLSTM`` with ``ht_ranks``.
+
+    ``ht_ranks``: one rank per tree node in post-order (left subtree, right subtree, node),
+    the root (last) 1; or one int for every non-root node.
+    """
+
+    cell_class = HTLSTMCell
+
+    @classmethod
+    def from_dense(cls, kernel, recurrent_kernel, bias, input_modes, output_modes, ht_ranks, **kwargs):
+        """A built layer whose cores are the HT-SVD of a dense (n_in, 4H) kernel: ``(layer, error)``."""
+        units = prod(int(m) for m in output_modes)
+        shape = ht_lstm_shape(input_modes, output_modes, ht_ranks, units=units)
+        cores, error = ht_svd(np.asarray(kernel, np.float64), shape)
+        layer = cls(units, input_modes=input_modes, output_modes=output_modes, ht_ranks=ht_ranks, **kwargs)
+        layer.build((None, None, shape.n_in))
+        layer.cell.set_weights([*cores, recurrent_kernel, bias])
+        return layer, error

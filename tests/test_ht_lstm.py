@@ -1,0 +1,167 @@
+"""HT-LSTM: tree math vs the dense matrix, HT-SVD, counts, bank schedule, bit-exact C-simulation."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import quantizers, random_weights
+
+import hls_project
+import models
+from hls_project import ht_lstm as hls_ht_lstm
+from hls_project.ht_lstm import BankView, read_conflicts
+from models.ht import HTShape, balanced_tree, ht_matvec, ht_svd, ht_to_dense
+from models.ht_lstm import ht_lstm_shape
+
+UCF11 = dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], ht_ranks=4)
+
+
+def ht_model(steps, input_modes, output_modes, ht_ranks, batch_size=None, **kwargs):
+    units = int(np.prod(output_modes))
+    layer = models.HTLSTM(units, input_modes=input_modes, output_modes=output_modes, ht_ranks=ht_ranks, **kwargs)
+    inputs = tf.keras.Input((steps, int(np.prod(input_modes))), batch_size=batch_size)
+    return tf.keras.Model(inputs, layer(inputs)), layer
+
+
+def test_ucf11_counts():
+    cost = models.ht_lstm_cost(**UCF11)
+    assert cost.input_map_params == 4 * (8 * 16 + 20 * 4 + 20 * 4 + 18 * 4) + 2 * 4**3 + 4**2 == 1_584
+    assert cost.params == 264_752
+    assert cost.dense_params == 59_245_568
+    assert round(cost.compression, 1) == 223.8
+    model, _ = ht_model(2, **UCF11)
+    assert model.count_params() == cost.params
+
+
+def test_tree_is_balanced_post_order():
+    nodes = balanced_tree(4)
+    assert [(n.lo, n.hi) for n in nodes] == [(0, 1), (1, 2), (0, 2), (2, 3), (3, 4), (2, 4), (0, 4)]
+    assert nodes[2].children == (0, 1) and nodes[-1].children == (2, 5)
+
+
+SHAPES = [
+    ([2, 3, 2], [3, 2, 2], [4, 3, 4, 4, 1]),
+    ([4, 6], [2, 4], [1, 1, 1]),  # rank 1
+    ([2, 3, 2, 2], [2, 2, 1, 3], [3, 3, 6, 2, 3, 5, 1]),
+    ([2, 2, 2, 2, 2], [2, 1, 2, 1, 2], 2),  # five leaves: an unbalanced split
+]
+
+
+@pytest.mark.parametrize("input_modes, output_modes, ranks", SHAPES)
+def test_schedule_equals_dense_and_is_conflict_free(input_modes, output_modes, ranks, rng):
+    shape = HTShape.create(input_modes, output_modes, ranks)
+    cores = [rng.normal(size=shape.core_shape(node.index)) for node in shape.nodes]
+    x = rng.normal(size=(3, shape.n_in))
+    dense = ht_to_dense(cores, shape)
+    np.testing.assert_allclose(ht_matvec(x, cores, shape), x @ dense, rtol=1e-12, atol=1e-12)
+    recovered, error = ht_svd(dense, shape)
+    assert error < 1e-10
+    assert read_conflicts(shape) == []
+
+
+def test_ucf11_schedule_is_conflict_free_and_a_naive_banking_is_not(monkeypatch):
+    shape = ht_lstm_shape(**UCF11)
+    assert read_conflicts(shape) == []
+
+    class Cyclic(BankView):
+        def bank(self, address):
+            return address % self.banks
+
+    monkeypatch.setattr(
+        BankView, "of", classmethod(lambda cls, s: Cyclic() if s is None else Cyclic(s.p, s.u, s.q, s.v, s.b))
+    )
+    assert read_conflicts(shape) != []
+
+
+def test_keras_layer_equals_dense_lstm_at_full_rank(rng):
+    dense = tf.keras.layers.LSTM(4, return_sequences=True)
+    inputs = tf.keras.Input((6, 12))
+    dense_model = tf.keras.Model(inputs, dense(inputs))
+    kernel, recurrent, bias = dense.get_weights()
+    # modes (2,8) (3,1) (2,2): full ranks of the matricizations
+    layer, error = models.HTLSTM.from_dense(
+        kernel, recurrent, bias, [2, 3, 2], [2, 1, 2], [12, 3, 4, 4, 1], return_sequences=True
+    )
+    assert error < 1e-6
+    model = tf.keras.Sequential([tf.keras.Input((6, 12)), layer])
+    x = rng.normal(size=(5, 6, 12)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), dense_model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_get_config_round_trip_and_h5(tmp_path, rng):
+    model, layer = ht_model(3, [2, 3, 4], [2, 2, 2], [3, 2, 3, 4, 1], **quantizers("w8"))
+    random_weights(layer, rng, 0.5)
+    assert models.HTLSTM.from_config(layer.get_config()).get_config() == layer.get_config()
+    model.save(tmp_path / "m.h5")
+    loaded = tf.keras.models.load_model(tmp_path / "m.h5", custom_objects=models.custom_objects())
+    x = rng.uniform(-2, 2, (3, 3, 24)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize(
+    "ranks, message",
+    [
+        ([3, 2, 3, 4], "one rank per tree node"),
+        ([3, 2, 3, 4, 2], "root rank"),
+        ([3, 0, 3, 4, 1], ">= 1"),
+        ([3, 2, 7, 4, 1], r"ht_ranks'\[2\] = 7 exceeds what tree node 2"),
+        ([17, 2, 3, 4, 1], r"ht_ranks'\[0\] = 17 exceeds"),
+    ],
+)
+def test_bad_ranks_name_the_node(ranks, message):
+    with pytest.raises(ValueError, match=message):
+        models.HTLSTM(8, input_modes=[2, 3, 4], output_modes=[2, 2, 2], ht_ranks=ranks)
+
+
+def test_modes_that_do_not_match():
+    with pytest.raises(ValueError, match="same number of modes"):
+        models.HTLSTM(8, input_modes=[6, 4], output_modes=[2, 2, 2], ht_ranks=2)
+    with pytest.raises(ValueError, match="units=6"):
+        models.HTLSTM(6, input_modes=[2, 3, 4], output_modes=[2, 2, 2], ht_ranks=2)
+    with pytest.raises(ValueError, match="input_modes"):
+        models.HTLSTM(8, input_modes=[2, 3, 4], output_modes=[2, 2, 2], ht_ranks=2)(tf.zeros((1, 2, 25)))
+
+
+CSIM_CASES = [
+    # preset, modes, ranks, steps, io_type, reuse, return_sequences
+    ("w8", ([2, 3, 4], [2, 2, 2]), [3, 2, 3, 4, 1], 16, "io_parallel", 1, False),
+    ("w12", ([4, 6], [2, 4]), [1, 1, 1], 1, "io_stream", 2, True),
+    ("w16", ([2, 3, 2, 2], [2, 1, 2, 2]), [3, 3, 6, 2, 3, 5, 1], 16, "io_stream", 1, True),
+    ("w12", ([2, 3, 4], [2, 2, 2]), [3, 2, 3, 4, 1], 1, "io_parallel", 3, False),
+]
+
+
+@pytest.mark.parametrize("preset, modes, ranks, steps, io_type, reuse, return_sequences", CSIM_CASES)
+def test_csim_bit_exact(tmp_path, rng, preset, modes, ranks, steps, io_type, reuse, return_sequences):
+    model, layer = ht_model(steps, *modes, ranks, return_sequences=return_sequences, **quantizers(preset))
+    random_weights(layer, rng, 0.6)
+    x = rng.uniform(-3, 3, (12, steps, int(np.prod(modes[0])))).astype(np.float32)
+    hls_model = hls_project.convert(model, tmp_path / "prj", io_type=io_type, reuse_factor=reuse)
+    hls_model.compile()
+    expected, _ = hls_ht_lstm.execute(layer, x)
+    csim = np.asarray(hls_model.predict(x)).reshape(expected.shape)
+    np.testing.assert_array_equal(csim, expected)
+    assert np.max(np.abs(csim - model.predict(x, verbose=0))) <= layer.cell.fixed_types["state_quantizer"].lsb
+    assert np.count_nonzero(csim) > csim.size // 2
+    assert "banks" in (tmp_path / "prj" / "firmware" / "parameters.h").read_text()  # the per-step table
+
+
+def test_overlay_and_host_take_an_ht_model_unchanged(tmp_path, rng):
+    from qkeras import QDense, quantized_bits
+
+    from host import Accelerator
+    from overlay import MissingToolError, build_overlay
+
+    model, layer = ht_model(4, [2, 3, 4], [2, 2, 2], [3, 2, 3, 4, 1], **quantizers("w12"))
+    random_weights(layer, rng, 0.6)
+    head = QDense(3, kernel_quantizer=quantized_bits(10, 2, alpha=1), bias_quantizer=quantized_bits(10, 2, alpha=1))
+    classifier = tf.keras.Model(model.input, head(model.output))
+    classifier.save(tmp_path / "ht.h5")
+    with pytest.raises(MissingToolError):
+        build_overlay(tmp_path / "ht.h5", "pynq-z2", tmp_path / "overlay")
+    clips = rng.uniform(-3, 3, (6, 4, 24)).astype(np.float32)
+    hls_model = hls_project.convert(classifier, tmp_path / "csim")
+    hls_model.compile()
+    csim = np.asarray(hls_model.predict(clips)).reshape(len(clips), -1)
+    with Accelerator(tmp_path / "overlay", backend="emulated") as accelerator:
+        emulated = np.stack([accelerator.run_clip(clip)[0] for clip in clips])
+    np.testing.assert_array_equal(emulated, csim)
