@@ -61,7 +61,7 @@ def exactness(workdir: Path) -> list:
         input_quantizer=quantized_bits(10, 1, alpha=1), accumulator_quantizer=quantized_bits(16, 5, alpha=1),
         activation_quantizer=quantized_bits(10, 0, alpha=1),
     )  # fmt: skip
-    stock = QLSTM(8, **toy_quantizers())
+    stock = QLSTM(8, activation="tanh", recurrent_activation="sigmoid", **toy_quantizers())
     rows = []
     for name, layer in [("TTLSTM (ours)", ours), ("QLSTM (stock hls4ml)", stock)]:
         model = tf.keras.Sequential([tf.keras.Input((8, 24)), layer])

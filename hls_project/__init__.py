@@ -17,6 +17,12 @@ BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
 HEADERS = Path(__file__).parent / "nnet_utils"
 FAMILIES = {
     # Keras class name: (handler, IR layer, config template, function template)
+    "FDHTLSTM": (
+        ht_lstm.parse_ht_lstm,
+        ht_lstm.FDHTLSTMLayer,
+        ht_lstm.FDHTLSTMConfigTemplate,
+        ht_lstm.FDHTLSTMFunctionTemplate,
+    ),
     "HTLSTM": (
         ht_lstm.parse_ht_lstm,
         ht_lstm.HTLSTMLayer,

@@ -6,7 +6,7 @@ import hls4ml
 
 from hls_project.lstm_common import types_from_keras_config
 
-FAMILY_CLASSES = ("TTLSTM", "HTLSTM")
+FAMILY_CLASSES = ("TTLSTM", "HTLSTM", "FDHTLSTM")
 
 
 def compressed_lstm_layers(model) -> list:

@@ -22,7 +22,7 @@ from hls_project.lstm_common import (
     parse_common_lstm,
     parse_cores,
 )
-from hls_project.reference import LSTMTypes, ht_input_map
+from hls_project.reference import LSTMTypes, ht_input_map, join_raw, join_type
 from models.ht import HTShape, HTStep
 from models.ht_lstm import ht_lstm_shape
 
@@ -91,11 +91,13 @@ def schedule_table(shape: HTShape) -> list:
 
 
 def parse_ht_lstm(keras_layer, input_names, input_shapes, data_reader):
-    layer, types, out_shape = parse_common_lstm(keras_layer, input_names, input_shapes, data_reader)
+    """Handler for ``HTLSTM`` and (fused recurrence) ``FDHTLSTM``."""
+    fused = keras_layer["class_name"] == "FDHTLSTM"
+    layer, types, out_shape = parse_common_lstm(keras_layer, input_names, input_shapes, data_reader, fused)
     config = keras_layer["config"]
     shape = ht_lstm_shape(config["input_modes"], config["output_modes"], config["ht_ranks"], config["units"])
     layer.update(
-        class_name="HTLSTM",
+        class_name=keras_layer["class_name"],
         input_modes=list(shape.input_modes),
         output_modes=list(shape.output_modes),
         ht_ranks=list(shape.ranks),
@@ -134,7 +136,7 @@ class HTLSTMConfigTemplate(CompressedLSTMConfigTemplate):
         steps = node.ht_shape.schedule()
         text = ""
         for number, step in enumerate(steps):
-            in_type = types.input if number == 0 else types.accumulator
+            in_type = node.join_type if number == 0 else types.accumulator
             mac_t = exact_sum_cpp(
                 step.terms * magnitude(in_type) * magnitude(types.kernel), in_type.frac + types.kernel.frac
             )
@@ -153,13 +155,13 @@ class HTLSTMConfigTemplate(CompressedLSTMConfigTemplate):
         first = BankView.of(steps[0])
         lines = [
             "    // HT mat-vec, tree nodes in post-order; buffers banked for their reader",
-            "    static void input_map(const input_t x[n_in], accum_t zx[4 * n_state]) {",
-            f"        input_t buf0[{first.banks}][n_in / {first.banks}];",
+            "    template <class x_T> static void input_map(const x_T x[n_join], accum_t zx[4 * n_state]) {",
+            f"        x_T buf0[{first.banks}][n_join / {first.banks}];",
             "        #pragma HLS ARRAY_PARTITION variable=buf0 complete dim=1",
-            f"        nnet::ht_scatter<input_t, {first.cpp()}, n_in>(x, buf0);",
+            f"        nnet::ht_scatter<x_T, {first.cpp()}, n_join>(x, buf0);",
         ]
         for number, step in enumerate(steps):
-            in_t = "input_t" if number == 0 else "accum_t"
+            in_t = "x_T" if number == 0 else "accum_t"
             core = node.get_weights(f"core_{step.node}").name
             config = f"config{node.index}_ht{number}"
             if number == len(steps) - 1:
@@ -181,12 +183,30 @@ class HTLSTMFunctionTemplate(CompressedLSTMFunctionTemplate):
     headers = ("nnet_utils/nnet_lstm_cell.h", "nnet_utils/nnet_ht_lstm.h")
 
 
+class FDHTLSTMLayer(HTLSTMLayer):
+    """IR of an FDHT-LSTM: the HT engine takes ``[x_t; h_{t-1}]`` (zero-padded), no recurrent matrix."""
+
+
+class FDHTLSTMConfigTemplate(HTLSTMConfigTemplate):
+    layer_class = FDHTLSTMLayer
+
+    def n_join(self, node) -> int:
+        return node.ht_shape.n_in
+
+
+class FDHTLSTMFunctionTemplate(HTLSTMFunctionTemplate):
+    layer_class = FDHTLSTMLayer
+
+
 def execute(layer, x, state=None):
-    """NumPy bit-accurate model of the HLS HT-LSTM for a Keras ``HTLSTM`` (see ``execute_lstm``)."""
+    """NumPy bit-accurate model of the HLS kernel for a Keras ``HTLSTM`` or ``FDHTLSTM``."""
     shape = layer.cell.ht_shape
 
     def input_map(types):
         cores = [types.kernel.to_raw(core.numpy()) for core in layer.cell.cores]
-        return lambda x_raw: ht_input_map(x_raw, cores, shape, types)
+        if not layer.cell.fused_recurrent:
+            return lambda x_raw, h_raw: ht_input_map(x_raw, cores, shape, types)
+        frac = join_type(types).frac
+        return lambda x_raw, h_raw: ht_input_map(join_raw(x_raw, h_raw, shape.n_in, types), cores, shape, types, frac)
 
     return execute_lstm(layer, x, input_map, state)

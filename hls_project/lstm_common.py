@@ -14,7 +14,7 @@ from hls4ml.model.layers import Layer
 from hls4ml.model.types import FixedPrecisionType, NamedType, RoundingMode, SaturationMode
 
 from hls_project.lut import activation_table
-from hls_project.reference import LSTMCellTables, LSTMTypes, lstm_sequence
+from hls_project.reference import LSTMCellTables, LSTMTypes, join_type, lstm_sequence
 from host.fixed_point import FixedType
 from models.lstm_cell import check_activation
 from models.quantization import fixed_type_of, get_quantizer
@@ -76,8 +76,12 @@ def preact_mac_cpp(types: LSTMTypes, units: int) -> str:
     return exact_sum_cpp(bound, frac)
 
 
-def parse_common_lstm(keras_layer, input_names, input_shapes, data_reader):
-    """The handler part every family shares: sizes, flags, types, recurrent weights and bias."""
+def parse_common_lstm(keras_layer, input_names, input_shapes, data_reader, fused_recurrent=False):
+    """The handler part every family shares: sizes, flags, types, recurrent weights and bias.
+
+    Fused families (``[x; h]`` through the input map) have no recurrent matrix: a one-word zero
+    placeholder keeps the kernel's signature, and the recurrent loop runs zero times.
+    """
     config = keras_layer["config"]
     name = config["name"]
     shape = input_shapes[0]
@@ -98,7 +102,10 @@ def parse_common_lstm(keras_layer, input_names, input_shapes, data_reader):
         "activation_name": check_activation(config.get("activation"), "activation"),
         "recurrent_activation_name": check_activation(config.get("recurrent_activation"), "recurrent_activation"),
         "fixed_types": {k: getattr(types, k).to_dict() for k in LSTMTypes.__dataclass_fields__},
-        "recurrent_weight_data": weight_grid(data_reader.get_weights_data(name, "recurrent_kernel"), types.recurrent),
+        "fused_recurrent": fused_recurrent,
+        "recurrent_weight_data": np.zeros(1)
+        if fused_recurrent
+        else weight_grid(data_reader.get_weights_data(name, "recurrent_kernel"), types.recurrent),
         "bias_data": weight_grid(data_reader.get_weights_data(name, "bias"), types.bias),
     }
     if config.get("return_state") or config.get("go_backwards"):
@@ -128,6 +135,11 @@ class CompressedLSTMLayer(Layer):
         return FixedType.from_dict(self.get_attr("fixed_types")[name])
 
     @property
+    def join_type(self) -> FixedType:
+        """The type of the input map's input: the frame, or ``[x; h]`` for fused families."""
+        return join_type(self.lstm_types) if self.get_attr("fused_recurrent") else self.lstm_types.input
+
+    @property
     def lstm_types(self) -> LSTMTypes:
         return LSTMTypes(**{k: self.fixed(k) for k in LSTMTypes.__dataclass_fields__})
 
@@ -152,6 +164,7 @@ class CompressedLSTMLayer(Layer):
         self.add_output_variable(shape, precision=hls_precision(types.state))
         for attr in ("input", "accumulator", "state", "activation"):
             self.add_named_type(f"{attr}_t", getattr(types, attr))
+        self.add_named_type("join_t", self.join_type)
         self.add_fixed_weight(
             "recurrent_weight",
             "wr{index}",
@@ -177,7 +190,12 @@ CELL_CONFIG_TEMPLATE = """struct config{index} : nnet::lstm_cell_config {{
     static const bool return_sequences = {return_sequences};
     static const bool stateful = {stateful};
     static const unsigned reuse_factor = {reuse_factor};
+    static const bool fused_recurrent = {fused_recurrent};
+    static const unsigned n_join = {n_join};
+    static const unsigned n_recurrent_state = {n_recurrent_state};
+    static const unsigned n_recurrent_weights = {n_recurrent_weights};
     typedef {input_t} input_t;
+    typedef {join_t} join_t;
     typedef {accum_t} accum_t;
     typedef {state_t} state_t;
     typedef {act_t} act_t;
@@ -214,9 +232,20 @@ class CompressedLSTMConfigTemplate(LayerConfigTemplate):
     def input_map_cpp(self, node) -> str:
         return ""
 
+    def n_join(self, node) -> int:
+        """Values the input map takes: the frame, or ``[x; h]`` padded to the modes (fused)."""
+        return node.get_attr("n_in")
+
     def format(self, node):
         types = node.lstm_types
+        fused = bool(node.get_attr("fused_recurrent"))
+        units = 0 if fused else node.get_attr("n_out")
         params = {
+            "fused_recurrent": str(fused).lower(),
+            "n_join": self.n_join(node),
+            "n_recurrent_state": units,
+            "n_recurrent_weights": max(1, units * 4 * node.get_attr("n_out")),
+            "join_t": node.get_attr("join_t").name,
             "index": node.index,
             "n_in": node.get_attr("n_in"),
             "n_out": node.get_attr("n_out"),
@@ -230,7 +259,7 @@ class CompressedLSTMConfigTemplate(LayerConfigTemplate):
             "act_t": node.get_attr("activation_t").name,
             "recurrent_t": node.get_weights("recurrent_weight").type.name,
             "bias_t": node.get_weights("bias").type.name,
-            "preact_mac_t": preact_mac_cpp(types, node.get_attr("n_out")),
+            "preact_mac_t": preact_mac_cpp(types, units),
             "input_map": self.input_map_cpp(node),
         }
         for name in ("gate", "candidate", "state"):
@@ -264,7 +293,7 @@ def weight_grid(values, ftype: FixedType) -> np.ndarray:
 def execute_lstm(layer, x, input_map, state=None):
     """Bit-accurate NumPy execution of a Keras family layer, as the HLS kernel computes it.
 
-    ``input_map(types)`` returns the family's raw input map (see ``hls_project.reference``).
+    ``input_map(types)`` returns the family's raw input map ``(x_raw, h_raw) -> zx raw``.
     x: (batch, T, n_in) floats. Returns ``(outputs as float64, (h, c) raw)``; pass the state back
     to continue a stateful stream.
     """
@@ -275,7 +304,7 @@ def execute_lstm(layer, x, input_map, state=None):
     out, state = lstm_sequence(
         types.input.to_raw(x),
         input_map(types),
-        types.recurrent.to_raw(cell.recurrent_kernel.numpy()),
+        None if cell.fused_recurrent else types.recurrent.to_raw(cell.recurrent_kernel.numpy()),
         types.bias.to_raw(cell.bias.numpy()),
         types,
         tables,

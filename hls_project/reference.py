@@ -52,11 +52,13 @@ def lstm_step(zx, h, c, recurrent, bias, types: LSTMTypes, tables: LSTMCellTable
     """One gate/state step on raw integers.
 
     zx: (batch, 4H) accumulator raw; h, c: (batch, H) state raw; recurrent: (H, 4H) raw;
-    bias: (4H,) raw. Returns the new ``(h, c)`` as state raw.
+    bias: (4H,) raw; ``recurrent`` is None for fused families. Returns the new ``(h, c)`` raw.
     """
     t = types
-    uh = h @ recurrent  # frac: state + recurrent
-    z, frac = aligned_sum((zx, t.accumulator.frac), (uh, t.state.frac + t.recurrent.frac), (bias, t.bias.frac))
+    terms = [(zx, t.accumulator.frac), (bias, t.bias.frac)]
+    if recurrent is not None:  # fused families have h inside zx already
+        terms.append((h @ recurrent, t.state.frac + t.recurrent.frac))
+    z, frac = aligned_sum(*terms)
     z = requantize_raw(z, frac, t.accumulator)
     z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
     i, f, o = (tables.gate.lookup(v) for v in (z_i, z_f, z_o))
@@ -70,29 +72,31 @@ def lstm_step(zx, h, c, recurrent, bias, types: LSTMTypes, tables: LSTMCellTable
 def lstm_sequence(x, input_map, recurrent, bias, types, tables, state=None, return_sequences=False):
     """Run a layer over ``x`` (batch, T, n_in) given as raw input values.
 
-    ``input_map`` maps (batch, n_in) input raw -> (batch, 4H) accumulator raw (the family's part).
+    ``input_map(x_t, h)`` maps (batch, n_in) input raw and the state -> (batch, 4H) accumulator
+    raw (the family's part; only fused families use ``h``).
     ``state``: optional initial ``(h, c)`` raw, for stateful streaming. Returns
     ``(outputs, (h, c))`` with outputs (batch, H) or (batch, T, H), state raw.
     """
     batch, steps, _ = x.shape
-    units = recurrent.shape[0]
+    units = bias.shape[0] // 4
     h, c = state if state is not None else (np.zeros((batch, units), np.int64),) * 2
     outputs = []
     for step in range(steps):
-        h, c = lstm_step(input_map(x[:, step]), h, c, recurrent, bias, types, tables)
+        h, c = lstm_step(input_map(x[:, step], h), h, c, recurrent, bias, types, tables)
         outputs.append(h)
     out = np.stack(outputs, axis=1) if return_sequences else h
     return out, (h, c)
 
 
-def staged_input_map(x, stages, types: LSTMTypes):
+def staged_input_map(x, stages, types: LSTMTypes, frac=None):
     """A decomposed mat-vec on raw values, rounding to the accumulator after every stage.
 
     x: (batch, n_in) input raw; ``stages``: ``(contract, core)`` pairs, ``contract(buffer, core)``
     exact on int64 (``models.tt.contract_step``, ``models.ht.contract_step``), cores raw kernel
-    integers. Returns (batch, 4H) accumulator raw.
+    integers; ``frac``: x's fractional bits (default: the input type's). Returns (batch, 4H)
+    accumulator raw.
     """
-    buffer, frac = np.asarray(x, np.int64), types.input.frac
+    buffer, frac = np.asarray(x, np.int64), types.input.frac if frac is None else frac
     for contract, core in stages:
         exact = contract(buffer, np.asarray(core, np.int64))
         buffer = requantize_raw(exact, frac + types.kernel.frac, types.accumulator)
@@ -106,7 +110,22 @@ def tt_input_map(x, cores, shape: TTShape, types: LSTMTypes):
     return staged_input_map(x, stages, types)
 
 
-def ht_input_map(x, cores, shape: HTShape, types: LSTMTypes):
+def ht_input_map(x, cores, shape: HTShape, types: LSTMTypes, frac=None):
     """HT mat-vec, tree nodes in post-order (core per node, see ``models.ht``)."""
     stages = [(partial(ht_contract_step, step), cores[step.node]) for step in shape.schedule()]
-    return staged_input_map(x, stages, types)
+    return staged_input_map(x, stages, types, frac)
+
+
+def join_type(types: LSTMTypes) -> FixedType:
+    """The type of ``[x_t; h_{t-1}]`` for fused families: holds both exactly."""
+    frac = max(types.input.frac, types.state.frac)
+    integer = max(types.input.integer, types.state.integer)
+    return FixedType(integer + frac, integer)
+
+
+def join_raw(x, h, n_join: int, types: LSTMTypes):
+    """``[x; h; 0...]`` as join-type raw integers, zero-padded to ``n_join``."""
+    frac = join_type(types).frac
+    parts = [round_shift(x, types.input.frac - frac), round_shift(h, types.state.frac - frac)]
+    joined = np.concatenate(parts, axis=-1)
+    return np.pad(joined, [(0, 0), (0, n_join - joined.shape[-1])])

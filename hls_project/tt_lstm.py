@@ -93,11 +93,11 @@ class TTLSTMConfigTemplate(CompressedLSTMConfigTemplate):
         steps = node.tt_shape.schedule()
         lines = [
             "    // TT mat-vec, last core first; every step rounds to accum_t",
-            "    static void input_map(const input_t x[n_in], accum_t zx[4 * n_state]) {",
+            "    template <class x_T> static void input_map(const x_T x[n_join], accum_t zx[4 * n_state]) {",
         ]
         source = "x"
         for number, step in enumerate(steps):
-            in_t = "input_t" if number == 0 else "accum_t"
+            in_t = "x_T" if number == 0 else "accum_t"
             target = "zx" if number == len(steps) - 1 else f"buf{number}"
             if target != "zx":
                 lines.append(f"        accum_t {target}[{step.out_size}];")
@@ -120,6 +120,6 @@ def execute(layer, x, state=None):
 
     def input_map(types):
         cores = [types.kernel.to_raw(core.numpy()) for core in layer.cell.cores]
-        return lambda x_raw: tt_input_map(x_raw, cores, shape, types)
+        return lambda x_raw, h_raw: tt_input_map(x_raw, cores, shape, types)
 
     return execute_lstm(layer, x, input_map, state)

@@ -16,6 +16,9 @@ _LAZY = {
     "HTLSTM": "models.ht_lstm",
     "HTLSTMCell": "models.ht_lstm",
     "ht_lstm_cost": "models.ht_lstm",
+    "FDHTLSTM": "models.ht_lstm",
+    "FDHTLSTMCell": "models.ht_lstm",
+    "fdht_lstm_cost": "models.ht_lstm",
 }
 
 
@@ -29,10 +32,11 @@ def custom_objects() -> dict:
     """Everything ``tf.keras.models.load_model`` needs for our layers and QKeras' own."""
     from qkeras.utils import _add_supported_quantized_objects
 
-    from models.ht_lstm import HTLSTM, HTLSTMCell
+    from models.ht_lstm import FDHTLSTM, HTLSTM, FDHTLSTMCell, HTLSTMCell
     from models.tt_lstm import TTLSTM, TTLSTMCell
 
-    objects = {"TTLSTM": TTLSTM, "TTLSTMCell": TTLSTMCell, "HTLSTM": HTLSTM, "HTLSTMCell": HTLSTMCell}
+    layers = (TTLSTM, TTLSTMCell, HTLSTM, HTLSTMCell, FDHTLSTM, FDHTLSTMCell)
+    objects = {layer.__name__: layer for layer in layers}
     _add_supported_quantized_objects(objects)
     return objects
 

@@ -57,12 +57,16 @@ class HTLSTMCell(QuantizedLSTMCell):
         self.output_modes = [int(m) for m in output_modes]
         self.ht_ranks = list(self.ht_shape.ranks)
 
-    def build_input_map(self, input_dim):
+    def check_input_size(self, input_dim):
         if input_dim != self.ht_shape.n_in:
             raise ValueError(
                 f"'input_modes' {self.input_modes} multiply to {self.ht_shape.n_in}, but the "
                 f"input has {input_dim} features per frame"
             )
+
+    def build_input_map(self, input_dim):
+        self.check_input_size(input_dim)
+        self.padding = self.ht_shape.n_in - input_dim
         shape = self.ht_shape
         # std per core so the implied dense matrix has Glorot variance 2 / (n_in + 4H)
         target = 2.0 / (shape.n_in + shape.n_out)
@@ -78,7 +82,7 @@ class HTLSTMCell(QuantizedLSTMCell):
         ]
 
     def input_map(self, x):
-        buffer = x  # (batch, n_in): modes (n1..nd)
+        buffer = tf.pad(x, [[0, 0], [0, self.padding]]) if self.padding else x  # (batch, n1*..*nd)
         for step in self.ht_shape.schedule():
             core = tf.reshape(
                 self.quantized_weight(self.cores[step.node], "kernel_quantizer"), (step.u, step.v, step.t)
@@ -113,4 +117,60 @@ class HTLSTM(QuantizedRNN):
         layer = cls(units, input_modes=input_modes, output_modes=output_modes, ht_ranks=ht_ranks, **kwargs)
         layer.build((None, None, shape.n_in))
         layer.cell.set_weights([*cores, recurrent_kernel, bias])
+        return layer, error
+
+
+def fdht_lstm_cost(input_modes, output_modes, ht_ranks, n_in) -> LSTMCost:
+    """Counts for an FDHT-LSTM with ``n_in`` features per frame (no dense recurrent matrix)."""
+    shape = ht_lstm_shape(input_modes, output_modes, ht_ranks)
+    h = prod(output_modes)
+    return LSTMCost(
+        input_map_params=shape.n_params,
+        recurrent_params=0,
+        bias_params=4 * h,
+        input_map_macs=shape.macs,
+        recurrent_macs=0,
+        dense_input_map_params=(n_in + h) * 4 * h,
+    )
+
+
+@tf.keras.utils.register_keras_serializable(package="models")
+class FDHTLSTMCell(HTLSTMCell):
+    """Fully decomposed HT-LSTM cell: one HT map ``[x_t; h_{t-1}] -> 4H``, no dense matrix.
+
+    ``input_modes`` factor ``n_in + units`` or a little more (the joined vector is zero-padded).
+    """
+
+    fused_recurrent = True
+
+    def check_input_size(self, input_dim):
+        if input_dim > self.ht_shape.n_in:
+            raise ValueError(
+                f"'input_modes' {self.input_modes} multiply to {self.ht_shape.n_in}, fewer than the "
+                f"{input_dim} values of [x_t; h_t-1] (features + units)"
+            )
+
+
+@tf.keras.utils.register_keras_serializable(package="models")
+class FDHTLSTM(HTLSTM):
+    """FDHT-LSTM (Yin et al., CVPR 2021): input and recurrent weights of all gates in one HT map.
+
+    On UCF11 (57,600 features, 256 units) with input modes [8, 20, 20, 19] (60,800 >= 57,856,
+    zero-padded), output modes [4, 4, 4, 4] and every rank 6: 2,652 parameters in the cores and
+    3,676 with the biases (the published range is 3,132 to 8,808).
+    """
+
+    cell_class = FDHTLSTMCell
+
+    @classmethod
+    def from_dense(cls, kernel, recurrent_kernel, bias, input_modes, output_modes, ht_ranks, **kwargs):
+        """HT-SVD of the joined ``[kernel; recurrent_kernel]`` (zero rows for padding): ``(layer, error)``."""
+        units = prod(int(m) for m in output_modes)
+        shape = ht_lstm_shape(input_modes, output_modes, ht_ranks, units=units)
+        joined = np.concatenate([np.asarray(kernel, np.float64), np.asarray(recurrent_kernel, np.float64)])
+        padded = np.pad(joined, [(0, shape.n_in - len(joined)), (0, 0)])
+        cores, error = ht_svd(padded, shape)
+        layer = cls(units, input_modes=input_modes, output_modes=output_modes, ht_ranks=ht_ranks, **kwargs)
+        layer.build((None, None, len(kernel)))
+        layer.cell.set_weights([*cores, bias])
         return layer, error

@@ -13,6 +13,7 @@ left at ``None`` means no rounding, i.e. float training)::
     x  = q_input(x_t)                                         (n_in,)
     zx = input_map(x)        family specific, ends on the accumulator grid   (4H,)
     z  = q_accumulator(zx + h_{t-1} @ q_recurrent(U) + q_bias(b))             (4H,) gates i,f,c,o
+         (fused families: zx = input_map([x; h_{t-1}]) and no U)
     i, f, o = q_activation(recurrent_activation(z_i, z_f, z_o))
     g       = q_activation(activation(z_c))
     c_t = q_state(f * c_{t-1} + i * g)
@@ -91,12 +92,16 @@ class QuantizedLSTMCell(tf.keras.layers.Layer):
         self.output_size = self.units
 
     # -- shared block -------------------------------------------------------------------------
+    # FDHT-style families set this: the input map takes [x_t; h_{t-1}] and there is no U.
+    fused_recurrent = False
+
     def build(self, input_shape):
-        self.build_input_map(int(input_shape[-1]))
         h = self.units
-        self.recurrent_kernel = self.add_weight(
-            shape=(h, 4 * h), name="recurrent_kernel", initializer=self.recurrent_initializer
-        )
+        self.build_input_map(int(input_shape[-1]) + (h if self.fused_recurrent else 0))
+        if not self.fused_recurrent:
+            self.recurrent_kernel = self.add_weight(
+                shape=(h, 4 * h), name="recurrent_kernel", initializer=self.recurrent_initializer
+            )
 
         def bias_initializer(shape, dtype=None):
             forget = tf.ones((h,)) if self.unit_forget_bias else tf.zeros((h,))
@@ -117,8 +122,10 @@ class QuantizedLSTMCell(tf.keras.layers.Layer):
         h_prev = tf.cast(states[0], tf.float64)
         c_prev = tf.cast(states[1], tf.float64)
         x = self.quantize(tf.cast(inputs, tf.float64), "input_quantizer")
-        zx = self.input_map(x)
-        z = zx + h_prev @ self.quantized_weight(self.recurrent_kernel, "recurrent_quantizer")
+        if self.fused_recurrent:
+            z = self.input_map(tf.concat([x, h_prev], axis=-1))
+        else:
+            z = self.input_map(x) + h_prev @ self.quantized_weight(self.recurrent_kernel, "recurrent_quantizer")
         z = self.quantize(z + self.quantized_weight(self.bias, "bias_quantizer"), "accumulator_quantizer")
         z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
         gate = ACTIVATIONS[self.recurrent_activation]

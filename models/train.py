@@ -49,27 +49,53 @@ def factor_modes(size: int, n_modes: int) -> list:
     return sorted(modes, reverse=True)
 
 
-def build_tt_classifier(frames, n_features, classes, units=16, n_modes=4, rank=4, stateful=False, quantized=True):
+def build_tt_classifier(frames, n_features, classes, units=16, n_modes=4, rank=4, stateful=False):
     """Input (frames, n_features) -> TTLSTM(units) -> QDense(classes) logits."""
+    return build_classifier("tt_lstm", frames, n_features, classes, units, n_modes, rank, stateful)
+
+
+def padded_modes(size: int, n_modes: int) -> list:
+    """Modes for at least ``size`` values (zero-padded): the first size whose factors are near-equal."""
+    for padded in range(size, 2 * size):
+        modes = factor_modes(padded, n_modes)
+        if max(modes) <= 2 * min(modes):
+            return modes
+    return factor_modes(size, n_modes)
+
+
+def build_classifier(family, frames, n_features, classes, units=16, n_modes=4, rank=4, stateful=False):
+    """Input (frames, n_features) -> a quantized LSTM family layer -> QDense(classes) logits.
+
+    ``family``: ``tt_lstm``, ``ht_lstm``, ``fdht_lstm`` (quantization-aware) or ``dense_lstm``
+    (a float Keras LSTM baseline).
+    """
     import tensorflow as tf
     from qkeras import QDense, quantized_bits
 
+    from models.ht_lstm import FDHTLSTM, HTLSTM
     from models.tt_lstm import TTLSTM
 
-    q = quantizer_kwargs() if quantized else {}
-    layer = TTLSTM(
-        units,
-        input_modes=factor_modes(n_features, n_modes),
-        output_modes=factor_modes(units, n_modes),
-        tt_ranks=rank,
-        stateful=stateful,
-        name="tt_lstm",
-        **q,
-    )
-    dense_q = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1) if quantized else None
-    head = QDense(classes, kernel_quantizer=dense_q, bias_quantizer=dense_q, name="classifier")
+    if family == "dense_lstm":
+        return build_dense_classifier(frames, n_features, classes, units)
+    output_modes = factor_modes(units, n_modes)
+    if family == "tt_lstm":
+        layer = TTLSTM(units, input_modes=factor_modes(n_features, n_modes), output_modes=output_modes, tt_ranks=rank,
+                       stateful=stateful, name=family, **quantizer_kwargs())  # fmt: skip
+    elif family == "ht_lstm":
+        layer = HTLSTM(units, input_modes=factor_modes(n_features, n_modes), output_modes=output_modes, ht_ranks=rank,
+                       stateful=stateful, name=family, **quantizer_kwargs())  # fmt: skip
+    elif family == "fdht_lstm":
+        layer = FDHTLSTM(units, input_modes=padded_modes(n_features + units, n_modes), output_modes=output_modes,
+                         ht_ranks=rank, stateful=stateful, name=family, **quantizer_kwargs())  # fmt: skip
+    else:
+        raise ValueError(f"unknown family {family!r}; use one of {FAMILIES}")
+    head_q = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1)
+    head = QDense(classes, kernel_quantizer=head_q, bias_quantizer=head_q, name="classifier")
     inputs = tf.keras.Input((frames, n_features), batch_size=1 if stateful else None, name="frames")
-    return tf.keras.Model(inputs, head(layer(inputs)), name="tt_lstm_classifier")
+    return tf.keras.Model(inputs, head(layer(inputs)), name=f"{family}_classifier")
+
+
+FAMILIES = ("tt_lstm", "ht_lstm", "fdht_lstm", "dense_lstm")
 
 
 def build_dense_classifier(frames, n_features, classes, units=16):
@@ -169,12 +195,8 @@ def train(args) -> dict:
     print(f"[train] data: {description['kind']}, {len(x)} train / {len(x_test)} held-out clips, "
           f"{x.shape[1]} frames x {n_features} features, {classes} classes")  # fmt: skip
     report = {"dataset": description, "models": {}}
-    builders = {
-        "tt_lstm": lambda: build_tt_classifier(x.shape[1], n_features, classes, args.units, args.modes, args.rank),
-        "dense_lstm": lambda: build_dense_classifier(x.shape[1], n_features, classes, args.units),
-    }
     for name in args.models:
-        model = builders[name]()
+        model = build_classifier(name, x.shape[1], n_features, classes, args.units, args.modes, args.rank)
         accuracy = fit(model, x, y, x_test, y_test, args.epochs, args.batch_size, args.learning_rate, name)
         path = out / f"{name}.h5"
         model.save(path)
@@ -189,7 +211,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder root/<class>/<clip>")
     parser.add_argument("--out", default="build/models")
-    parser.add_argument("--models", nargs="+", default=["tt_lstm", "dense_lstm"], choices=["tt_lstm", "dense_lstm"])
+    parser.add_argument("--models", nargs="+", default=["tt_lstm", "dense_lstm"], choices=FAMILIES)
     parser.add_argument("--clips", type=int, default=2400, help="synthetic clips (train + held-out)")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--height", type=int, default=16)

@@ -165,3 +165,64 @@ def test_overlay_and_host_take_an_ht_model_unchanged(tmp_path, rng):
     with Accelerator(tmp_path / "overlay", backend="emulated") as accelerator:
         emulated = np.stack([accelerator.run_clip(clip)[0] for clip in clips])
     np.testing.assert_array_equal(emulated, csim)
+
+
+# -- FDHT-LSTM: [x_t; h_t-1] through the same HT engine -----------------------------------------
+def test_fdht_ucf11_counts_are_in_the_published_range():
+    cost = models.fdht_lstm_cost([8, 20, 20, 19], [4, 4, 4, 4], 6, n_in=57_600)
+    assert cost.input_map_params == 6 * (8 * 16 + 20 * 4 + 20 * 4 + 19 * 4) + 2 * 6**3 + 6**2 == 2_652
+    assert cost.params == 3_676 and 3_132 <= cost.params <= 8_808
+    assert cost.dense_params == 59_245_568
+    layer = models.FDHTLSTM(256, input_modes=[8, 20, 20, 19], output_modes=[4, 4, 4, 4], ht_ranks=6)
+    model = tf.keras.Sequential([tf.keras.Input((2, 57_600)), layer])
+    assert model.count_params() == cost.params
+
+
+def test_fdht_equals_dense_lstm_at_full_rank(rng):
+    """The joined map [W; U] by exact HT-SVD reproduces Keras' LSTM, recurrence included."""
+    dense = tf.keras.layers.LSTM(4, return_sequences=True)
+    inputs = tf.keras.Input((6, 10))
+    dense_model = tf.keras.Model(inputs, dense(inputs))
+    kernel, recurrent, bias = dense.get_weights()
+    # [x; h] has 14 values, padded to 2 * 2 * 4 = 16; modes (2,8) (2,1) (4,2)
+    layer, error = models.FDHTLSTM.from_dense(
+        kernel, recurrent, bias, [2, 2, 4], [2, 1, 2], [16, 2, 8, 8, 1], return_sequences=True
+    )
+    assert error < 1e-6
+    model = tf.keras.Sequential([tf.keras.Input((6, 10)), layer])
+    x = rng.normal(size=(5, 6, 10)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), dense_model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_fdht_modes_must_cover_input_and_state():
+    layer = models.FDHTLSTM(8, input_modes=[2, 3, 4], output_modes=[2, 2, 2], ht_ranks=2)
+    with pytest.raises(ValueError, match="fewer than the 32 values"):
+        layer(tf.zeros((1, 2, 24)))
+
+
+FDHT_CASES = [
+    ("w8", [3, 2, 3, 4, 1], 16, "io_parallel", False),
+    ("w16", [2, 2, 4, 4, 1], 1, "io_stream", True),
+]
+
+
+@pytest.mark.parametrize("preset, ranks, steps, io_type, return_sequences", FDHT_CASES)
+def test_fdht_csim_bit_exact(tmp_path, rng, preset, ranks, steps, io_type, return_sequences):
+    layer = models.FDHTLSTM(
+        8,
+        input_modes=[2, 4, 4],
+        output_modes=[2, 2, 2],
+        ht_ranks=ranks,
+        return_sequences=return_sequences,
+        **quantizers(preset),
+    )
+    model = tf.keras.Sequential([tf.keras.Input((steps, 20)), layer])  # [x; h] = 28 values, padded to 32
+    random_weights(layer, rng, 0.6)
+    x = rng.uniform(-3, 3, (12, steps, 20)).astype(np.float32)
+    hls_model = hls_project.convert(model, tmp_path / "prj", io_type=io_type)
+    hls_model.compile()
+    expected, _ = hls_ht_lstm.execute(layer, x)
+    csim = np.asarray(hls_model.predict(x)).reshape(expected.shape)
+    np.testing.assert_array_equal(csim, expected)
+    assert np.max(np.abs(csim - model.predict(x, verbose=0))) <= layer.cell.fixed_types["state_quantizer"].lsb
+    assert np.count_nonzero(csim) > csim.size // 2

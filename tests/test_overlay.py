@@ -105,7 +105,7 @@ def test_model_without_our_layer_is_refused(tmp_path):
     model = tf.keras.Sequential([tf.keras.Input((4, 3)), tf.keras.layers.LSTM(2)])
     model.save(tmp_path / "plain.h5")
     result = run_build(tmp_path / "plain.h5", tmp_path / "out", dict(os.environ))
-    assert result.returncode == 2 and "has no TTLSTM / HTLSTM layer" in result.stderr
+    assert result.returncode == 2 and "has no TTLSTM / HTLSTM / FDHTLSTM layer" in result.stderr
     result = run_build(tmp_path / "missing.h5", tmp_path / "out", dict(os.environ))
     assert result.returncode == 2 and "missing.h5 does not exist" in result.stderr
 

@@ -21,7 +21,12 @@ struct lstm_cell_config {
     static const bool return_sequences = false;
     static const bool stateful = false; // keep (h, c) between calls until lstm_reset_all()
     static const unsigned reuse_factor = 1;
-    // typedef input_t (input_quantizer), accum_t (accumulator_quantizer), state_t, act_t,
+    // fused families (FDHT) take [x_t; h_t-1] (n_join values of join_t) and have no recurrent matrix
+    static const bool fused_recurrent = false;
+    static const unsigned n_join = 1;              // n_in, or n_in + n_state + padding when fused
+    static const unsigned n_recurrent_state = 1;   // n_state, 0 when fused
+    static const unsigned n_recurrent_weights = 1; // n_state * 4 * n_state, 1 (unused) when fused
+    // typedef join_t; typedef input_t (input_quantizer), accum_t (accumulator_quantizer), state_t, act_t,
     // recurrent_weight_t, bias_t, preact_mac_t (exact zx + h U + b)
     // gate/candidate/state lookup tables: raw index of entry 0 and size
     static const int gate_lut_lo = 0;
@@ -74,7 +79,7 @@ template <class in_T, class out_T, int lo, unsigned size> out_T lut_lookup(in_T 
 template <class CONFIG_T>
 void lstm_cell_step(const typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state],
                     typename CONFIG_T::state_t h[CONFIG_T::n_state], typename CONFIG_T::state_t c[CONFIG_T::n_state],
-                    const typename CONFIG_T::recurrent_weight_t recurrent[CONFIG_T::n_state * 4 * CONFIG_T::n_state],
+                    const typename CONFIG_T::recurrent_weight_t recurrent[CONFIG_T::n_recurrent_weights],
                     const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
                     const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
                     const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
@@ -91,7 +96,7 @@ Preactivation:
 #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
         typename CONFIG_T::preact_mac_t acc = zx[j];
         acc += bias[j];
-        for (unsigned i = 0; i < CONFIG_T::n_state; i++) {
+        for (unsigned i = 0; i < CONFIG_T::n_recurrent_state; i++) {
             acc += h[i] * recurrent[i * n_gates + j];
         }
         z[j] = acc;
@@ -129,11 +134,37 @@ void lstm_load_state(typename CONFIG_T::state_t h[CONFIG_T::n_state], typename C
     }
 }
 
+// The family's input map on x (or, fused, on [x; h; 0...] in join_t).
+template <class CONFIG_T, bool fused> struct lstm_input_map {
+    static void run(const typename CONFIG_T::input_t x[CONFIG_T::n_in], const typename CONFIG_T::state_t[],
+                    typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state]) {
+        CONFIG_T::input_map(x, zx);
+    }
+};
+
+template <class CONFIG_T> struct lstm_input_map<CONFIG_T, true> {
+    static void run(const typename CONFIG_T::input_t x[CONFIG_T::n_in],
+                    const typename CONFIG_T::state_t h[CONFIG_T::n_state],
+                    typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state]) {
+        typename CONFIG_T::join_t joined[CONFIG_T::n_join];
+        for (unsigned i = 0; i < CONFIG_T::n_join; i++) {
+            if (i < CONFIG_T::n_in) {
+                joined[i] = x[i];
+            } else if (i < CONFIG_T::n_in + CONFIG_T::n_state) {
+                joined[i] = h[i - CONFIG_T::n_in];
+            } else {
+                joined[i] = 0;
+            }
+        }
+        CONFIG_T::input_map(joined, zx);
+    }
+};
+
 // One frame through input map and cell; writes h into res at frame t when returning sequences.
 template <class data_T, class CONFIG_T>
 void lstm_frame(const data_T frame[CONFIG_T::n_in], typename CONFIG_T::state_t h[CONFIG_T::n_state],
                 typename CONFIG_T::state_t c[CONFIG_T::n_state],
-                const typename CONFIG_T::recurrent_weight_t recurrent[CONFIG_T::n_state * 4 * CONFIG_T::n_state],
+                const typename CONFIG_T::recurrent_weight_t recurrent[CONFIG_T::n_recurrent_weights],
                 const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
                 const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
                 const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
@@ -143,7 +174,7 @@ void lstm_frame(const data_T frame[CONFIG_T::n_in], typename CONFIG_T::state_t h
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
         x[i] = frame[i]; // round to the layer's input_quantizer type
     }
-    CONFIG_T::input_map(x, zx);
+    lstm_input_map<CONFIG_T, CONFIG_T::fused_recurrent>::run(x, h, zx);
     lstm_cell_step<CONFIG_T>(zx, h, c, recurrent, bias, gate_lut, candidate_lut, state_lut);
 }
 
@@ -151,7 +182,7 @@ void lstm_frame(const data_T frame[CONFIG_T::n_in], typename CONFIG_T::state_t h
 template <class data_T, class res_T, class CONFIG_T>
 void lstm_sequence(const data_T data[CONFIG_T::n_timesteps * CONFIG_T::n_in],
                    res_T res[(CONFIG_T::return_sequences ? CONFIG_T::n_timesteps : 1) * CONFIG_T::n_state],
-                   const typename CONFIG_T::recurrent_weight_t recurrent[CONFIG_T::n_state * 4 * CONFIG_T::n_state],
+                   const typename CONFIG_T::recurrent_weight_t recurrent[CONFIG_T::n_recurrent_weights],
                    const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
                    const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
                    const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
@@ -172,7 +203,7 @@ Frames:
 // io_stream: n_timesteps packs of n_in values in, one (or n_timesteps) packs of n_state out.
 template <class data_T, class res_T, class CONFIG_T>
 void lstm_sequence(hls::stream<data_T> &data, hls::stream<res_T> &res,
-                   const typename CONFIG_T::recurrent_weight_t recurrent[CONFIG_T::n_state * 4 * CONFIG_T::n_state],
+                   const typename CONFIG_T::recurrent_weight_t recurrent[CONFIG_T::n_recurrent_weights],
                    const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
                    const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
                    const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
