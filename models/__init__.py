@@ -9,7 +9,7 @@ import importlib
 _LAZY = {
     "QuantizedLSTMCell": "models.lstm_cell",
     "QuantizedRNN": "models.lstm_cell",
-    "LSTMCost": "models.tt_lstm",
+    "LSTMCost": "models.lstm_cell",
     "TTLSTM": "models.tt_lstm",
     "TTLSTMCell": "models.tt_lstm",
     "tt_lstm_cost": "models.tt_lstm",

@@ -19,31 +19,17 @@ import numpy as np
 import tensorflow as tf
 
 from models.ht import HTShape, ht_svd
-from models.lstm_cell import QuantizedLSTMCell, QuantizedRNN
-from models.tt_lstm import LSTMCost
+from models.lstm_cell import LSTMCost, QuantizedLSTMCell, QuantizedRNN, fold_gate_modes
 
 
 def ht_lstm_shape(input_modes, output_modes, ht_ranks, units=None) -> HTShape:
     """The HT shape of the input map, with the gate factor folded into the first output mode."""
-    output_modes = [int(m) for m in output_modes]
-    if units is not None and prod(output_modes) != int(units):
-        raise ValueError(f"'output_modes' {output_modes} multiply to {prod(output_modes)}, not units={units}")
-    folded = [4 * output_modes[0], *output_modes[1:]] if output_modes else output_modes
-    return HTShape.create(input_modes, folded, ht_ranks)
+    return HTShape.create(input_modes, fold_gate_modes(output_modes, units), ht_ranks)
 
 
 def ht_lstm_cost(input_modes, output_modes, ht_ranks) -> LSTMCost:
     """Counts for an HT-LSTM; ``input_map_macs`` follows the post-order schedule."""
-    shape = ht_lstm_shape(input_modes, output_modes, ht_ranks)
-    h = prod(output_modes)
-    return LSTMCost(
-        input_map_params=shape.n_params,
-        recurrent_params=h * 4 * h,
-        bias_params=4 * h,
-        input_map_macs=shape.macs,
-        recurrent_macs=h * 4 * h,
-        dense_input_map_params=shape.n_in * 4 * h,
-    )
+    return LSTMCost.of(ht_lstm_shape(input_modes, output_modes, ht_ranks), prod(output_modes))
 
 
 @tf.keras.utils.register_keras_serializable(package="models")
@@ -123,15 +109,7 @@ class HTLSTM(QuantizedRNN):
 def fdht_lstm_cost(input_modes, output_modes, ht_ranks, n_in) -> LSTMCost:
     """Counts for an FDHT-LSTM with ``n_in`` features per frame (no dense recurrent matrix)."""
     shape = ht_lstm_shape(input_modes, output_modes, ht_ranks)
-    h = prod(output_modes)
-    return LSTMCost(
-        input_map_params=shape.n_params,
-        recurrent_params=0,
-        bias_params=4 * h,
-        input_map_macs=shape.macs,
-        recurrent_macs=0,
-        dense_input_map_params=(n_in + h) * 4 * h,
-    )
+    return LSTMCost.of(shape, prod(output_modes), n_in=n_in, fused_recurrent=True)
 
 
 @tf.keras.utils.register_keras_serializable(package="models")

@@ -25,6 +25,9 @@ only rounding is the explicit ``q_*``: the hardware does the same with wide accu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from math import prod
+
 import tensorflow as tf
 
 from models.quantization import fixed_type_of, get_quantizer, quantize_tf, serialize_quantizer
@@ -39,6 +42,51 @@ QUANTIZER_NAMES = (
     "activation_quantizer",
 )
 ACTIVATIONS = {"sigmoid": tf.math.sigmoid, "tanh": tf.math.tanh}
+
+
+def fold_gate_modes(output_modes, units=None) -> list:
+    """Output modes with the gate factor 4 folded into the first: ``[4*m1, m2, ...]``.
+
+    The flat output of such a map is the Keras gate layout ``[i | f | c | o]``, each ``units`` wide.
+    """
+    output_modes = [int(m) for m in output_modes]
+    if units is not None and prod(output_modes) != int(units):
+        raise ValueError(f"'output_modes' {output_modes} multiply to {prod(output_modes)}, not units={units}")
+    return [4 * output_modes[0], *output_modes[1:]] if output_modes else output_modes
+
+
+@dataclass(frozen=True)
+class LSTMCost:
+    """Parameter and multiply-accumulate counts of one compressed LSTM layer (per frame)."""
+
+    input_map_params: int
+    recurrent_params: int
+    bias_params: int
+    input_map_macs: int
+    recurrent_macs: int
+    dense_input_map_params: int
+
+    @classmethod
+    def of(cls, shape, units: int, n_in: int | None = None, fused_recurrent: bool = False) -> LSTMCost:
+        """Counts for a decomposed input map ``shape`` (``n_params``, ``macs``, ``n_in``).
+
+        ``fused_recurrent``: the map takes ``[x; h]`` of ``n_in + units`` values, no dense ``U``.
+        """
+        recurrent = 0 if fused_recurrent else units * 4 * units
+        dense_rows = (n_in + units) if fused_recurrent else shape.n_in
+        return cls(shape.n_params, recurrent, 4 * units, shape.macs, recurrent, dense_rows * 4 * units)
+
+    @property
+    def params(self) -> int:
+        return self.input_map_params + self.recurrent_params + self.bias_params
+
+    @property
+    def dense_params(self) -> int:
+        return self.dense_input_map_params + self.recurrent_params + self.bias_params
+
+    @property
+    def compression(self) -> float:
+        return self.dense_params / self.params
 
 
 def check_activation(name, parameter: str) -> str:

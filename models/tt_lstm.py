@@ -9,61 +9,23 @@ rounded to the accumulator type after every core.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import prod
 
 import numpy as np
 import tensorflow as tf
 
-from models.lstm_cell import QuantizedLSTMCell, QuantizedRNN
+from models.lstm_cell import LSTMCost, QuantizedLSTMCell, QuantizedRNN, fold_gate_modes
 from models.tt import TTShape, tt_svd
 
 
 def tt_lstm_shape(input_modes, output_modes, tt_ranks, units=None) -> TTShape:
     """The TT shape of the input map, with the gate factor folded into the first output mode."""
-    output_modes = [int(m) for m in output_modes]
-    if units is not None and prod(output_modes) != int(units):
-        raise ValueError(f"'output_modes' {output_modes} multiply to {prod(output_modes)}, not units={units}")
-    folded = [4 * output_modes[0], *output_modes[1:]] if output_modes else output_modes
-    return TTShape.create(input_modes, folded, tt_ranks)
-
-
-@dataclass(frozen=True)
-class LSTMCost:
-    """Parameter and multiply-accumulate counts of one compressed LSTM layer (per frame)."""
-
-    input_map_params: int
-    recurrent_params: int
-    bias_params: int
-    input_map_macs: int
-    recurrent_macs: int
-    dense_input_map_params: int
-
-    @property
-    def params(self) -> int:
-        return self.input_map_params + self.recurrent_params + self.bias_params
-
-    @property
-    def dense_params(self) -> int:
-        return self.dense_input_map_params + self.recurrent_params + self.bias_params
-
-    @property
-    def compression(self) -> float:
-        return self.dense_params / self.params
+    return TTShape.create(input_modes, fold_gate_modes(output_modes, units), tt_ranks)
 
 
 def tt_lstm_cost(input_modes, output_modes, tt_ranks) -> LSTMCost:
     """Counts for a TT-LSTM; ``input_map_macs`` is the TT mat-vec, last core first."""
-    shape = tt_lstm_shape(input_modes, output_modes, tt_ranks)
-    h = prod(output_modes)
-    return LSTMCost(
-        input_map_params=shape.n_params,
-        recurrent_params=h * 4 * h,
-        bias_params=4 * h,
-        input_map_macs=shape.macs,
-        recurrent_macs=h * 4 * h,
-        dense_input_map_params=shape.n_in * 4 * h,
-    )
+    return LSTMCost.of(tt_lstm_shape(input_modes, output_modes, tt_ranks), prod(output_modes))
 
 
 @tf.keras.utils.register_keras_serializable(package="models")
@@ -155,9 +117,3 @@ class TTLSTM(QuantizedRNN):
         layer.build((None, None, shape.n_in))
         layer.cell.set_weights([*cores, recurrent_kernel, bias])
         return layer, error
-
-
-def tt_lstm_counts_of(layer: TTLSTM) -> LSTMCost:
-    """``tt_lstm_cost`` of an existing layer."""
-    cell = layer.cell
-    return tt_lstm_cost(cell.input_modes, cell.output_modes, cell.tt_ranks)
