@@ -2,11 +2,14 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell md5sum requirements.txt | cut -c1-8)
+# pynq cannot share TensorFlow's environment: the board-driver test runs in its own venv
+PYNQ_VENV := .venv-pynq
+PYNQ_STAMP := $(PYNQ_VENV)/.installed-$(shell md5sum tests/pynq_mock/requirements.txt | cut -c1-8)
 OUT ?= build
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup demo test test-all lint format bench clean
+.PHONY: setup setup-pynq demo test test-all lint format bench clean
 
 $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
@@ -14,15 +17,23 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $(STAMP)
 
+$(PYNQ_STAMP): tests/pynq_mock/requirements.txt
+	python3 -m venv $(PYNQ_VENV)
+	$(PYNQ_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PYNQ_VENV)/bin/python -m pip install -q -r tests/pynq_mock/requirements.txt
+	touch $(PYNQ_STAMP)
+
 setup: $(STAMP)
+
+setup-pynq: $(PYNQ_STAMP)
 
 demo: setup
 	$(PY) demo.py --out $(OUT)
 
-test: setup
+test: setup setup-pynq
 	$(PY) -m pytest -q -m "not slow" -n 2
 
-test-all: setup
+test-all: setup setup-pynq
 	$(PY) -m pytest -q -n 2
 
 lint: setup
