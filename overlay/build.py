@@ -21,7 +21,6 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from host.fixed_point import FixedType
@@ -35,14 +34,6 @@ ALVEO_PLATFORM = "xilinx_u250_xdma_201830_2"
 
 class MissingToolError(RuntimeError):
     """A vendor tool is not on PATH; the project is written and the message says what to run."""
-
-
-@dataclass
-class BuildResult:
-    out_dir: Path
-    hls_dir: Path
-    manifest: Manifest
-    bitstream_built: bool
 
 
 def log(message: str) -> None:
@@ -160,7 +151,8 @@ def collect(out_dir: Path, manifest: Manifest) -> Manifest:
     return manifest
 
 
-def build_overlay(model_path, board: str, out_dir, io_type="io_parallel", reuse_factor=1) -> BuildResult:
+def build_overlay(model_path, board: str, out_dir, io_type="io_parallel", reuse_factor=1) -> Manifest:
+    """Run the build steps above; returns the manifest (raises ``MissingToolError`` without Vivado)."""
     import hls_project
 
     if board not in BOARDS:
@@ -200,7 +192,7 @@ def build_overlay(model_path, board: str, out_dir, io_type="io_parallel", reuse_
     manifest.tools = run_tools(hls_dir, board)
     collect(out_dir, manifest)
     log(f"bitstream collected in {out_dir}")
-    return BuildResult(out_dir, hls_dir, manifest, True)
+    return manifest
 
 
 def main_build(args) -> int:
