@@ -53,7 +53,7 @@ def main(argv=None) -> int:
 
     import models
 
-    model = tf.keras.models.load_model(tt["path"], custom_objects=models.custom_objects(), compile=False)
+    model = models.load_model(tt["path"], compile=False)
     config = datasets.SyntheticVideoConfig(
         **{k: v for k, v in report["dataset"].items() if k in datasets.SyntheticVideoConfig.__dataclass_fields__}
     )

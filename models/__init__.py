@@ -19,6 +19,7 @@ _LAZY = {
     "FDHTLSTM": "models.ht_lstm",
     "FDHTLSTMCell": "models.ht_lstm",
     "fdht_lstm_cost": "models.ht_lstm",
+    "load_model": "models.saving",
 }
 
 

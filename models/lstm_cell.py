@@ -236,3 +236,7 @@ class QuantizedRNN(tf.keras.layers.RNN):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def build_from_config(self, config):
+        # .keras files store the input shape as a list; Keras 2.15's RNN.build needs a TensorShape
+        self.build(tf.TensorShape(config["input_shape"]))

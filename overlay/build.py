@@ -42,16 +42,11 @@ def log(message: str) -> None:
 
 def load_keras_model(path):
     """Load a model saved by ``models.train``; refuse a file without one of our LSTM layers."""
-    import tensorflow as tf
-
-    import models
     from hls_project.convert import FAMILY_CLASSES, compressed_lstm_layers
+    from models.saving import load_model
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"model file {path} does not exist")
     try:
-        model = tf.keras.models.load_model(path, custom_objects=models.custom_objects(), compile=False)
+        model = load_model(path, compile=False)
     except (OSError, ValueError) as err:
         raise ValueError(f"cannot load model {path}: {err}") from None
     if not compressed_lstm_layers(model):

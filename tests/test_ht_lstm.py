@@ -87,12 +87,14 @@ def test_keras_layer_equals_dense_lstm_at_full_rank(rng):
     np.testing.assert_allclose(model.predict(x, verbose=0), dense_model.predict(x, verbose=0), atol=1e-5)
 
 
-def test_get_config_round_trip_and_h5(tmp_path, rng):
+def test_get_config_round_trip_h5_and_keras(tmp_path, rng):
     model, layer = ht_model(3, [2, 3, 4], [2, 2, 2], [3, 2, 3, 4, 1], **quantizers("w8"))
     random_weights(layer, rng, 0.5)
     assert models.HTLSTM.from_config(layer.get_config()).get_config() == layer.get_config()
+    model.save(tmp_path / "m.keras")
     model.save(tmp_path / "m.h5")
-    loaded = tf.keras.models.load_model(tmp_path / "m.h5", custom_objects=models.custom_objects())
+    loaded = models.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(models.load_model(tmp_path / "m.h5").get_weights()[0], model.get_weights()[0])
     x = rng.uniform(-2, 2, (3, 3, 24)).astype(np.float32)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 

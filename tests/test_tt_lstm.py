@@ -98,17 +98,19 @@ def test_forward_pass_never_densifies():
 
 
 # -- Keras conventions ---------------------------------------------------------------------------
-def test_get_config_round_trip_and_h5(tmp_path, rng):
+def test_get_config_round_trip_h5_and_keras(tmp_path, rng):
     model, layer = tt_model(4, [2, 3, 4], [2, 2, 2], [1, 3, 2, 1], return_sequences=True, **quantizers("w12"))
     random_weights(layer, rng, 0.5)
     config = layer.get_config()
     clone = models.TTLSTM.from_config(config)
     assert clone.get_config() == config
-    path = tmp_path / "m.h5"
-    model.save(path)
-    loaded = tf.keras.models.load_model(path, custom_objects=models.custom_objects())
+    model.save(tmp_path / "m.h5")
+    model.save(tmp_path / "m.keras")
     x = rng.uniform(-2, 2, (3, 4, 24)).astype(np.float32)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    for path in (tmp_path / "m.h5", tmp_path / "m.keras"):
+        loaded = models.load_model(path)
+        assert loaded.get_layer(layer.name).get_config() == config
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 # -- bad input -----------------------------------------------------------------------------------
