@@ -153,10 +153,11 @@ class HTLSTMConfigTemplate(CompressedLSTMConfigTemplate):
     def input_map_cpp(self, node):
         steps = node.ht_shape.schedule()
         first = BankView.of(steps[0])
+        # static: these are on-chip memories in hardware, and large shapes would overflow the C-sim stack
         lines = [
             "    // HT mat-vec, tree nodes in post-order; buffers banked for their reader",
             "    template <class x_T> static void input_map(const x_T x[n_join], accum_t zx[4 * n_state]) {",
-            f"        x_T buf0[{first.banks}][n_join / {first.banks}];",
+            f"        static x_T buf0[{first.banks}][n_join / {first.banks}];",
             "        #pragma HLS ARRAY_PARTITION variable=buf0 complete dim=1",
             f"        nnet::ht_scatter<x_T, {first.cpp()}, n_join>(x, buf0);",
         ]
@@ -164,16 +165,13 @@ class HTLSTMConfigTemplate(CompressedLSTMConfigTemplate):
             in_t = "x_T" if number == 0 else "accum_t"
             core = node.get_weights(f"core_{step.node}").name
             config = f"config{node.index}_ht{number}"
-            if number == len(steps) - 1:
-                target, depth = "(accum_t(*)[4 * n_state])zx", "4 * n_state"
-            else:
-                view = BankView.of(steps[number + 1])
-                target, depth = f"buf{number + 1}", f"{step.out_size // view.banks}"
-                lines.append(f"        accum_t {target}[{view.banks}][{depth}];")
-                lines.append(f"        #pragma HLS ARRAY_PARTITION variable={target} complete dim=1")
-            lines.append(
-                f"        nnet::ht_node_contract<{in_t}, accum_t, {config}, {depth}>(buf{number}, {target}, {core});"
-            )
+            view = BankView.of(steps[number + 1] if number + 1 < len(steps) else None)
+            target, depth = f"buf{number + 1}", step.out_size // view.banks
+            lines.append(f"        static accum_t {target}[{view.banks}][{depth}];")
+            lines.append(f"        #pragma HLS ARRAY_PARTITION variable={target} complete dim=1")
+            call = f"nnet::ht_node_contract<{in_t}, accum_t, {config}, {depth}>"
+            lines.append(f"        {call}(buf{number}, {target}, {core});")
+        lines.append(f"        for (unsigned i = 0; i < 4 * n_state; i++) zx[i] = buf{len(steps)}[0][i];")
         lines.append("    }")
         return "\n".join(lines)
 

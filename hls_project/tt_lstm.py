@@ -100,7 +100,7 @@ class TTLSTMConfigTemplate(CompressedLSTMConfigTemplate):
             in_t = "x_T" if number == 0 else "accum_t"
             target = "zx" if number == len(steps) - 1 else f"buf{number}"
             if target != "zx":
-                lines.append(f"        accum_t {target}[{step.out_size}];")
+                lines.append(f"        static accum_t {target}[{step.out_size}];  // on-chip memory")
             core = node.get_weights(f"core_{step.core}").name
             call = f"nnet::tt_core_contract<{in_t}, accum_t, config{node.index}_tt{number}>"
             lines.append(f"        {call}({source}, {target}, {core});")

@@ -228,3 +228,15 @@ def test_fdht_csim_bit_exact(tmp_path, rng, preset, ranks, steps, io_type, retur
     np.testing.assert_array_equal(csim, expected)
     assert np.max(np.abs(csim - model.predict(x, verbose=0))) <= layer.cell.fixed_types["state_quantizer"].lsb
     assert np.count_nonzero(csim) > csim.size // 2
+
+
+@pytest.mark.slow
+def test_ucf11_shape_csim_bit_exact(tmp_path, rng):
+    """57,600 -> 4 x 256 through the banked HT engine: compiles and matches the reference."""
+    model, layer = ht_model(2, **UCF11, **quantizers("w12"))
+    x = rng.uniform(0, 1, (2, 2, 57_600)).astype(np.float32)
+    hls_model = hls_project.convert(model, tmp_path / "prj")
+    hls_model.compile()
+    expected, _ = hls_ht_lstm.execute(layer, x)
+    np.testing.assert_array_equal(np.asarray(hls_model.predict(x)).reshape(expected.shape), expected)
+    assert np.count_nonzero(expected) > expected.size // 2

@@ -217,12 +217,12 @@ def test_stateful_frames_carry_state(tmp_path, rng):
     assert not np.array_equal(expected, fresh), "state should have made the last frame differ"
 
 
-@pytest.mark.slow
 def test_paper_shape_csim_bit_exact(tmp_path, rng):
-    """57,600 -> 4 x 256 (UCF11 frames): converts, compiles and matches the reference on 2 frames."""
+    """57,600 -> 4 x 256 (UCF11 frames): converts, compiles (~15 s) and matches the reference."""
     model, layer = tt_model(2, **PAPER, **quantizers("w12"))
     x = rng.uniform(0, 1, (2, 2, 57_600)).astype(np.float32)
     hls_model = hls_project.convert(model, tmp_path / "prj")
     hls_model.compile()
     expected, _ = hls_tt_lstm.execute(layer, x)
     np.testing.assert_array_equal(np.asarray(hls_model.predict(x)).reshape(expected.shape), expected)
+    assert np.count_nonzero(expected) > expected.size // 2
