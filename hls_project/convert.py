@@ -35,10 +35,9 @@ def convert(model, output_dir, backend="Vivado", io_type="io_parallel", board=No
         default_precision=precision or "ap_fixed<16,6>",
         default_reuse_factor=int(reuse_factor),
     )
-    first = layers[0]
-    input_layer = model.layers[0] if hasattr(model, "_is_graph_network") else None
-    input_name = model.input_names[0] if input_layer is not None else None
-    if input_name in config["LayerName"] and first.input is model.input:
+    first, input_name = layers[0], model.input_names[0]
+    if first.input is model.input and input_name in config["LayerName"]:
+        # the C-sim rounds floats into the input type exactly as the layer's input_quantizer does
         input_type = types_from_keras_config(first.get_config(), first.name).input
         config["LayerName"][input_name]["Precision"] = input_type.cpp()
     kwargs = {"board": board} if backend == "VivadoAccelerator" and board else {}
