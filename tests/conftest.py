@@ -106,3 +106,29 @@ def overlays(tmp_path_factory):
         )
         built[name] = dict(model=model, root=root, overlay=root / "overlay", result=result)
     return built
+
+
+def family_model(layer_class, steps, input_modes, output_modes, batch_size=None, n_features=None, **kwargs):
+    """Input (steps, n_features) -> one family layer; ``n_features`` defaults to prod(input_modes)."""
+    import tensorflow as tf
+
+    units = int(np.prod(output_modes))
+    layer = layer_class(units, input_modes=input_modes, output_modes=output_modes, **kwargs)
+    inputs = tf.keras.Input((steps, n_features or int(np.prod(input_modes))), batch_size=batch_size)
+    return tf.keras.Model(inputs, layer(inputs)), layer
+
+
+def check_csim(model, layer, x, execute, output_dir, keras_lsb=True, **convert_kwargs):
+    """Compile the C-sim; assert it equals ``execute`` (the NumPy reference) on every element and
+    Keras within 1 LSB of the state type. Returns the hls4ml model."""
+    import hls_project
+
+    hls_model = hls_project.convert(model, output_dir, **convert_kwargs)
+    hls_model.compile()
+    expected, _ = execute(layer, x)
+    csim = np.asarray(hls_model.predict(x)).reshape(expected.shape)
+    np.testing.assert_array_equal(csim, expected)
+    if keras_lsb:
+        assert np.max(np.abs(csim - model.predict(x, verbose=0))) <= layer.cell.fixed_types["state_quantizer"].lsb
+    assert np.count_nonzero(csim) > csim.size // 2  # the data exercises the datapath
+    return hls_model

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import quantizers, random_weights
+from conftest import check_csim, family_model, quantizers, random_weights
 
 import hls_project
 import models
@@ -15,11 +15,8 @@ from models.ht_lstm import ht_lstm_shape
 UCF11 = dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], ht_ranks=4)
 
 
-def ht_model(steps, input_modes, output_modes, ht_ranks, batch_size=None, **kwargs):
-    units = int(np.prod(output_modes))
-    layer = models.HTLSTM(units, input_modes=input_modes, output_modes=output_modes, ht_ranks=ht_ranks, **kwargs)
-    inputs = tf.keras.Input((steps, int(np.prod(input_modes))), batch_size=batch_size)
-    return tf.keras.Model(inputs, layer(inputs)), layer
+def ht_model(steps, input_modes, output_modes, ht_ranks, **kwargs):
+    return family_model(models.HTLSTM, steps, input_modes, output_modes, ht_ranks=ht_ranks, **kwargs)
 
 
 def test_ucf11_counts():
@@ -137,13 +134,7 @@ def test_csim_bit_exact(tmp_path, rng, preset, modes, ranks, steps, io_type, reu
     model, layer = ht_model(steps, *modes, ranks, return_sequences=return_sequences, **quantizers(preset))
     random_weights(layer, rng, 0.6)
     x = rng.uniform(-3, 3, (12, steps, int(np.prod(modes[0])))).astype(np.float32)
-    hls_model = hls_project.convert(model, tmp_path / "prj", io_type=io_type, reuse_factor=reuse)
-    hls_model.compile()
-    expected, _ = hls_ht_lstm.execute(layer, x)
-    csim = np.asarray(hls_model.predict(x)).reshape(expected.shape)
-    np.testing.assert_array_equal(csim, expected)
-    assert np.max(np.abs(csim - model.predict(x, verbose=0))) <= layer.cell.fixed_types["state_quantizer"].lsb
-    assert np.count_nonzero(csim) > csim.size // 2
+    check_csim(model, layer, x, hls_ht_lstm.execute, tmp_path / "prj", io_type=io_type, reuse_factor=reuse)
     assert "banks" in (tmp_path / "prj" / "firmware" / "parameters.h").read_text()  # the per-step table
 
 
@@ -210,24 +201,14 @@ FDHT_CASES = [
 
 @pytest.mark.parametrize("preset, ranks, steps, io_type, return_sequences", FDHT_CASES)
 def test_fdht_csim_bit_exact(tmp_path, rng, preset, ranks, steps, io_type, return_sequences):
-    layer = models.FDHTLSTM(
-        8,
-        input_modes=[2, 4, 4],
-        output_modes=[2, 2, 2],
-        ht_ranks=ranks,
-        return_sequences=return_sequences,
-        **quantizers(preset),
-    )
-    model = tf.keras.Sequential([tf.keras.Input((steps, 20)), layer])  # [x; h] = 28 values, padded to 32
+    # [x; h] = 20 + 8 values, padded to 2 * 4 * 4 = 32
+    model, layer = family_model(
+        models.FDHTLSTM, steps, [2, 4, 4], [2, 2, 2], n_features=20, ht_ranks=ranks,
+        return_sequences=return_sequences, **quantizers(preset),
+    )  # fmt: skip
     random_weights(layer, rng, 0.6)
     x = rng.uniform(-3, 3, (12, steps, 20)).astype(np.float32)
-    hls_model = hls_project.convert(model, tmp_path / "prj", io_type=io_type)
-    hls_model.compile()
-    expected, _ = hls_ht_lstm.execute(layer, x)
-    csim = np.asarray(hls_model.predict(x)).reshape(expected.shape)
-    np.testing.assert_array_equal(csim, expected)
-    assert np.max(np.abs(csim - model.predict(x, verbose=0))) <= layer.cell.fixed_types["state_quantizer"].lsb
-    assert np.count_nonzero(csim) > csim.size // 2
+    check_csim(model, layer, x, hls_ht_lstm.execute, tmp_path / "prj", io_type=io_type)
 
 
 @pytest.mark.slow
@@ -235,8 +216,4 @@ def test_ucf11_shape_csim_bit_exact(tmp_path, rng):
     """57,600 -> 4 x 256 through the banked HT engine: compiles and matches the reference."""
     model, layer = ht_model(2, **UCF11, **quantizers("w12"))
     x = rng.uniform(0, 1, (2, 2, 57_600)).astype(np.float32)
-    hls_model = hls_project.convert(model, tmp_path / "prj")
-    hls_model.compile()
-    expected, _ = hls_ht_lstm.execute(layer, x)
-    np.testing.assert_array_equal(np.asarray(hls_model.predict(x)).reshape(expected.shape), expected)
-    assert np.count_nonzero(expected) > expected.size // 2
+    check_csim(model, layer, x, hls_ht_lstm.execute, tmp_path / "prj", keras_lsb=False)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import quantizers, random_weights
+from conftest import check_csim, family_model, quantizers, random_weights
 from qkeras import quantized_bits
 
 import hls_project
@@ -14,11 +14,8 @@ from models.tt import TTShape, contract_step, tt_svd, tt_to_dense
 PAPER = dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], tt_ranks=[1, 4, 4, 4, 1])
 
 
-def tt_model(steps, input_modes, output_modes, tt_ranks, batch_size=None, **kwargs):
-    units = int(np.prod(output_modes))
-    layer = models.TTLSTM(units, input_modes=input_modes, output_modes=output_modes, tt_ranks=tt_ranks, **kwargs)
-    inputs = tf.keras.Input((steps, int(np.prod(input_modes))), batch_size=batch_size)
-    return tf.keras.Model(inputs, layer(inputs)), layer
+def tt_model(steps, input_modes, output_modes, tt_ranks, **kwargs):
+    return family_model(models.TTLSTM, steps, input_modes, output_modes, tt_ranks=tt_ranks, **kwargs)
 
 
 # -- counts --------------------------------------------------------------------------------------
@@ -188,15 +185,7 @@ def test_csim_bit_exact(tmp_path, rng, preset, modes, ranks, steps, io_type, reu
     model, layer = tt_model(steps, *modes, ranks, return_sequences=return_sequences, **quantizers(preset))
     random_weights(layer, rng, 0.6)
     x = rng.uniform(-3, 3, (12, steps, int(np.prod(modes[0])))).astype(np.float32)
-    hls_model = hls_project.convert(model, tmp_path / "prj", io_type=io_type, reuse_factor=reuse)
-    hls_model.compile()
-    csim = np.asarray(hls_model.predict(x)).reshape(model.output_shape[:1] and (len(x), *model.output_shape[1:]))
-    expected, _ = hls_tt_lstm.execute(layer, x)
-    np.testing.assert_array_equal(csim, expected)  # every element, exactly
-    lsb = layer.cell.fixed_types["state_quantizer"].lsb
-    keras = model.predict(x, verbose=0)
-    assert np.max(np.abs(csim - keras)) <= lsb
-    assert np.count_nonzero(csim) > csim.size // 2  # the test data exercises the datapath
+    check_csim(model, layer, x, hls_tt_lstm.execute, tmp_path / "prj", io_type=io_type, reuse_factor=reuse)
 
 
 def test_stateful_frames_carry_state(tmp_path, rng):
@@ -221,8 +210,4 @@ def test_paper_shape_csim_bit_exact(tmp_path, rng):
     """57,600 -> 4 x 256 (UCF11 frames): converts, compiles (~15 s) and matches the reference."""
     model, layer = tt_model(2, **PAPER, **quantizers("w12"))
     x = rng.uniform(0, 1, (2, 2, 57_600)).astype(np.float32)
-    hls_model = hls_project.convert(model, tmp_path / "prj")
-    hls_model.compile()
-    expected, _ = hls_tt_lstm.execute(layer, x)
-    np.testing.assert_array_equal(np.asarray(hls_model.predict(x)).reshape(expected.shape), expected)
-    assert np.count_nonzero(expected) > expected.size // 2
+    check_csim(model, layer, x, hls_tt_lstm.execute, tmp_path / "prj", keras_lsb=False)
