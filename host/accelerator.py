@@ -80,6 +80,7 @@ class PynqBackend:
     def close(self):
         self.in_buffer.freebuffer()
         self.out_buffer.freebuffer()
+        self.in_buffer = self.out_buffer = None  # XRT buffers are released when unreferenced
 
 
 class Accelerator:
