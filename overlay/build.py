@@ -73,6 +73,9 @@ def compile_emulator(hls_dir: Path, project: str = "myproject") -> Path:
     command = [
         # HLS loop labels and #pragma HLS are for the synthesis tool, not g++
         "g++", "-std=c++14", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wno-unused-label", "-Wno-unknown-pragmas",
+        # every project names its layers config2, ...: keep each library's statics (LSTM state,
+        # buffers) its own when several are loaded in one process
+        "-fno-gnu-unique", "-Wl,-Bsymbolic",
         "-isystem", "firmware/ap_types", "-Ifirmware",
         f'-DWEIGHTS_DIR="{(hls_dir / "firmware" / "weights").resolve()}"',
         f"firmware/{project}.cpp", f"firmware/{project}_axi.cpp", "emulator_bridge.cpp",

@@ -138,7 +138,9 @@ def test_csim_bit_exact(tmp_path, rng, preset, modes, ranks, steps, io_type, reu
     assert "banks" in (tmp_path / "prj" / "firmware" / "parameters.h").read_text()  # the per-step table
 
 
-def test_overlay_and_host_take_an_ht_model_unchanged(tmp_path, rng):
+def test_overlay_and_host_take_an_ht_model_unchanged(overlays, tmp_path, rng):
+    """Also: the TT overlay's library is loaded in the same process first. Both projects name
+    their layer config2 with the same types, so their statics (state, buffers) must stay apart."""
     from qkeras import QDense, quantized_bits
 
     from host import Accelerator
@@ -155,8 +157,13 @@ def test_overlay_and_host_take_an_ht_model_unchanged(tmp_path, rng):
     hls_model = hls_project.convert(classifier, tmp_path / "csim")
     hls_model.compile()
     csim = np.asarray(hls_model.predict(clips)).reshape(len(clips), -1)
-    with Accelerator(tmp_path / "overlay", backend="emulated") as accelerator:
+    with (
+        Accelerator(overlays["clip"]["overlay"], backend="emulated") as tt_accelerator,
+        Accelerator(tmp_path / "overlay", backend="emulated") as accelerator,
+    ):
+        tt_before = tt_accelerator.run_clip(np.ones((6, 24)))
         emulated = np.stack([accelerator.run_clip(clip)[0] for clip in clips])
+        np.testing.assert_array_equal(tt_accelerator.run_clip(np.ones((6, 24))), tt_before)
     np.testing.assert_array_equal(emulated, csim)
 
 
