@@ -39,12 +39,12 @@ test-all: setup setup-pynq
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(VENV)/bin/clang-format --dry-run --Werror $$(git ls-files '*.h' '*.cpp')
+	$(PY) hls_project/format_headers.py --check $$(git ls-files '*.h' '*.cpp')
 
 format: setup
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
-	$(VENV)/bin/clang-format -i $$(git ls-files '*.h' '*.cpp')
+	$(PY) hls_project/format_headers.py $$(git ls-files '*.h' '*.cpp')
 
 bench: setup
 	$(PY) -m benchmarks.run --out $(OUT)/bench

@@ -34,7 +34,6 @@ def main(argv=None) -> int:
     import numpy as np
 
     import hls_project
-    from hls_project import tt_lstm as hls_tt_lstm
     from host import Accelerator
     from host.stream import main as stream_main
     from models import datasets
@@ -45,8 +44,10 @@ def main(argv=None) -> int:
     report = train(parse_args(["--out", str(out / "models"), "--epochs", str(args.epochs)]))
     tt = report["models"]["tt_lstm"]
     dense = report["models"]["dense_lstm"]
-    print(f"TT-LSTM {tt['held_out_accuracy']:.1%} with {tt['params']:,} parameters; "
-          f"dense LSTM {dense['held_out_accuracy']:.1%} with {dense['params']:,}")  # fmt: skip
+    print(
+        f"TT-LSTM {tt['held_out_accuracy']:.1%} with {tt['params']:,} parameters; "
+        f"dense LSTM {dense['held_out_accuracy']:.1%} with {dense['params']:,}"
+    )
 
     stage(2, "hls4ml conversion and C-simulation vs Keras vs NumPy reference")
     import tensorflow as tf
@@ -63,14 +64,18 @@ def main(argv=None) -> int:
     csim = np.asarray(hls_model.predict(np.ascontiguousarray(x))).reshape(len(x), -1)
     keras = model.predict(x, verbose=0)
     lstm = model.get_layer("tt_lstm")
-    reference_h, _ = hls_tt_lstm.execute(lstm, x)
+    reference_h, _ = hls_project.execute(lstm, x)
     keras_h = tf.keras.Model(model.input, lstm.output).predict(x, verbose=0)
     lsb = lstm.cell.fixed_types["state_quantizer"].lsb
-    print(f"TT-LSTM layer: NumPy reference vs Keras max |diff| = {np.max(np.abs(reference_h - keras_h)):.3g} "
-          f"(state LSB {lsb:.3g})")  # fmt: skip
-    print(f"classifier: C-sim vs Keras max |diff| = {np.max(np.abs(csim - keras)):.3g}, "
-          f"same class on {np.mean(csim.argmax(1) == keras.argmax(1)):.0%} of {len(x)} clips, "
-          f"C-sim accuracy {np.mean(csim.argmax(1) == y):.0%}")  # fmt: skip
+    print(
+        f"TT-LSTM layer: NumPy reference vs Keras max |diff| = {np.max(np.abs(reference_h - keras_h)):.3g} "
+        f"(state LSB {lsb:.3g})"
+    )
+    print(
+        f"classifier: C-sim vs Keras max |diff| = {np.max(np.abs(csim - keras)):.3g}, "
+        f"same class on {np.mean(csim.argmax(1) == keras.argmax(1)):.0%} of {len(x)} clips, "
+        f"C-sim accuracy {np.mean(csim.argmax(1) == y):.0%}"
+    )
     print(f"HLS project: {out / 'hls_csim'}")
 
     stage(3, "frame-by-frame overlay for pynq-z2")

@@ -1,4 +1,4 @@
-"""``make bench``: held-out accuracy against parameters for FDHT-, HT-, TT- and dense LSTMs.
+"""``make bench``: held-out accuracy against parameters for every LSTM family and a dense LSTM.
 
 Same synthetic task, recipe and epochs for every model (``models.train``), several seeds each;
 prints a table, writes ``families.json`` and ``families.png`` (accuracy against parameters, log
@@ -17,8 +17,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-# family -> inner ranks to sweep (the dense baseline has none)
-SWEEP = {"fdht_lstm": [2, 4], "ht_lstm": [2, 4], "tt_lstm": [2, 4], "dense_lstm": [None]}
+RANKS = [2, 4]  # inner ranks swept for every registered family
+
+
+def sweep() -> dict:
+    """family -> inner ranks to sweep: every registered family, then the dense baseline (no rank)."""
+    from models.families import discover
+    from models.train import DENSE_BASELINE
+
+    return {**{family: RANKS for family in discover()}, DENSE_BASELINE: [None]}
 
 
 def run(args) -> list:
@@ -27,7 +34,7 @@ def run(args) -> list:
     from models.train import build_classifier, fit, load_data
 
     rows = []
-    for family, ranks in SWEEP.items():
+    for family, ranks in sweep().items():
         for rank in ranks:
             accuracies, params = [], None
             for seed in range(args.seeds):
@@ -38,8 +45,12 @@ def run(args) -> list:
                 label = f"{family} r{rank} seed {seed}" if rank else f"{family} seed {seed}"
                 accuracies.append(fit(model, x, y, x_test, y_test, args.epochs, 32, 5e-3, label))
                 params = model.count_params()
-            rows.append(dict(family=family, rank=rank, params=params, accuracy_mean=float(np.mean(accuracies)),
-                             accuracy_std=float(np.std(accuracies)), accuracies=accuracies))  # fmt: skip
+            mean, std = float(np.mean(accuracies)), float(np.std(accuracies))
+            rows.append(
+                dict(
+                    family=family, rank=rank, params=params, accuracy_mean=mean, accuracy_std=std, accuracies=accuracies
+                )
+            )
     return rows
 
 
@@ -50,10 +61,10 @@ def plot(rows, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(6, 4))
-    for family in SWEEP:
+    for family in dict.fromkeys(r["family"] for r in rows):
         points = [r for r in rows if r["family"] == family]
-        axis.errorbar([r["params"] for r in points], [r["accuracy_mean"] for r in points],
-                      yerr=[r["accuracy_std"] for r in points], marker="o", capsize=3, label=family)  # fmt: skip
+        x, y = [r["params"] for r in points], [r["accuracy_mean"] for r in points]
+        axis.errorbar(x, y, yerr=[r["accuracy_std"] for r in points], marker="o", capsize=3, label=family)
     axis.set_xscale("log")
     axis.set_xlabel("parameters (whole classifier)")
     axis.set_ylabel("held-out accuracy")

@@ -59,10 +59,16 @@ def exactness(workdir: Path) -> list:
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (64, 8, 24)).astype(np.float32)
     ours = models.TTLSTM(
-        8, input_modes=[2, 3, 4], output_modes=[2, 2, 2], tt_ranks=[1, 3, 2, 1], **toy_quantizers(),
-        state_quantizer=quantized_bits(12, 3, alpha=1), input_quantizer=quantized_bits(10, 1, alpha=1),
-        accumulator_quantizer=quantized_bits(16, 5, alpha=1), activation_quantizer=quantized_bits(10, 0, alpha=1),
-    )  # fmt: skip
+        8,
+        input_modes=[2, 3, 4],
+        output_modes=[2, 2, 2],
+        tt_ranks=[1, 3, 2, 1],
+        **toy_quantizers(),
+        state_quantizer=quantized_bits(12, 3, alpha=1),
+        input_quantizer=quantized_bits(10, 1, alpha=1),
+        accumulator_quantizer=quantized_bits(16, 5, alpha=1),
+        activation_quantizer=quantized_bits(10, 0, alpha=1),
+    )
     stock = QLSTM(8, activation="tanh", recurrent_activation="sigmoid", **toy_quantizers())
     rows = []
     for name, layer in [("TTLSTM (ours)", ours), ("QLSTM (stock hls4ml)", stock)]:
@@ -78,8 +84,11 @@ def exactness(workdir: Path) -> list:
         hls_model.compile()
         diff = np.abs(np.asarray(hls_model.predict(x)).reshape(keras.shape) - keras)
         rows.append(dict(layer=name, max_abs_diff=float(diff.max()), mean_abs_diff=float(diff.mean())))
-    table("C-sim vs Keras, 64 clips x 8 frames", ["layer", "max |diff|", "mean |diff|"],
-          [[r["layer"], f"{r['max_abs_diff']:.4g}", f"{r['mean_abs_diff']:.4g}"] for r in rows])  # fmt: skip
+    table(
+        "C-sim vs Keras, 64 clips x 8 frames",
+        ["layer", "max |diff|", "mean |diff|"],
+        [[r["layer"], f"{r['max_abs_diff']:.4g}", f"{r['mean_abs_diff']:.4g}"] for r in rows],
+    )
     return rows
 
 
@@ -91,10 +100,15 @@ def sizes() -> list:
         dict(model="dense LSTM 57600->256", params=cost.dense_params, input_macs=cost.dense_input_map_params),
         dict(model="TT-LSTM ranks 4", params=cost.params, input_macs=cost.input_map_macs),
     ]
-    table("Sizes (computed, UCF11 shape)", ["model", "parameters", "input-map MACs/frame"],
-          [[r["model"], f"{r['params']:,}", f"{r['input_macs']:,}"] for r in rows])  # fmt: skip
-    print(f"  compression {cost.compression:.1f}x parameters, "
-          f"{cost.dense_input_map_params / cost.input_map_macs:.1f}x input-map MACs")  # fmt: skip
+    table(
+        "Sizes (computed, UCF11 shape)",
+        ["model", "parameters", "input-map MACs/frame"],
+        [[r["model"], f"{r['params']:,}", f"{r['input_macs']:,}"] for r in rows],
+    )
+    print(
+        f"  compression {cost.compression:.1f}x parameters, "
+        f"{cost.dense_input_map_params / cost.input_map_macs:.1f}x input-map MACs"
+    )
     return rows
 
 
@@ -138,10 +152,16 @@ def csim_cost(workdir: Path, n_in: int, units: int) -> list:
     base = rows[1]
     header = ["model", "convert s", "compile s", "predict s", "weight files", "compile ratio"]
     cells = [
-        [r["model"], f"{r['convert_s']:.1f}", f"{r['compile_s']:.1f}", f"{r['predict_s']:.2f}",
-         f"{r['weight_files_bytes'] / 1e6:.2f} MB", f"{r['compile_s'] / base['compile_s']:.2f}"]
+        [
+            r["model"],
+            f"{r['convert_s']:.1f}",
+            f"{r['compile_s']:.1f}",
+            f"{r['predict_s']:.2f}",
+            f"{r['weight_files_bytes'] / 1e6:.2f} MB",
+            f"{r['compile_s'] / base['compile_s']:.2f}",
+        ]
         for r in rows
-    ]  # fmt: skip
+    ]
     table(f"C-simulation cost, {n_in}->{units}, 16 clips x 4 frames (measured here)", header, cells)
     return rows
 

@@ -1,4 +1,4 @@
-"""hls4ml plugin for ``models.HTLSTM``: handler, IR layer, config template and the bank schedule.
+"""hls4ml plugin for ``models.HTLSTM`` and ``models.FDHTLSTM``: the HT input map's hooks and the bank schedule.
 
 Every tree node is one ``nnet::ht_node_contract`` call (nnet_ht_lstm.h). The buffer between two
 steps is stored in ``u * v`` banks of the step that reads it (``BankView``), so all ``u * v``
@@ -9,22 +9,14 @@ proves it for a schedule, and the config carries a per-step table (shapes, MACs,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from hls_project.lstm_common import (
-    CompressedLSTMConfigTemplate,
-    CompressedLSTMFunctionTemplate,
-    CompressedLSTMLayer,
-    exact_sum_cpp,
-    execute_lstm,
-    magnitude,
-    parse_common_lstm,
-    parse_cores,
-)
-from hls_project.reference import LSTMTypes, ht_input_map, join_raw, join_type
-from models.ht import HTShape, HTStep
-from models.ht_lstm import ht_lstm_shape
+from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, map_input_type, product_sum_type
+from hls_project.reference import staged_input_map
+from models.ht import HTShape, HTStep, contract_step
+from models.ht_lstm import FDHTLSTM, HTLSTM
 
 
 @dataclass(frozen=True)
@@ -81,42 +73,6 @@ def read_conflicts(shape: HTShape) -> list:
     return problems
 
 
-def schedule_table(shape: HTShape) -> list:
-    """Per step: node, (a, p, u, q, v, t, b), MACs, buffer words read, banks."""
-    return [
-        dict(step=number, node=step.node, view=(step.a, step.p, step.u, step.q, step.v, step.t, step.b),
-             macs=step.macs, words=step.in_size, banks=BankView.of(step).banks)
-        for number, step in enumerate(shape.schedule())
-    ]  # fmt: skip
-
-
-def parse_ht_lstm(keras_layer, input_names, input_shapes, data_reader):
-    """Handler for ``HTLSTM`` and (fused recurrence) ``FDHTLSTM``."""
-    fused = keras_layer["class_name"] == "FDHTLSTM"
-    layer, types, out_shape = parse_common_lstm(keras_layer, input_names, input_shapes, data_reader, fused)
-    config = keras_layer["config"]
-    shape = ht_lstm_shape(config["input_modes"], config["output_modes"], config["ht_ranks"], config["units"])
-    layer.update(
-        class_name=keras_layer["class_name"],
-        input_modes=list(shape.input_modes),
-        output_modes=list(shape.output_modes),
-        ht_ranks=list(shape.ranks),
-    )
-    parse_cores(layer, data_reader, len(shape.nodes), types)
-    return layer, out_shape
-
-
-class HTLSTMLayer(CompressedLSTMLayer):
-    """IR of an HT-LSTM layer: the shared LSTM block plus one core per tree node."""
-
-    @property
-    def ht_shape(self) -> HTShape:
-        return HTShape.create(self.get_attr("input_modes"), self.get_attr("output_modes"), self.get_attr("ht_ranks"))
-
-    def initialize_input_map(self, types: LSTMTypes):
-        self.add_cores(len(self.ht_shape.nodes), types)
-
-
 STEP_TEMPLATE = """// step {step}: node {node}, (a,p,u,q,v,t,b) = {view}, {macs} MACs, {words} words, {banks} banks
 struct config{index}_ht{step} : nnet::ht_node_config {{
     static const unsigned a = {a}, p = {p}, u = {u}, q = {q}, v = {v}, t = {t}, b = {b};
@@ -128,30 +84,45 @@ struct config{index}_ht{step} : nnet::ht_node_config {{
 """
 
 
-class HTLSTMConfigTemplate(CompressedLSTMConfigTemplate):
-    layer_class = HTLSTMLayer
+class HTLSTMLayer(LSTMFamilyLayer):
+    """IR of an HT-LSTM layer: the shared LSTM block plus one core per tree node."""
 
-    def family_configs(self, node):
-        types = node.lstm_types
-        steps = node.ht_shape.schedule()
+    keras_class = HTLSTM
+    headers = ("nnet_ht_lstm.h",)
+
+    @staticmethod
+    def input_map_reference(cell, weights, types, frac):
+        stages = [(partial(contract_step, step), weights[step.node]) for step in cell.ht_shape.schedule()]
+        return lambda x: staged_input_map(x, stages, types, frac)
+
+    def input_map_configs(self):
+        types = self.lstm_types
+        steps = self.cell.ht_shape.schedule()
+        core_t = self.get_weights("core_0").type.name
         text = ""
         for number, step in enumerate(steps):
-            in_type = node.join_type if number == 0 else types.accumulator
-            mac_t = exact_sum_cpp(
-                step.terms * magnitude(in_type) * magnitude(types.kernel), in_type.frac + types.kernel.frac
-            )
+            in_type = map_input_type(types, self.fused_recurrent) if number == 0 else types.accumulator
             following = steps[number + 1] if number + 1 < len(steps) else None
+            view = (step.a, step.p, step.u, step.q, step.v, step.t, step.b)
             text += STEP_TEMPLATE.format(
-                index=node.index, step=number, node=step.node, macs=step.macs, words=step.in_size,
-                banks=BankView.of(step).banks, view=(step.a, step.p, step.u, step.q, step.v, step.t, step.b),
-                a=step.a, p=step.p, u=step.u, q=step.q, v=step.v, t=step.t, b=step.b,
-                reuse_factor=node.get_attr("reuse_factor", 1), core_t=node.get_weights(f"core_{step.node}").type.name,
-                mac_t=mac_t, out_view=BankView.of(following).cpp(),
-            )  # fmt: skip
+                index=self.index,
+                step=number,
+                node=step.node,
+                macs=step.macs,
+                words=step.in_size,
+                banks=BankView.of(step).banks,
+                view=view,
+                **dict(zip("apuqvtb", view, strict=True)),
+                reuse_factor=self.get_attr("reuse_factor", 1),
+                core_t=core_t,
+                mac_t=exact_cpp(product_sum_type(step.terms, in_type, types.kernel)),
+                out_view=BankView.of(following).cpp(),
+            )
         return text
 
-    def input_map_cpp(self, node):
-        steps = node.ht_shape.schedule()
+    def input_map_cpp(self):
+        steps = self.cell.ht_shape.schedule()
+        cores = self.weight_vars("input_map")
         first = BankView.of(steps[0])
         # static: these are on-chip memories in hardware, and large shapes would overflow the C-sim stack
         lines = [
@@ -163,48 +134,19 @@ class HTLSTMConfigTemplate(CompressedLSTMConfigTemplate):
         ]
         for number, step in enumerate(steps):
             in_t = "x_T" if number == 0 else "accum_t"
-            core = node.get_weights(f"core_{step.node}").name
-            config = f"config{node.index}_ht{number}"
+            config = f"config{self.index}_ht{number}"
             view = BankView.of(steps[number + 1] if number + 1 < len(steps) else None)
             target, depth = f"buf{number + 1}", step.out_size // view.banks
             lines.append(f"        static accum_t {target}[{view.banks}][{depth}];")
             lines.append(f"        #pragma HLS ARRAY_PARTITION variable={target} complete dim=1")
             call = f"nnet::ht_node_contract<{in_t}, accum_t, {config}, {depth}>"
-            lines.append(f"        {call}(buf{number}, {target}, {core});")
+            lines.append(f"        {call}(buf{number}, {target}, {cores[step.node]});")
         lines.append(f"        for (unsigned i = 0; i < 4 * n_state; i++) zx[i] = buf{len(steps)}[0][i];")
         lines.append("    }")
         return "\n".join(lines)
 
 
-class HTLSTMFunctionTemplate(CompressedLSTMFunctionTemplate):
-    layer_class = HTLSTMLayer
-    headers = ("nnet_utils/nnet_lstm_cell.h", "nnet_utils/nnet_ht_lstm.h")
-
-
 class FDHTLSTMLayer(HTLSTMLayer):
-    """IR of an FDHT-LSTM: the HT engine takes ``[x_t; h_{t-1}]`` (zero-padded), no recurrent matrix."""
+    """IR of an FDHT-LSTM: the same HT engine on ``[x_t; h_{t-1}]`` (the cell is fused)."""
 
-
-class FDHTLSTMConfigTemplate(HTLSTMConfigTemplate):
-    layer_class = FDHTLSTMLayer
-
-    def n_join(self, node) -> int:
-        return node.ht_shape.n_in
-
-
-class FDHTLSTMFunctionTemplate(HTLSTMFunctionTemplate):
-    layer_class = FDHTLSTMLayer
-
-
-def execute(layer, x, state=None):
-    """NumPy bit-accurate model of the HLS kernel for a Keras ``HTLSTM`` or ``FDHTLSTM``."""
-    shape = layer.cell.ht_shape
-
-    def input_map(types):
-        cores = [types.kernel.to_raw(core.numpy()) for core in layer.cell.cores]
-        if not layer.cell.fused_recurrent:
-            return lambda x_raw, h_raw: ht_input_map(x_raw, cores, shape, types)
-        frac = join_type(types).frac
-        return lambda x_raw, h_raw: ht_input_map(join_raw(x_raw, h_raw, shape.n_in, types), cores, shape, types, frac)
-
-    return execute_lstm(layer, x, input_map, state)
+    keras_class = FDHTLSTM

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from host.fixed_point import FixedType
+from fixedpoint import FixedType
 
 FUNCTIONS = {
     "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),

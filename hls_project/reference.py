@@ -1,6 +1,6 @@
 """Bit-accurate NumPy models of the HLS kernels (FINN-style ``execute`` references).
 
-Everything is integer arithmetic on raw fixed-point values (``host.fixed_point``): products and
+Everything is integer arithmetic on raw fixed-point values (``fixedpoint``): products and
 sums are exact in ``int64`` and the only rounding is ``requantize_raw`` where the kernel assigns
 to a narrower type. The C-simulation must equal these functions with ``==``.
 """
@@ -8,29 +8,12 @@ to a narrower type. The C-simulation must equal these functions with ``==``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 
+from fixedpoint import FixedType, requantize_raw, round_shift
 from hls_project.lut import ActivationTable
-from host.fixed_point import FixedType, requantize_raw, round_shift
-from models.ht import HTShape
-from models.ht import contract_step as ht_contract_step
-from models.tt import TTShape
-from models.tt import contract_step as tt_contract_step
-
-
-@dataclass(frozen=True)
-class LSTMTypes:
-    """The fixed-point types of one quantized LSTM layer (one per quantizer)."""
-
-    input: FixedType
-    kernel: FixedType
-    recurrent: FixedType
-    bias: FixedType
-    state: FixedType
-    accumulator: FixedType
-    activation: FixedType
+from models.quantization import LSTMTypes
 
 
 @dataclass(frozen=True)
@@ -48,16 +31,15 @@ def aligned_sum(*terms):
     return sum(round_shift(raw, f - frac) for raw, f in terms), frac
 
 
-def lstm_step(zx, h, c, recurrent, bias, types: LSTMTypes, tables: LSTMCellTables):
+def lstm_step(zx, zh, c, bias, types: LSTMTypes, tables: LSTMCellTables):
     """One gate/state step on raw integers.
 
-    zx: (batch, 4H) accumulator raw; h, c: (batch, H) state raw; recurrent: (H, 4H) raw;
-    bias: (4H,) raw; ``recurrent`` is None for fused families. Returns the new ``(h, c)`` raw.
+    zx: (batch, 4H) accumulator raw; zh: the recurrent map's ``(raw (batch, 4H), frac)``, None for
+    fused families (h is inside zx already); c: (batch, H) state raw; bias: (4H,) raw.
+    Returns the new ``(h, c)`` raw.
     """
     t = types
-    terms = [(zx, t.accumulator.frac), (bias, t.bias.frac)]
-    if recurrent is not None:  # fused families have h inside zx already
-        terms.append((h @ recurrent, t.state.frac + t.recurrent.frac))
+    terms = [(zx, t.accumulator.frac), (bias, t.bias.frac)] + ([] if zh is None else [zh])
     z, frac = aligned_sum(*terms)
     z = requantize_raw(z, frac, t.accumulator)
     z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
@@ -69,11 +51,12 @@ def lstm_step(zx, h, c, recurrent, bias, types: LSTMTypes, tables: LSTMCellTable
     return h_new, c_new
 
 
-def lstm_sequence(x, input_map, recurrent, bias, types, tables, state=None, return_sequences=False):
+def lstm_sequence(x, input_map, recurrent_map, bias, types, tables, state=None, return_sequences=False):
     """Run a layer over ``x`` (batch, T, n_in) given as raw input values.
 
     ``input_map(x_t, h)`` maps (batch, n_in) input raw and the state -> (batch, 4H) accumulator
-    raw (the family's part; only fused families use ``h``).
+    raw (the family's part; only fused families use ``h``); ``recurrent_map(h)`` -> ``(raw, frac)``
+    of the recurrent part, or None for fused families.
     ``state``: optional initial ``(h, c)`` raw, for stateful streaming. Returns
     ``(outputs, (h, c))`` with outputs (batch, H) or (batch, T, H), state raw.
     """
@@ -82,38 +65,26 @@ def lstm_sequence(x, input_map, recurrent, bias, types, tables, state=None, retu
     h, c = state if state is not None else (np.zeros((batch, units), np.int64),) * 2
     outputs = []
     for step in range(steps):
-        h, c = lstm_step(input_map(x[:, step], h), h, c, recurrent, bias, types, tables)
+        zh = None if recurrent_map is None else recurrent_map(h)
+        h, c = lstm_step(input_map(x[:, step], h), zh, c, bias, types, tables)
         outputs.append(h)
     out = np.stack(outputs, axis=1) if return_sequences else h
     return out, (h, c)
 
 
-def staged_input_map(x, stages, types: LSTMTypes, frac=None):
+def staged_input_map(x, stages, types: LSTMTypes, frac: int):
     """A decomposed mat-vec on raw values, rounding to the accumulator after every stage.
 
-    x: (batch, n_in) input raw; ``stages``: ``(contract, core)`` pairs, ``contract(buffer, core)``
-    exact on int64 (``models.tt.contract_step``, ``models.ht.contract_step``), cores raw kernel
-    integers; ``frac``: x's fractional bits (default: the input type's). Returns (batch, 4H)
-    accumulator raw.
+    x: (batch, n_in) raw with ``frac`` fractional bits; ``stages``: ``(contract, core)`` pairs,
+    ``contract(buffer, core)`` exact on int64 (``models.tt.contract_step``,
+    ``models.ht.contract_step``), cores raw kernel integers. Returns (batch, 4H) accumulator raw.
     """
-    buffer, frac = np.asarray(x, np.int64), types.input.frac if frac is None else frac
+    buffer = np.asarray(x, np.int64)
     for contract, core in stages:
         exact = contract(buffer, np.asarray(core, np.int64))
         buffer = requantize_raw(exact, frac + types.kernel.frac, types.accumulator)
         frac = types.accumulator.frac
     return buffer
-
-
-def tt_input_map(x, cores, shape: TTShape, types: LSTMTypes):
-    """TT mat-vec, last core first (core k: (r_k, n_k, m_k, r_k+1) raw)."""
-    stages = [(partial(tt_contract_step, step), cores[step.core]) for step in shape.schedule()]
-    return staged_input_map(x, stages, types)
-
-
-def ht_input_map(x, cores, shape: HTShape, types: LSTMTypes, frac=None):
-    """HT mat-vec, tree nodes in post-order (core per node, see ``models.ht``)."""
-    stages = [(partial(ht_contract_step, step), cores[step.node]) for step in shape.schedule()]
-    return staged_input_map(x, stages, types, frac)
 
 
 def join_type(types: LSTMTypes) -> FixedType:

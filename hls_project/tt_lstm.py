@@ -1,51 +1,18 @@
-"""hls4ml plugin for ``models.TTLSTM``: converter handler, IR layer and config template.
+"""hls4ml plugin for ``models.TTLSTM``: the TT input map's hooks (reference, step configs, C++).
 
-The TT cores become separate weight arrays ``c<index>_<k>``; the contraction schedule of
+The TT cores become separate weight arrays ``core_<k>_<index>``; the contraction schedule of
 ``models.tt`` (last core first) becomes one ``nnet::tt_core_config`` per step and a generated
 ``input_map`` that chains ``nnet::tt_core_contract`` over them (nnet_tt_lstm.h).
 """
 
 from __future__ import annotations
 
-from hls_project.lstm_common import (
-    CompressedLSTMConfigTemplate,
-    CompressedLSTMFunctionTemplate,
-    CompressedLSTMLayer,
-    exact_sum_cpp,
-    execute_lstm,
-    magnitude,
-    parse_common_lstm,
-    parse_cores,
-)
-from hls_project.reference import LSTMTypes, tt_input_map
-from models.tt import TTShape
-from models.tt_lstm import tt_lstm_shape
+from functools import partial
 
-
-def parse_tt_lstm(keras_layer, input_names, input_shapes, data_reader):
-    layer, types, out_shape = parse_common_lstm(keras_layer, input_names, input_shapes, data_reader)
-    config = keras_layer["config"]
-    shape = tt_lstm_shape(config["input_modes"], config["output_modes"], config["tt_ranks"], config["units"])
-    layer.update(
-        class_name="TTLSTM",
-        input_modes=list(shape.input_modes),
-        output_modes=list(shape.output_modes),
-        tt_ranks=list(shape.ranks),
-    )
-    parse_cores(layer, data_reader, shape.n_cores, types)
-    return layer, out_shape
-
-
-class TTLSTMLayer(CompressedLSTMLayer):
-    """IR of a TT-LSTM layer: the shared LSTM block plus TT cores ``core_0 .. core_{d-1}``."""
-
-    @property
-    def tt_shape(self) -> TTShape:
-        return TTShape.create(self.get_attr("input_modes"), self.get_attr("output_modes"), self.get_attr("tt_ranks"))
-
-    def initialize_input_map(self, types: LSTMTypes):
-        self.add_cores(self.tt_shape.n_cores, types)
-
+from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, map_input_type, product_sum_type
+from hls_project.reference import staged_input_map
+from models.tt import contract_step
+from models.tt_lstm import TTLSTM
 
 STEP_TEMPLATE = """struct config{index}_tt{step} : nnet::tt_core_config {{  // core {core}: {macs} MACs
     static const unsigned n_left = {n_left};
@@ -61,19 +28,25 @@ STEP_TEMPLATE = """struct config{index}_tt{step} : nnet::tt_core_config {{  // c
 """
 
 
-class TTLSTMConfigTemplate(CompressedLSTMConfigTemplate):
-    layer_class = TTLSTMLayer
+class TTLSTMLayer(LSTMFamilyLayer):
+    """IR of a TT-LSTM layer: the shared LSTM block plus TT cores ``core_0 .. core_{d-1}``."""
 
-    def family_configs(self, node):
-        types = node.lstm_types
+    keras_class = TTLSTM
+    headers = ("nnet_tt_lstm.h",)
+
+    @staticmethod
+    def input_map_reference(cell, weights, types, frac):
+        stages = [(partial(contract_step, step), weights[step.core]) for step in cell.tt_shape.schedule()]
+        return lambda x: staged_input_map(x, stages, types, frac)
+
+    def input_map_configs(self):
+        types = self.lstm_types
+        core_t = self.get_weights("core_0").type.name
         text = ""
-        for number, step in enumerate(node.tt_shape.schedule()):
-            in_type = types.input if number == 0 else types.accumulator
-            mac_t = exact_sum_cpp(
-                step.terms * magnitude(in_type) * magnitude(types.kernel), in_type.frac + types.kernel.frac
-            )
+        for number, step in enumerate(self.cell.tt_shape.schedule()):
+            in_type = map_input_type(types, self.fused_recurrent) if number == 0 else types.accumulator
             text += STEP_TEMPLATE.format(
-                index=node.index,
+                index=self.index,
                 step=number,
                 core=step.core,
                 macs=step.macs,
@@ -83,14 +56,15 @@ class TTLSTMConfigTemplate(CompressedLSTMConfigTemplate):
                 n_right=step.n_right,
                 rank_in=step.rank_in,
                 rank_out=step.rank_out,
-                reuse_factor=node.get_attr("reuse_factor", 1),
-                core_t=node.get_weights(f"core_{step.core}").type.name,
-                mac_t=mac_t,
+                reuse_factor=self.get_attr("reuse_factor", 1),
+                core_t=core_t,
+                mac_t=exact_cpp(product_sum_type(step.terms, in_type, types.kernel)),
             )
         return text
 
-    def input_map_cpp(self, node):
-        steps = node.tt_shape.schedule()
+    def input_map_cpp(self):
+        steps = self.cell.tt_shape.schedule()
+        cores = self.weight_vars("input_map")
         lines = [
             "    // TT mat-vec, last core first; every step rounds to accum_t",
             "    template <class x_T> static void input_map(const x_T x[n_join], accum_t zx[4 * n_state]) {",
@@ -101,25 +75,8 @@ class TTLSTMConfigTemplate(CompressedLSTMConfigTemplate):
             target = "zx" if number == len(steps) - 1 else f"buf{number}"
             if target != "zx":
                 lines.append(f"        static accum_t {target}[{step.out_size}];  // on-chip memory")
-            core = node.get_weights(f"core_{step.core}").name
-            call = f"nnet::tt_core_contract<{in_t}, accum_t, config{node.index}_tt{number}>"
-            lines.append(f"        {call}({source}, {target}, {core});")
+            call = f"nnet::tt_core_contract<{in_t}, accum_t, config{self.index}_tt{number}>"
+            lines.append(f"        {call}({source}, {target}, {cores[step.core]});")
             source = target
         lines.append("    }")
         return "\n".join(lines)
-
-
-class TTLSTMFunctionTemplate(CompressedLSTMFunctionTemplate):
-    layer_class = TTLSTMLayer
-    headers = ("nnet_utils/nnet_lstm_cell.h", "nnet_utils/nnet_tt_lstm.h")
-
-
-def execute(layer, x, state=None):
-    """NumPy bit-accurate model of the HLS TT-LSTM for a Keras ``TTLSTM`` (see ``execute_lstm``)."""
-    shape = layer.cell.tt_shape
-
-    def input_map(types):
-        cores = [types.kernel.to_raw(core.numpy()) for core in layer.cell.cores]
-        return lambda x_raw, h_raw: tt_input_map(x_raw, cores, shape, types)
-
-    return execute_lstm(layer, x, input_map, state)

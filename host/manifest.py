@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from host.fixed_point import FixedType
+from fixedpoint import FixedType
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from host.fixed_point import FixedType
+from fixedpoint import FixedType
 
 CONTROL_RESET = 1
 

@@ -1,45 +1,52 @@
 """QKeras-style compressed LSTM layers, training and video data sets.
 
-Attributes load lazily, so ``models.datasets`` and ``models.tt`` (NumPy/OpenCV only) can be
-used without importing TensorFlow (e.g. by ``host.stream`` on a board).
+Attributes load lazily, so ``models.datasets`` (NumPy/OpenCV only) works without TensorFlow,
+e.g. for ``host.stream`` on a board. A family's public names (``TTLSTM``, ``tt_lstm_cost``, ...)
+are looked up in the family modules that ``models.families`` discovers; nothing lists them here.
 """
 
 import importlib
+import importlib.util
 
-_LAZY = {
+_SHARED = {
     "QuantizedLSTMCell": "models.lstm_cell",
     "QuantizedRNN": "models.lstm_cell",
     "LSTMCost": "models.lstm_cell",
-    "TTLSTM": "models.tt_lstm",
-    "TTLSTMCell": "models.tt_lstm",
-    "tt_lstm_cost": "models.tt_lstm",
-    "HTLSTM": "models.ht_lstm",
-    "HTLSTMCell": "models.ht_lstm",
-    "ht_lstm_cost": "models.ht_lstm",
-    "FDHTLSTM": "models.ht_lstm",
-    "FDHTLSTMCell": "models.ht_lstm",
-    "fdht_lstm_cost": "models.ht_lstm",
     "load_model": "models.saving",
 }
 
 
 def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'models' has no attribute {name!r}")
+    missing = AttributeError(f"module 'models' has no attribute {name!r}")
+    if name in _SHARED:
+        return getattr(importlib.import_module(_SHARED[name]), name)
+    if name.startswith("_"):
+        raise missing
+    if importlib.util.find_spec(f"models.{name}") is not None:  # a submodule (`from models import datasets`)
+        return importlib.import_module(f"models.{name}")
+    from models.families import family_modules
+
+    for stem in family_modules():
+        module = importlib.import_module(f"models.{stem}")
+        value = vars(module).get(name)
+        if getattr(value, "__module__", None) == module.__name__:  # defined there, not imported
+            return value
+    raise missing
 
 
 def custom_objects() -> dict:
-    """Everything ``tf.keras.models.load_model`` needs for our layers and QKeras' own."""
+    """Everything ``tf.keras.models.load_model`` needs for our layers (every registered family,
+    layer and cell) and QKeras' own."""
     from qkeras.utils import _add_supported_quantized_objects
 
-    from models.ht_lstm import FDHTLSTM, HTLSTM, FDHTLSTMCell, HTLSTMCell
-    from models.tt_lstm import TTLSTM, TTLSTMCell
+    from models.families import discover
 
-    layers = (TTLSTM, TTLSTMCell, HTLSTM, HTLSTMCell, FDHTLSTM, FDHTLSTMCell)
-    objects = {layer.__name__: layer for layer in layers}
+    objects = {}
+    for layer in discover().values():
+        objects[layer.__name__] = layer
+        objects[layer.cell_class.__name__] = layer.cell_class
     _add_supported_quantized_objects(objects)
     return objects
 
 
-__all__ = [*_LAZY, "custom_objects"]
+__all__ = [*_SHARED, "custom_objects"]

@@ -22,6 +22,8 @@ from math import prod
 
 import numpy as np
 
+from models.decomposition import MatrixDecomposition, check_modes
+
 
 @dataclass(frozen=True)
 class HTNode:
@@ -91,7 +93,7 @@ class HTStep:
 
 
 @dataclass(frozen=True)
-class HTShape:
+class HTShape(MatrixDecomposition):
     """Modes, tree and ranks of an HT matrix; everything else is derived."""
 
     input_modes: tuple
@@ -100,14 +102,10 @@ class HTShape:
 
     @classmethod
     def create(cls, input_modes, output_modes, ranks):
-        n = [int(v) for v in input_modes]
-        m = [int(v) for v in output_modes]
-        for name, values in (("input_modes", n), ("output_modes", m)):
-            if not values or any(v < 1 for v in values):
-                raise ValueError(f"'{name}' must be a non-empty list of positive integers, got {values}")
-        if len(n) != len(m):
-            raise ValueError(f"'input_modes' {n} and 'output_modes' {m} must have the same number of modes")
+        n, m = check_modes(input_modes, output_modes)
         nodes = balanced_tree(len(n))
+        if ranks is None:
+            ranks = cls.full_ranks(n, m)
         if isinstance(ranks, int):
             ranks = [ranks] * (len(nodes) - 1) + [1]
         r = [int(v) for v in ranks]
@@ -129,24 +127,33 @@ class HTShape:
         return balanced_tree(len(self.input_modes))
 
     @property
-    def n_in(self) -> int:
-        return prod(self.input_modes)
+    def n_factors(self) -> int:
+        return len(self.nodes)
 
     @property
-    def n_out(self) -> int:
-        return prod(self.output_modes)
+    def paths(self) -> int:
+        return prod(self.ranks[:-1])
 
-    def subtree_size(self, node: HTNode) -> int:
-        return prod(self.input_modes[node.lo : node.hi]) * prod(self.output_modes[node.lo : node.hi])
+    @staticmethod
+    def rank_limit(node: HTNode, input_modes, output_modes, ranks) -> int:
+        """The largest useful rank of ``node``: its matricization's, and its children's product."""
+        sizes = [n * m for n, m in zip(input_modes, output_modes, strict=True)]
+        inside = prod(sizes[node.lo : node.hi])
+        limit = min(inside, prod(sizes) // inside)
+        return limit if node.is_leaf else min(limit, ranks[node.children[0]] * ranks[node.children[1]])
+
+    @classmethod
+    def full_ranks(cls, input_modes, output_modes) -> list:
+        """Every rank at its limit: with them HT-SVD is exact for any matrix."""
+        ranks = []
+        for node in balanced_tree(len(input_modes))[:-1]:
+            ranks.append(cls.rank_limit(node, input_modes, output_modes, ranks))
+        return [*ranks, 1]
 
     def check_ranks(self) -> None:
         """A rank may not exceed what its matricization or its children allow."""
-        total = self.n_in * self.n_out
         for node in self.nodes[:-1]:
-            inside = self.subtree_size(node)
-            limit = min(inside, total // inside)
-            if not node.is_leaf:
-                limit = min(limit, self.ranks[node.children[0]] * self.ranks[node.children[1]])
+            limit = self.rank_limit(node, self.input_modes, self.output_modes, self.ranks)
             if self.ranks[node.index] > limit:
                 raise ValueError(
                     f"'ht_ranks'[{node.index}] = {self.ranks[node.index]} exceeds what tree node "

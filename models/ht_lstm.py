@@ -1,9 +1,9 @@
-"""HT-LSTM (hierarchical Tucker): the input-to-hidden map of all gates as one HT matrix.
+"""HT-LSTM and FDHT-LSTM (hierarchical Tucker): the input-to-hidden map of all gates as one HT matrix.
 
-As in ``models.tt_lstm`` the gate factor 4 is folded into the first output mode, the recurrent
-matrix is dense, and the map runs node by node (``models.ht``, post-order), rounded to the
-accumulator type after every node. Cores are ``core_<node>``: leaves ``(n_k, m_k, r_k)``,
-transfer tensors ``(r_left, r_right, r_node)``.
+As in ``models.tt_lstm`` the gate factor 4 is folded into the first output mode and the map runs
+node by node (``models.ht``, post-order), rounded to the accumulator type after every node.
+Cores are ``core_<node>``: leaves ``(n_k, m_k, r_k)``, transfer tensors ``(r_left, r_right,
+r_node)``. The HT-LSTM's recurrent matrix is dense; the FDHT-LSTM has none (fused).
 
 Counts on the UCF11 shape (57,600 -> 4 x 256, input modes [8, 20, 20, 18], output modes
 [4, 4, 4, 4], balanced tree, every rank 4, root 1): 1,584 parameters in the HT cores and
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from math import prod
 
-import numpy as np
 import tensorflow as tf
 
+from models.decomposition import factor_modes, padded_modes
 from models.ht import HTShape, ht_svd
 from models.lstm_cell import LSTMCost, QuantizedLSTMCell, QuantizedRNN, fold_gate_modes
 
@@ -32,7 +32,12 @@ def ht_lstm_cost(input_modes, output_modes, ht_ranks) -> LSTMCost:
     return LSTMCost.of(ht_lstm_shape(input_modes, output_modes, ht_ranks), prod(output_modes))
 
 
-@tf.keras.utils.register_keras_serializable(package="models")
+def fdht_lstm_cost(input_modes, output_modes, ht_ranks, n_in) -> LSTMCost:
+    """Counts for an FDHT-LSTM with ``n_in`` features per frame (no dense recurrent matrix)."""
+    shape = ht_lstm_shape(input_modes, output_modes, ht_ranks)
+    return LSTMCost.of(shape, prod(output_modes), n_in=n_in, fused_recurrent=True)
+
+
 class HTLSTMCell(QuantizedLSTMCell):
     """LSTM cell whose input-to-hidden map is an HT matrix over a balanced binary tree."""
 
@@ -43,76 +48,51 @@ class HTLSTMCell(QuantizedLSTMCell):
         self.output_modes = [int(m) for m in output_modes]
         self.ht_ranks = list(self.ht_shape.ranks)
 
-    def check_input_size(self, input_dim):
-        if input_dim != self.ht_shape.n_in:
-            raise ValueError(
-                f"'input_modes' {self.input_modes} multiply to {self.ht_shape.n_in}, but the "
-                f"input has {input_dim} features per frame"
-            )
+    @property
+    def decomposition(self) -> HTShape:
+        return self.ht_shape
 
-    def build_input_map(self, input_dim):
-        self.check_input_size(input_dim)
-        self.padding = self.ht_shape.n_in - input_dim
-        shape = self.ht_shape
-        # std per core so the implied dense matrix has Glorot variance 2 / (n_in + 4H)
-        target = 2.0 / (shape.n_in + shape.n_out)
-        inner = prod(shape.ranks[:-1])
-        stddev = float((target / inner) ** (1.0 / (2 * len(shape.nodes))))
-        self.cores = [
-            self.add_weight(
-                shape=shape.core_shape(node.index),
-                name=f"core_{node.index}",
-                initializer=tf.keras.initializers.RandomNormal(stddev=stddev),
-            )
-            for node in shape.nodes
-        ]
+    def input_map_weight_shapes(self):
+        return {f"core_{node.index}": self.ht_shape.core_shape(node.index) for node in self.ht_shape.nodes}
 
-    def input_map(self, x):
-        buffer = tf.pad(x, [[0, 0], [0, self.padding]]) if self.padding else x  # (batch, n1*..*nd)
+    def input_map(self, x, weights):
+        buffer = x  # (batch, n1*..*nd)
         for step in self.ht_shape.schedule():
-            core = tf.reshape(
-                self.quantized_weight(self.cores[step.node], "kernel_quantizer"), (step.u, step.v, step.t)
-            )
+            core = tf.reshape(weights[step.node], (step.u, step.v, step.t))
             # view: (batch, a, p, u, q, v, b) -- the node's input axes by address arithmetic
             view = tf.reshape(buffer, (-1, step.a, step.p, step.u, step.q, step.v, step.b))
             out = tf.einsum("bapuqvc,uvt->bapqtc", view, core)  # (batch, a, p, q, t, b)
             buffer = self.quantize(tf.reshape(out, (-1, step.out_size)), "accumulator_quantizer")
         return buffer  # (batch, 4H)
 
+    def decompose(self, matrix):
+        return ht_svd(matrix, self.ht_shape)
+
     def get_config(self):
         config = {"input_modes": self.input_modes, "output_modes": self.output_modes, "ht_ranks": self.ht_ranks}
         return {**super().get_config(), **config}
 
 
-@tf.keras.utils.register_keras_serializable(package="models")
 class HTLSTM(QuantizedRNN):
     """Keras RNN layer over ``HTLSTMCell``; arguments as ``TTLSTM`` with ``ht_ranks``.
 
     ``ht_ranks``: one rank per tree node in post-order (left subtree, right subtree, node),
-    the root (last) 1; or one int for every non-root node.
+    the root (last) 1; one int for every non-root node; or None (full rank).
     """
 
     cell_class = HTLSTMCell
+    family = "ht_lstm"
 
     @classmethod
-    def from_dense(cls, kernel, recurrent_kernel, bias, input_modes, output_modes, ht_ranks, **kwargs):
-        """A built layer whose cores are the HT-SVD of a dense (n_in, 4H) kernel: ``(layer, error)``."""
-        units = prod(int(m) for m in output_modes)
-        shape = ht_lstm_shape(input_modes, output_modes, ht_ranks, units=units)
-        cores, error = ht_svd(np.asarray(kernel, np.float64), shape)
-        layer = cls(units, input_modes=input_modes, output_modes=output_modes, ht_ranks=ht_ranks, **kwargs)
-        layer.build((None, None, shape.n_in))
-        layer.cell.set_weights([*cores, recurrent_kernel, bias])
-        return layer, error
+    def for_task(cls, n_features, units, n_modes=4, rank=4, **kwargs):
+        input_modes, output_modes = cls.task_input_modes(n_features, units, n_modes), factor_modes(units, n_modes)
+        return cls(units, input_modes=input_modes, output_modes=output_modes, ht_ranks=rank, **kwargs)
+
+    @staticmethod
+    def task_input_modes(n_features, units, n_modes) -> list:
+        return factor_modes(n_features, n_modes)
 
 
-def fdht_lstm_cost(input_modes, output_modes, ht_ranks, n_in) -> LSTMCost:
-    """Counts for an FDHT-LSTM with ``n_in`` features per frame (no dense recurrent matrix)."""
-    shape = ht_lstm_shape(input_modes, output_modes, ht_ranks)
-    return LSTMCost.of(shape, prod(output_modes), n_in=n_in, fused_recurrent=True)
-
-
-@tf.keras.utils.register_keras_serializable(package="models")
 class FDHTLSTMCell(HTLSTMCell):
     """Fully decomposed HT-LSTM cell: one HT map ``[x_t; h_{t-1}] -> 4H``, no dense matrix.
 
@@ -121,15 +101,7 @@ class FDHTLSTMCell(HTLSTMCell):
 
     fused_recurrent = True
 
-    def check_input_size(self, input_dim):
-        if input_dim > self.ht_shape.n_in:
-            raise ValueError(
-                f"'input_modes' {self.input_modes} multiply to {self.ht_shape.n_in}, fewer than the "
-                f"{input_dim} values of [x_t; h_t-1] (features + units)"
-            )
 
-
-@tf.keras.utils.register_keras_serializable(package="models")
 class FDHTLSTM(HTLSTM):
     """FDHT-LSTM (Yin et al., CVPR 2021): input and recurrent weights of all gates in one HT map.
 
@@ -139,16 +111,8 @@ class FDHTLSTM(HTLSTM):
     """
 
     cell_class = FDHTLSTMCell
+    family = "fdht_lstm"
 
-    @classmethod
-    def from_dense(cls, kernel, recurrent_kernel, bias, input_modes, output_modes, ht_ranks, **kwargs):
-        """HT-SVD of the joined ``[kernel; recurrent_kernel]`` (zero rows for padding): ``(layer, error)``."""
-        units = prod(int(m) for m in output_modes)
-        shape = ht_lstm_shape(input_modes, output_modes, ht_ranks, units=units)
-        joined = np.concatenate([np.asarray(kernel, np.float64), np.asarray(recurrent_kernel, np.float64)])
-        padded = np.pad(joined, [(0, shape.n_in - len(joined)), (0, 0)])
-        cores, error = ht_svd(padded, shape)
-        layer = cls(units, input_modes=input_modes, output_modes=output_modes, ht_ranks=ht_ranks, **kwargs)
-        layer.build((None, None, len(kernel)))
-        layer.cell.set_weights([*cores, bias])
-        return layer, error
+    @staticmethod
+    def task_input_modes(n_features, units, n_modes) -> list:
+        return padded_modes(n_features + units, n_modes)  # [x; h], zero-padded

@@ -1,19 +1,22 @@
-"""The gate and state block shared by every compressed LSTM family (Keras side).
+"""The gate and state block shared by every compressed LSTM family (Keras side), and the hooks
+a family supplies.
 
-A family cell subclasses ``QuantizedLSTMCell`` and supplies only its input-to-hidden map:
-``build_input_map(input_dim)`` creates its weights and ``input_map(x)`` maps a float64
-``(batch, n_in)`` frame on the input grid to ``(batch, 4H)`` on the accumulator grid. The
-recurrent mat-vec, bias, activations and state update below are the same for all of them,
-and ``hls_project.reference`` and ``hls_project/nnet_utils/nnet_lstm_cell.h`` implement
-exactly this step.
+A family is a cell (``QuantizedLSTMCell`` subclass) plus its RNN layer (``QuantizedRNN``
+subclass with a ``family`` name). The cell supplies its **input map** (abstract methods below:
+the structure, the weights, the map in TensorFlow, and the decomposition of a dense matrix) and
+may replace the dense **recurrent map**; the RNN layer says how to build one for a task. The gate
+block, bias, activations and state update are the same for every family, and
+``hls_project.reference`` and ``hls_project/nnet_utils/nnet_lstm_cell.h`` implement exactly this
+step.
 
 One step, with ``q_X`` the rounding to quantizer ``X`` (half to even, then saturate; a quantizer
 left at ``None`` means no rounding, i.e. float training)::
 
-    x  = q_input(x_t)                                         (n_in,)
-    zx = input_map(x)        family specific, ends on the accumulator grid   (4H,)
-    z  = q_accumulator(zx + h_{t-1} @ q_recurrent(U) + q_bias(b))             (4H,) gates i,f,c,o
-         (fused families: zx = input_map([x; h_{t-1}]) and no U)
+    x  = q_input(x_t)                                                     (n_in,)
+    zx = input_map(x, q_kernel(W))      family specific, on the accumulator grid     (4H,)
+    zh = recurrent_map(h_{t-1}, q_recurrent(U))   dense by default: h @ U, exact     (4H,)
+    z  = q_accumulator(zx + zh + q_bias(b))                               (4H,) gates i,f,c,o
+         (fused families: zx = input_map([x; h_{t-1}]) and no recurrent map)
     i, f, o = q_activation(recurrent_activation(z_i, z_f, z_o))
     g       = q_activation(activation(z_c))
     c_t = q_state(f * c_{t-1} + i * g)
@@ -21,26 +24,31 @@ left at ``None`` means no rounding, i.e. float training)::
 
 All arithmetic is float64, so every sum of fixed-point products is exact (up to 53 bits) and the
 only rounding is the explicit ``q_*``: the hardware does the same with wide accumulators.
+
+Quantizers: a QKeras user sets ``kernel``, ``recurrent``, ``bias`` and ``state`` (as for
+``QLSTM``); ``input``, ``accumulator`` and ``activation`` then follow the rule of
+``models.quantization.derive_datapath_types`` unless set explicitly.
 """
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 from math import prod
 
+import numpy as np
 import tensorflow as tf
 
-from models.quantization import fixed_type_of, get_quantizer, quantize_tf, serialize_quantizer
-
-QUANTIZER_NAMES = (
-    "kernel_quantizer",
-    "recurrent_quantizer",
-    "bias_quantizer",
-    "state_quantizer",
-    "input_quantizer",
-    "accumulator_quantizer",
-    "activation_quantizer",
+from models.families import register as register_family
+from models.quantization import (
+    QUANTIZER_NAMES,
+    derive_datapath_types,
+    fixed_type_of,
+    get_quantizer,
+    quantize_tf,
+    serialize_quantizer,
 )
+
 ACTIVATIONS = {"sigmoid": tf.math.sigmoid, "tanh": tf.math.tanh}
 
 
@@ -98,19 +106,27 @@ def check_activation(name, parameter: str) -> str:
     return name
 
 
-class QuantizedLSTMCell(tf.keras.layers.Layer):
-    """Base LSTM cell: quantized gates and state around a family-specific input map.
+class QuantizedLSTMCell(tf.keras.layers.Layer, metaclass=ABCMeta):
+    """Base LSTM cell: quantized gates and state around a family's input (and recurrent) map.
 
     Args:
         units: hidden size H.
         kernel_quantizer: rounds the input-map weights (e.g. TT cores).
-        recurrent_quantizer, bias_quantizer: the dense recurrent kernel (H, 4H) and bias (4H,).
+        recurrent_quantizer: rounds the recurrent-map weights (the dense ``U`` (H, 4H) by default).
+        bias_quantizer: the bias (4H,).
         state_quantizer: the states c and h (h is the layer output).
         input_quantizer: the input frame x_t.
         accumulator_quantizer: every intermediate of the input map and the gate pre-activations.
         activation_quantizer: the outputs of the sigmoid/tanh lookups.
         activation, recurrent_activation: 'tanh' or 'sigmoid'.
+
+    ``fixed_types`` maps each set (or derived) quantizer name to its ``FixedType``;
+    ``derived_types`` maps the derived ones to the reason (see the module docstring).
     """
+
+    # The declared property of fused families (FDHT): the input map takes [x_t; h_{t-1}] and there
+    # is no recurrent map.
+    fused_recurrent = False
 
     def __init__(
         self,
@@ -136,20 +152,74 @@ class QuantizedLSTMCell(tf.keras.layers.Layer):
             self.quantizers[name] = get_quantizer(value)
             if self.quantizers[name] is not None:
                 self.fixed_types[name] = fixed_type_of(self.quantizers[name], name)
+        derived = derive_datapath_types(self.fixed_types, self.units, self.fused_recurrent)
+        self.fixed_types.update({name: ftype for name, (ftype, _) in derived.items()})
+        self.derived_types = {name: reason for name, (_, reason) in derived.items()}
         self.state_size = [self.units, self.units]
         self.output_size = self.units
 
+    # -- what a family supplies -----------------------------------------------------------------
+    @property
+    @abstractmethod
+    def decomposition(self):
+        """The input map's structure (e.g. ``models.tt.TTShape``): at least ``n_in`` (values it
+        takes: the frame, or ``[x; h]`` zero-padded for fused families), ``n_out`` (= 4H),
+        ``n_params``, ``macs`` and ``describe()``."""
+
+    @abstractmethod
+    def input_map_weight_shapes(self) -> dict:
+        """``{weight name: shape}`` of the input map, in weight order (rounded by ``kernel_quantizer``)."""
+
+    @abstractmethod
+    def input_map(self, x, weights: list):
+        """``(batch, n_in)`` float64 on the input grid (fused: ``[x; h]`` zero-padded) and the
+        quantized weights -> ``(batch, 4H)`` float64 on the accumulator grid, gates ``[i|f|c|o]``."""
+
+    @abstractmethod
+    def decompose(self, matrix: np.ndarray) -> tuple:
+        """A dense ``(n_in, 4H)`` float64 matrix -> ``(input-map weights, relative Frobenius error)``."""
+
+    def input_map_initializer(self, name: str):
+        """Initializer of input-map weight ``name``: Glorot scale for the implied dense matrix."""
+        return tf.keras.initializers.RandomNormal(stddev=self.decomposition.glorot_stddev())
+
+    def recurrent_map_weight_shapes(self) -> dict:
+        """``{weight name: shape}`` of the recurrent map (rounded by ``recurrent_quantizer``): dense ``U``."""
+        return {"recurrent_kernel": (self.units, 4 * self.units)}
+
+    def recurrent_map(self, h, weights: list):
+        """``(batch, H)`` state -> ``(batch, 4H)``, exact (float64): ``h @ U`` unless a family
+        compresses it (then it ends on the accumulator grid)."""
+        return h @ weights[0]
+
+    def decompose_recurrent(self, matrix: np.ndarray) -> tuple:
+        """A dense ``(H, 4H)`` recurrent matrix -> ``(recurrent-map weights, relative error)``: itself, exact."""
+        return [matrix], 0.0
+
     # -- shared block -------------------------------------------------------------------------
-    # FDHT-style families set this: the input map takes [x_t; h_{t-1}] and there is no U.
-    fused_recurrent = False
+    def check_input_size(self, input_dim: int) -> None:
+        size = self.decomposition.n_in
+        if self.fused_recurrent and input_dim + self.units > size:
+            raise ValueError(
+                f"{self.decomposition.describe()}, fewer than the {input_dim + self.units} values of "
+                "[x_t; h_t-1] (features + units)"
+            )
+        if not self.fused_recurrent and input_dim != size:
+            raise ValueError(f"{self.decomposition.describe()}, but the input has {input_dim} features per frame")
 
     def build(self, input_shape):
         h = self.units
-        self.build_input_map(int(input_shape[-1]) + (h if self.fused_recurrent else 0))
+        self.check_input_size(int(input_shape[-1]))
+        self.input_map_weights = [
+            self.add_weight(shape=shape, name=name, initializer=self.input_map_initializer(name))
+            for name, shape in self.input_map_weight_shapes().items()
+        ]
+        self.recurrent_map_weights = []
         if not self.fused_recurrent:
-            self.recurrent_kernel = self.add_weight(
-                shape=(h, 4 * h), name="recurrent_kernel", initializer=self.recurrent_initializer
-            )
+            self.recurrent_map_weights = [
+                self.add_weight(shape=shape, name=name, initializer=self.recurrent_initializer)
+                for name, shape in self.recurrent_map_weight_shapes().items()
+            ]
 
         def bias_initializer(shape, dtype=None):
             forget = tf.ones((h,)) if self.unit_forget_bias else tf.zeros((h,))
@@ -163,18 +233,22 @@ class QuantizedLSTMCell(tf.keras.layers.Layer):
         ftype = self.fixed_types.get(name)
         return x if ftype is None else quantize_tf(x, ftype)
 
-    def quantized_weight(self, weight, name: str):
-        return self.quantize(tf.cast(weight, tf.float64), name)
+    def quantized_weights(self, weights, name: str) -> list:
+        return [self.quantize(tf.cast(w, tf.float64), name) for w in weights]
 
     def call(self, inputs, states, training=None):
         h_prev = tf.cast(states[0], tf.float64)
         c_prev = tf.cast(states[1], tf.float64)
         x = self.quantize(tf.cast(inputs, tf.float64), "input_quantizer")
+        kernels = self.quantized_weights(self.input_map_weights, "kernel_quantizer")
         if self.fused_recurrent:
-            z = self.input_map(tf.concat([x, h_prev], axis=-1))
+            joined = tf.concat([x, h_prev], axis=-1)
+            padding = self.decomposition.n_in - joined.shape[-1]
+            z = self.input_map(tf.pad(joined, [[0, 0], [0, padding]]) if padding else joined, kernels)
         else:
-            z = self.input_map(x) + h_prev @ self.quantized_weight(self.recurrent_kernel, "recurrent_quantizer")
-        z = self.quantize(z + self.quantized_weight(self.bias, "bias_quantizer"), "accumulator_quantizer")
+            recurrent = self.quantized_weights(self.recurrent_map_weights, "recurrent_quantizer")
+            z = self.input_map(x, kernels) + self.recurrent_map(h_prev, recurrent)
+        z = self.quantize(z + self.quantized_weights([self.bias], "bias_quantizer")[0], "accumulator_quantizer")
         z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
         gate = ACTIVATIONS[self.recurrent_activation]
         act = ACTIVATIONS[self.activation]
@@ -196,20 +270,39 @@ class QuantizedLSTMCell(tf.keras.layers.Layer):
         config.update({k: serialize_quantizer(q) for k, q in self.quantizers.items()})
         return {**super().get_config(), **config}
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        tf.keras.utils.register_keras_serializable(package="models")(cls)
 
-class QuantizedRNN(tf.keras.layers.RNN):
+
+class QuantizedRNN(tf.keras.layers.RNN, metaclass=ABCMeta):
     """Keras RNN wrapper over a family cell (like QKeras' QLSTM over QLSTMCell).
 
-    Subclasses set ``cell_class``; the constructor splits keyword arguments between the cell
+    Subclasses set ``cell_class`` and, to be registered as a family, ``family`` (a snake_case
+    name such as ``tt_lstm``). The constructor splits keyword arguments between the cell
     (everything the cell's ``get_config`` has) and the RNN (``return_sequences``, ``stateful``,
     ...), so ``get_config()`` round-trips.
     """
 
     cell_class = QuantizedLSTMCell
+    family = None
     rnn_keys = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "time_major")
     _dropped_keys = ("zero_output_for_mask",)
 
-    def __init__(self, units, **kwargs):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        tf.keras.utils.register_keras_serializable(package="models")(cls)
+        if "family" in cls.__dict__:
+            register_family(cls)
+
+    @classmethod
+    @abstractmethod
+    def for_task(cls, n_features: int, units: int, n_modes: int = 4, rank=4, **kwargs):
+        """A layer of this family for frames of ``n_features`` values and ``units`` hidden units:
+        ``n_modes`` factors per dimension, every inner rank ``rank`` (``None``: full rank, so that
+        ``from_dense`` is exact). ``kwargs`` go to the constructor (quantizers, ``stateful``, ...)."""
+
+    def __init__(self, units, *args, **kwargs):
         rnn_kwargs = {k: kwargs.pop(k) for k in self.rnn_keys if k in kwargs}
         for key in self._dropped_keys:
             kwargs.pop(key, None)
@@ -217,12 +310,43 @@ class QuantizedRNN(tf.keras.layers.RNN):
         for key in ("batch_input_shape", "input_shape", "batch_size"):
             if key in kwargs:
                 layer_kwargs[key] = kwargs.pop(key)
-        cell = self.cell_class(units, **kwargs)
+        cell = self.cell_class(units, *args, **kwargs)
         super().__init__(cell, **rnn_kwargs, **layer_kwargs)
 
     @property
     def units(self):
         return self.cell.units
+
+    @classmethod
+    def from_dense(cls, kernel, recurrent_kernel, bias, *args, **kwargs):
+        """A built layer whose maps come from a dense LSTM's weights (see ``load_dense``).
+
+        ``args``, ``kwargs``: the family's constructor arguments after ``units``. Returns
+        ``(layer, relative_error)``.
+        """
+        layer = cls(np.shape(recurrent_kernel)[0], *args, **kwargs)
+        return layer, layer.load_dense(kernel, recurrent_kernel, bias)
+
+    def load_dense(self, kernel, recurrent_kernel, bias) -> float:
+        """Build this layer and set its weights from a dense LSTM's: the input map is the
+        family's decomposition of ``kernel`` (fused: of ``[kernel; recurrent_kernel]``, zero rows
+        for padding), the recurrent map the cell's ``decompose_recurrent`` of ``recurrent_kernel``.
+
+        kernel (n_in, 4H), recurrent_kernel (H, 4H), bias (4H,) as in Keras' ``LSTM``. Returns the
+        larger relative Frobenius error of the two decompositions.
+        """
+        kernel = np.asarray(kernel, np.float64)
+        recurrent_kernel = np.asarray(recurrent_kernel, np.float64)
+        cell = self.cell
+        cell.check_input_size(len(kernel))
+        matrix = np.concatenate([kernel, recurrent_kernel]) if cell.fused_recurrent else kernel
+        weights, error = cell.decompose(np.pad(matrix, [(0, cell.decomposition.n_in - len(matrix)), (0, 0)]))
+        if not cell.fused_recurrent:
+            recurrent_weights, recurrent_error = cell.decompose_recurrent(recurrent_kernel)
+            weights, error = [*weights, *recurrent_weights], max(error, recurrent_error)
+        self.build((None, None, len(kernel)))
+        cell.set_weights([*weights, bias])
+        return error
 
     def get_config(self):
         config = super().get_config()

@@ -1,11 +1,13 @@
-"""``python -m models.train``: train a TT-LSTM video classifier and a dense LSTM baseline.
+"""``python -m models.train``: train LSTM family video classifiers and a dense LSTM baseline.
 
-Both models see the same data and recipe (Adam, softmax cross-entropy, same epochs and batch),
-so the comparison is the input-to-hidden map alone. The TT-LSTM is quantization-aware from the
-start (every quantizer set, ``DEFAULT_QUANTIZERS``), so the saved model is what hardware runs.
+Every model sees the same data and recipe (Adam, softmax cross-entropy, same epochs and batch),
+so the comparison is the LSTM's maps alone. The family models (TT-LSTM by default, any
+registered family with ``--models``) are quantization-aware from the start (every quantizer set,
+``DEFAULT_QUANTIZERS``), so the saved model is what hardware runs.
 
-Outputs (``--out``): ``tt_lstm.h5`` and ``dense_lstm.h5``, and ``train_report.json`` with
-held-out accuracy, parameter counts and the data set description (read by ``overlay build``).
+Outputs (``--out``): ``<model>.h5`` per model (default ``tt_lstm.h5`` and ``dense_lstm.h5``), and
+``train_report.json`` with held-out accuracy, parameter counts and the data set description
+(read by ``overlay build``).
 """
 
 from __future__ import annotations
@@ -36,66 +38,40 @@ def quantizer_kwargs(spec=DEFAULT_QUANTIZERS) -> dict:
     return {name: quantized_bits(bits, integer, alpha=1) for name, (bits, integer) in spec.items()}
 
 
-def factor_modes(size: int, n_modes: int) -> list:
-    """Split ``size`` into ``n_modes`` factors as equal as possible (largest first)."""
-    modes = []
-    for remaining in range(n_modes, 0, -1):
-        target = round(size ** (1.0 / remaining))
-        factor = next(f for f in sorted(range(1, size + 1), key=lambda f: (abs(f - target), -f)) if size % f == 0)
-        modes.append(factor)
-        size //= factor
-    if size != 1:
-        raise ValueError(f"cannot factor into {n_modes} modes")
-    return sorted(modes, reverse=True)
-
-
 def build_tt_classifier(frames, n_features, classes, units=16, n_modes=4, rank=4, stateful=False):
     """Input (frames, n_features) -> TTLSTM(units) -> QDense(classes) logits."""
     return build_classifier("tt_lstm", frames, n_features, classes, units, n_modes, rank, stateful)
 
 
-def padded_modes(size: int, n_modes: int) -> list:
-    """Modes for at least ``size`` values (zero-padded): the first size whose factors are near-equal."""
-    for padded in range(size, 2 * size):
-        modes = factor_modes(padded, n_modes)
-        if max(modes) <= 2 * min(modes):
-            return modes
-    return factor_modes(size, n_modes)
+DENSE_BASELINE = "dense_lstm"
+
+
+def model_names() -> list:
+    """What ``--models`` takes: every registered family, and the float dense baseline."""
+    from models.families import discover
+
+    return [*discover(), DENSE_BASELINE]
 
 
 def build_classifier(family, frames, n_features, classes, units=16, n_modes=4, rank=4, stateful=False):
     """Input (frames, n_features) -> a quantized LSTM family layer -> QDense(classes) logits.
 
-    ``family``: ``tt_lstm``, ``ht_lstm``, ``fdht_lstm`` (quantization-aware) or ``dense_lstm``
-    (a float Keras LSTM baseline).
+    ``family``: a registered family name (``models.families``; quantization-aware, every
+    quantizer set) or ``dense_lstm`` (a float Keras LSTM baseline).
     """
     import tensorflow as tf
     from qkeras import QDense, quantized_bits
 
-    from models.ht_lstm import FDHTLSTM, HTLSTM
-    from models.tt_lstm import TTLSTM
+    from models.families import get_family
 
-    if family == "dense_lstm":
+    if family == DENSE_BASELINE:
         return build_dense_classifier(frames, n_features, classes, units)
-    output_modes = factor_modes(units, n_modes)
-    if family == "tt_lstm":
-        layer = TTLSTM(units, input_modes=factor_modes(n_features, n_modes), output_modes=output_modes, tt_ranks=rank,
-                       stateful=stateful, name=family, **quantizer_kwargs())  # fmt: skip
-    elif family == "ht_lstm":
-        layer = HTLSTM(units, input_modes=factor_modes(n_features, n_modes), output_modes=output_modes, ht_ranks=rank,
-                       stateful=stateful, name=family, **quantizer_kwargs())  # fmt: skip
-    elif family == "fdht_lstm":
-        layer = FDHTLSTM(units, input_modes=padded_modes(n_features + units, n_modes), output_modes=output_modes,
-                         ht_ranks=rank, stateful=stateful, name=family, **quantizer_kwargs())  # fmt: skip
-    else:
-        raise ValueError(f"unknown family {family!r}; use one of {FAMILIES}")
+    layer_class = get_family(family)
+    layer = layer_class.for_task(n_features, units, n_modes, rank, stateful=stateful, name=family, **quantizer_kwargs())
     head_q = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1)
     head = QDense(classes, kernel_quantizer=head_q, bias_quantizer=head_q, name="classifier")
     inputs = tf.keras.Input((frames, n_features), batch_size=1 if stateful else None, name="frames")
     return tf.keras.Model(inputs, head(layer(inputs)), name=f"{family}_classifier")
-
-
-FAMILIES = ("tt_lstm", "ht_lstm", "fdht_lstm", "dense_lstm")
 
 
 def build_dense_classifier(frames, n_features, classes, units=16):
@@ -110,7 +86,7 @@ def build_dense_classifier(frames, n_features, classes, units=16):
 def streaming_copy(model):
     """The same layer chain, stateful with one frame per call (batch 1): for frame-by-frame hardware.
 
-    Weights are shared values (copied); every TTLSTM becomes ``stateful=True``.
+    Weights are shared values (copied); every recurrent layer becomes ``stateful=True``.
     """
     import tensorflow as tf
 
@@ -192,8 +168,10 @@ def train(args) -> dict:
     )
     classes = len(description["class_names"])
     n_features = x.shape[-1]
-    print(f"[train] data: {description['kind']}, {len(x)} train / {len(x_test)} held-out clips, "
-          f"{x.shape[1]} frames x {n_features} features, {classes} classes")  # fmt: skip
+    print(
+        f"[train] data: {description['kind']}, {len(x)} train / {len(x_test)} held-out clips, "
+        f"{x.shape[1]} frames x {n_features} features, {classes} classes"
+    )
     report = {"dataset": description, "models": {}}
     for name in args.models:
         model = build_classifier(name, x.shape[1], n_features, classes, args.units, args.modes, args.rank)
@@ -211,15 +189,17 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder root/<class>/<clip>")
     parser.add_argument("--out", default="build/models")
-    parser.add_argument("--models", nargs="+", default=["tt_lstm", "dense_lstm"], choices=FAMILIES)
+    parser.add_argument("--models", nargs="+", default=["tt_lstm", DENSE_BASELINE], choices=model_names())
     parser.add_argument("--clips", type=int, default=2400, help="synthetic clips (train + held-out)")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--height", type=int, default=16)
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--units", type=int, default=16)
-    parser.add_argument("--modes", type=int, default=4, help="number of TT cores")
-    parser.add_argument("--rank", type=int, default=4, help="inner TT rank")
+    parser.add_argument(
+        "--modes", type=int, default=4, help="modes per dimension of the decomposed map (TT cores, HT leaves)"
+    )
+    parser.add_argument("--rank", type=int, default=4, help="every inner rank of the decomposition")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-3)

@@ -17,16 +17,11 @@ from math import prod
 
 import numpy as np
 
-
-def _positive_ints(values, parameter):
-    values = [int(v) for v in values]
-    if not values or any(v < 1 for v in values):
-        raise ValueError(f"'{parameter}' must be a non-empty list of positive integers, got {values}")
-    return values
+from models.decomposition import MatrixDecomposition, check_modes
 
 
 @dataclass(frozen=True)
-class TTShape:
+class TTShape(MatrixDecomposition):
     """Modes and ranks of a TT matrix; everything else is derived."""
 
     input_modes: tuple
@@ -35,10 +30,9 @@ class TTShape:
 
     @classmethod
     def create(cls, input_modes, output_modes, ranks):
-        n = _positive_ints(input_modes, "input_modes")
-        m = _positive_ints(output_modes, "output_modes")
-        if len(n) != len(m):
-            raise ValueError(f"'input_modes' {n} and 'output_modes' {m} must have the same number of modes")
+        n, m = check_modes(input_modes, output_modes)
+        if ranks is None:
+            ranks = cls.full_ranks(n, m)
         if isinstance(ranks, int):
             ranks = [1] + [ranks] * (len(n) - 1) + [1]
         r = [int(v) for v in ranks]
@@ -50,17 +44,23 @@ class TTShape:
             raise ValueError(f"'tt_ranks' {r} must start and end with 1")
         return cls(tuple(n), tuple(m), tuple(r))
 
+    @staticmethod
+    def full_ranks(input_modes, output_modes) -> list:
+        """The ranks of the unfoldings: with them TT-SVD is exact for any matrix."""
+        sizes = [n * m for n, m in zip(input_modes, output_modes, strict=True)]
+        return [min(prod(sizes[:k]), prod(sizes[k:])) for k in range(len(sizes) + 1)]
+
     @property
     def n_cores(self) -> int:
         return len(self.input_modes)
 
     @property
-    def n_in(self) -> int:
-        return prod(self.input_modes)
+    def n_factors(self) -> int:
+        return self.n_cores
 
     @property
-    def n_out(self) -> int:
-        return prod(self.output_modes)
+    def paths(self) -> int:
+        return prod(self.ranks[1:-1])
 
     def core_shape(self, k: int) -> tuple:
         return (self.ranks[k], self.input_modes[k], self.output_modes[k], self.ranks[k + 1])

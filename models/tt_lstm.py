@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from math import prod
 
-import numpy as np
 import tensorflow as tf
 
+from models.decomposition import factor_modes
 from models.lstm_cell import LSTMCost, QuantizedLSTMCell, QuantizedRNN, fold_gate_modes
 from models.tt import TTShape, tt_svd
 
@@ -28,7 +28,6 @@ def tt_lstm_cost(input_modes, output_modes, tt_ranks) -> LSTMCost:
     return LSTMCost.of(tt_lstm_shape(input_modes, output_modes, tt_ranks), prod(output_modes))
 
 
-@tf.keras.utils.register_keras_serializable(package="models")
 class TTLSTMCell(QuantizedLSTMCell):
     """LSTM cell whose input-to-hidden map is a TT matrix (cores ``core_0 .. core_{d-1}``).
 
@@ -44,39 +43,29 @@ class TTLSTMCell(QuantizedLSTMCell):
         self.tt_ranks = list(self.tt_shape.ranks)
         self.kernel_initializer = kernel_initializer
 
-    def build_input_map(self, input_dim):
-        if input_dim != self.tt_shape.n_in:
-            raise ValueError(
-                f"'input_modes' {self.input_modes} multiply to {self.tt_shape.n_in}, but the "
-                f"input has {input_dim} features per frame"
-            )
-        self.cores = [
-            self.add_weight(
-                shape=self.tt_shape.core_shape(k),
-                name=f"core_{k}",
-                initializer=tf.keras.initializers.get(self.kernel_initializer)
-                or tf.keras.initializers.RandomNormal(stddev=self._core_stddev()),
-            )
-            for k in range(self.tt_shape.n_cores)
-        ]
+    @property
+    def decomposition(self) -> TTShape:
+        return self.tt_shape
 
-    def _core_stddev(self) -> float:
-        """Per-core std so the implied dense matrix has Glorot variance 2 / (n_in + 4H)."""
-        shape = self.tt_shape
-        target = 2.0 / (shape.n_in + shape.n_out)
-        inner = prod(shape.ranks[1:-1])
-        return float((target / inner) ** (1.0 / (2 * shape.n_cores)))
+    def input_map_weight_shapes(self):
+        return {f"core_{k}": self.tt_shape.core_shape(k) for k in range(self.tt_shape.n_cores)}
 
-    def input_map(self, x):
+    def input_map_initializer(self, name):
+        return tf.keras.initializers.get(self.kernel_initializer) or super().input_map_initializer(name)
+
+    def input_map(self, x, weights):
         buffer = x  # (batch, n_in): modes (n1..nd), nothing contracted yet
         for step in self.tt_shape.schedule():
-            core = self.quantized_weight(self.cores[step.core], "kernel_quantizer")
+            core = weights[step.core]
             # t: (batch, n_left, n_in, n_right, rank_in); core: (rank_out, n_in, n_out, rank_in)
             t = tf.reshape(buffer, (-1, step.n_left, step.n_in, step.n_right, step.rank_in))
             # out: (batch, n_left, n_out, n_right, rank_out)
             out = tf.einsum("blipc,aijc->bljpa", t, core)
             buffer = self.quantize(tf.reshape(out, (-1, step.out_size)), "accumulator_quantizer")
         return buffer  # (batch, 4H): modes (4*m1, m2..md)
+
+    def decompose(self, matrix):
+        return tt_svd(matrix, self.tt_shape)
 
     def get_config(self):
         config = {
@@ -87,7 +76,6 @@ class TTLSTMCell(QuantizedLSTMCell):
         return {**super().get_config(), **config}
 
 
-@tf.keras.utils.register_keras_serializable(package="models")
 class TTLSTM(QuantizedRNN):
     """Keras RNN layer over ``TTLSTMCell``.
 
@@ -95,25 +83,20 @@ class TTLSTM(QuantizedRNN):
         units: hidden size H (= prod(output_modes)).
         input_modes: factorization of the frame size, e.g. [8, 20, 20, 18] for 57,600.
         output_modes: factorization of H, e.g. [4, 4, 4, 4]; the gate factor 4 is folded in.
-        tt_ranks: d+1 ranks starting and ending with 1 (or one int for all inner ranks).
+        tt_ranks: d+1 ranks starting and ending with 1, one int for all inner ranks, or None
+            (full rank: exact for any matrix).
         kernel_quantizer, recurrent_quantizer, bias_quantizer, state_quantizer,
         input_quantizer, accumulator_quantizer, activation_quantizer: see ``QuantizedLSTMCell``.
         activation, recurrent_activation, return_sequences, stateful: as in Keras' LSTM.
+
+    ``TTLSTM.from_dense(kernel, recurrent_kernel, bias, input_modes, output_modes, tt_ranks)``
+    initialises the cores by TT-SVD and returns ``(layer, relative_error)``.
     """
 
     cell_class = TTLSTMCell
+    family = "tt_lstm"
 
     @classmethod
-    def from_dense(cls, kernel, recurrent_kernel, bias, input_modes, output_modes, tt_ranks, **kwargs):
-        """A built layer whose cores are the TT-SVD of a dense (n_in, 4H) gate kernel.
-
-        Returns ``(layer, relative_error)`` with the TT-SVD's relative Frobenius error.
-        """
-        kernel = np.asarray(kernel, dtype=np.float64)
-        units = prod(int(m) for m in output_modes)
-        shape = tt_lstm_shape(input_modes, output_modes, tt_ranks, units=units)
-        cores, error = tt_svd(kernel, shape)
-        layer = cls(units, input_modes=input_modes, output_modes=output_modes, tt_ranks=tt_ranks, **kwargs)
-        layer.build((None, None, shape.n_in))
-        layer.cell.set_weights([*cores, recurrent_kernel, bias])
-        return layer, error
+    def for_task(cls, n_features, units, n_modes=4, rank=4, **kwargs):
+        input_modes, output_modes = factor_modes(n_features, n_modes), factor_modes(units, n_modes)
+        return cls(units, input_modes=input_modes, output_modes=output_modes, tt_ranks=rank, **kwargs)

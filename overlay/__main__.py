@@ -10,7 +10,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m overlay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="HLS project + block design (+ bitstream when Vivado is on PATH)")
-    build.add_argument("--model", required=True, help="a Keras .h5 model with a TTLSTM layer")
+    build.add_argument(
+        "--model", required=True, help="a Keras model (.h5 or .keras) with a layer of a registered LSTM family"
+    )
     build.add_argument("--board", required=True, choices=BOARDS)
     build.add_argument("--out", required=True, help="output directory (manifest.json, hls/, bitstream)")
     build.add_argument("--io-type", default="io_parallel", choices=("io_parallel", "io_stream"))

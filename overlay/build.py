@@ -23,7 +23,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from host.fixed_point import FixedType
 from host.manifest import Manifest, sha256_of
 from overlay.axi_wrapper import write_wrapper
 
@@ -42,22 +41,18 @@ def log(message: str) -> None:
 
 def load_keras_model(path):
     """Load a model saved by ``models.train``; refuse a file without one of our LSTM layers."""
-    from hls_project.convert import FAMILY_CLASSES, compressed_lstm_layers
+    from hls_project.convert import family_layers
+    from hls_project.lstm_cell import FAMILY_LAYERS
     from models.saving import load_model
 
     try:
         model = load_model(path, compile=False)
     except (OSError, ValueError) as err:
         raise ValueError(f"cannot load model {path}: {err}") from None
-    if not compressed_lstm_layers(model):
-        families = " / ".join(FAMILY_CLASSES)
+    if not family_layers(model):
+        families = " / ".join(sorted(FAMILY_LAYERS))
         raise ValueError(f"model {path} has no {families} layer: nothing for this flow to accelerate")
     return model
-
-
-def fixed_type_of_variable(variable) -> FixedType:
-    precision = variable.type.precision
-    return FixedType(precision.width, precision.integer, signed=precision.signed)
 
 
 def training_dataset(model_path) -> dict:
@@ -72,15 +67,29 @@ def compile_emulator(hls_dir: Path, project: str = "myproject") -> Path:
     target.parent.mkdir(exist_ok=True)
     command = [
         # HLS loop labels and #pragma HLS are for the synthesis tool, not g++
-        "g++", "-std=c++14", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wno-unused-label", "-Wno-unknown-pragmas",
+        "g++",
+        "-std=c++14",
+        "-O2",
+        "-fPIC",
+        "-shared",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-label",
+        "-Wno-unknown-pragmas",
         # every project names its layers config2, ...: keep each library's statics (LSTM state,
         # buffers) its own when several are loaded in one process
-        "-fno-gnu-unique", "-Wl,-Bsymbolic",
-        "-isystem", "firmware/ap_types", "-Ifirmware",
+        "-fno-gnu-unique",
+        "-Wl,-Bsymbolic",
+        "-isystem",
+        "firmware/ap_types",
+        "-Ifirmware",
         f'-DWEIGHTS_DIR="{(hls_dir / "firmware" / "weights").resolve()}"',
-        f"firmware/{project}.cpp", f"firmware/{project}_axi.cpp", "emulator_bridge.cpp",
-        "-o", str(target.resolve()),
-    ]  # fmt: skip
+        f"firmware/{project}.cpp",
+        f"firmware/{project}_axi.cpp",
+        "emulator_bridge.cpp",
+        "-o",
+        str(target.resolve()),
+    ]
     result = subprocess.run(command, cwd=hls_dir, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"g++ failed to compile the accelerator in {hls_dir}:\n{result.stderr[-4000:]}")
@@ -152,6 +161,8 @@ def collect(out_dir: Path, manifest: Manifest) -> Manifest:
 def build_overlay(model_path, board: str, out_dir, io_type="io_parallel", reuse_factor=1) -> Manifest:
     """Run the build steps above; returns the manifest (raises ``MissingToolError`` without Vivado)."""
     import hls_project
+    from fixedpoint.hls_types import from_hls4ml
+    from hls_project.convert import family_layers
 
     if board not in BOARDS:
         raise ValueError(f"--board must be one of {', '.join(BOARDS)}, got {board!r}")
@@ -169,16 +180,14 @@ def build_overlay(model_path, board: str, out_dir, io_type="io_parallel", reuse_
     log(f"HLS project and block design written to {hls_dir} (build_prj.tcl, design.tcl)")
     emulator = compile_emulator(hls_dir)
     log(f"accelerator C++ compiled with g++ -Wall: {emulator}")
-    from hls_project.convert import compressed_lstm_layers
-
-    lstm_layers = compressed_lstm_layers(model)
+    lstm_layers = family_layers(model)
     manifest = Manifest(
         board=board,
         io_type=io_type,
         input_shape=list(model.input_shape[1:]),
         output_shape=list(model.output_shape[1:]),
-        input_type=fixed_type_of_variable(hls_model.get_input_variables()[0]),
-        output_type=fixed_type_of_variable(hls_model.get_output_variables()[0]),
+        input_type=from_hls4ml(hls_model.get_input_variables()[0].type.precision),
+        output_type=from_hls4ml(hls_model.get_output_variables()[0].type.precision, rounding_matters=False),
         stateful=any(layer.stateful for layer in lstm_layers),
         model_sha256=sha256_of(model_path),
         layers=[{"name": layer.name, "class": type(layer).__name__} for layer in lstm_layers],

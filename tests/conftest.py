@@ -34,8 +34,12 @@ PRESETS = {
 }
 
 
+# "qkeras4": only the four quantizers a QKeras QLSTM takes; the datapath types are derived.
+PRESETS["qkeras4"] = {k: v for k, v in PRESETS["w12"].items() if k in ("kernel", "recurrent", "bias", "state")}
+
+
 def quantizers(preset: str) -> dict:
-    """Keyword arguments with one ``quantized_bits`` per quantizer of an LSTM family layer."""
+    """Keyword arguments with one ``quantized_bits`` per quantizer of ``PRESETS[preset]``."""
     return {
         f"{name}_quantizer": quantized_bits(bits, integer, alpha=1) for name, (bits, integer) in PRESETS[preset].items()
     }
@@ -118,17 +122,49 @@ def family_model(layer_class, steps, input_modes, output_modes, batch_size=None,
     return tf.keras.Model(inputs, layer(inputs)), layer
 
 
-def check_csim(model, layer, x, execute, output_dir, keras_lsb=True, **convert_kwargs):
-    """Compile the C-sim; assert it equals ``execute`` (the NumPy reference) on every element and
-    Keras within 1 LSB of the state type. Returns the hls4ml model."""
+def check_csim(model, layer, x, output_dir, keras_lsb=True, **convert_kwargs):
+    """Compile the C-sim; assert it equals ``hls_project.execute`` (the NumPy reference) on every
+    element and Keras within 1 LSB of the state type. Returns the hls4ml model."""
     import hls_project
 
     hls_model = hls_project.convert(model, output_dir, **convert_kwargs)
     hls_model.compile()
-    expected, _ = execute(layer, x)
+    expected, _ = hls_project.execute(layer, x)
     csim = np.asarray(hls_model.predict(x)).reshape(expected.shape)
     np.testing.assert_array_equal(csim, expected)
     if keras_lsb:
         assert np.max(np.abs(csim - model.predict(x, verbose=0))) <= layer.cell.fixed_types["state_quantizer"].lsb
     assert np.count_nonzero(csim) > csim.size // 2  # the data exercises the datapath
     return hls_model
+
+
+class CountedProducts:
+    """A number that counts every multiplication it takes part in (for object-array einsum)."""
+
+    count = 0
+
+    def __init__(self, value):
+        self.value = value
+
+    def __mul__(self, other):
+        CountedProducts.count += 1
+        return CountedProducts(self.value * getattr(other, "value", other))
+
+    def __add__(self, other):
+        return CountedProducts(self.value + getattr(other, "value", other))
+
+    __rmul__, __radd__ = __mul__, __add__
+
+
+def counted_products(schedule, contract, core_shapes: dict, n_in: int) -> int:
+    """Products a schedule actually performs on one frame: ``contract(step, buffer, core)`` run on
+    counting objects (independent of any MAC formula). ``core_shapes``: step -> core shape."""
+    start = CountedProducts.count
+
+    def counting(shape):
+        return np.array([CountedProducts(1) for _ in range(int(np.prod(shape)))], dtype=object).reshape(shape)
+
+    buffer = counting((1, n_in))
+    for step in schedule:
+        buffer = contract(step, buffer, counting(core_shapes(step)))
+    return CountedProducts.count - start

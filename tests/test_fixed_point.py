@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from qkeras import quantized_bits
 
+from fixedpoint import FixedType, requantize_raw, round_shift
 from hls_project.lut import activation_table
-from host.fixed_point import FixedType, requantize_raw, round_shift
 from host.protocol import decode_output, encode_input
 from models.quantization import fixed_type_of
 
@@ -79,3 +79,29 @@ def test_protocol_round_trip_and_errors():
         encode_input(np.zeros((2, 3)), in_type, 1, 3, reset=False)
     with pytest.raises(ValueError, match="NaN"):
         encode_input(np.array([[np.nan, 0, 0]]), in_type, 1, 3, reset=False)
+
+
+@pytest.mark.parametrize(
+    "ftype", [FixedType(9, 2), FixedType(8, 1, symmetric=True), FixedType(10, 3, signed=False), FixedType(16, -2)]
+)
+def test_hls4ml_type_conversion_round_trips_and_rounds_like_ap_fixed(ftype):
+    import hls4ml
+
+    from fixedpoint.hls_types import from_hls4ml, to_hls4ml
+
+    precision = to_hls4ml(ftype)
+    assert from_hls4ml(precision) == ftype
+    parsed = hls4ml.backends.get_backend("Vivado").convert_precision_string(ftype.cpp())  # hls4ml reads our C++ type
+    fields = ("width", "integer", "signed", "rounding_mode", "saturation_mode")
+    assert [getattr(parsed, f) for f in fields] == [getattr(precision, f) for f in fields]
+
+
+def test_a_type_the_host_cannot_round_like_the_kernel_is_refused():
+    from hls4ml.model.types import FixedPrecisionType
+
+    from fixedpoint.hls_types import from_hls4ml
+
+    truncating = FixedPrecisionType(12, 4)  # AP_TRN, AP_WRAP
+    with pytest.raises(ValueError, match="AP_RND_CONV"):
+        from_hls4ml(truncating)
+    assert from_hls4ml(truncating, rounding_matters=False) == FixedType(12, 4)

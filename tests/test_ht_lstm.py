@@ -1,15 +1,14 @@
-"""HT-LSTM: tree math vs the dense matrix, HT-SVD, counts, bank schedule, bit-exact C-simulation."""
+"""HT- and FDHT-LSTM: tree math vs the dense matrix, HT-SVD, counts, bank schedule, C-simulation
+over tree shapes. What every family satisfies is in test_lstm_cell.py."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import check_csim, family_model, quantizers, random_weights
+from conftest import check_csim, counted_products, family_model, quantizers, random_weights
 
-import hls_project
 import models
-from hls_project import ht_lstm as hls_ht_lstm
 from hls_project.ht_lstm import BankView, read_conflicts
-from models.ht import HTShape, balanced_tree, ht_matvec, ht_svd, ht_to_dense
+from models.ht import HTShape, balanced_tree, contract_step, ht_matvec, ht_svd, ht_to_dense
 from models.ht_lstm import ht_lstm_shape
 
 UCF11 = dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], ht_ranks=4)
@@ -50,6 +49,8 @@ def test_schedule_equals_dense_and_is_conflict_free(input_modes, output_modes, r
     x = rng.normal(size=(3, shape.n_in))
     dense = ht_to_dense(cores, shape)
     np.testing.assert_allclose(ht_matvec(x, cores, shape), x @ dense, rtol=1e-12, atol=1e-12)
+    core_shapes = lambda step: shape.core_shape(step.node)  # noqa: E731
+    assert shape.macs == counted_products(shape.schedule(), contract_step, core_shapes, shape.n_in)
     recovered, error = ht_svd(dense, shape)
     assert error < 1e-10
     assert read_conflicts(shape) == []
@@ -67,33 +68,6 @@ def test_ucf11_schedule_is_conflict_free_and_a_naive_banking_is_not(monkeypatch)
         BankView, "of", classmethod(lambda cls, s: Cyclic() if s is None else Cyclic(s.p, s.u, s.q, s.v, s.b))
     )
     assert read_conflicts(shape) != []
-
-
-def test_keras_layer_equals_dense_lstm_at_full_rank(rng):
-    dense = tf.keras.layers.LSTM(4, return_sequences=True)
-    inputs = tf.keras.Input((6, 12))
-    dense_model = tf.keras.Model(inputs, dense(inputs))
-    kernel, recurrent, bias = dense.get_weights()
-    # modes (2,8) (3,1) (2,2): full ranks of the matricizations
-    layer, error = models.HTLSTM.from_dense(
-        kernel, recurrent, bias, [2, 3, 2], [2, 1, 2], [12, 3, 4, 4, 1], return_sequences=True
-    )
-    assert error < 1e-6
-    model = tf.keras.Sequential([tf.keras.Input((6, 12)), layer])
-    x = rng.normal(size=(5, 6, 12)).astype(np.float32)
-    np.testing.assert_allclose(model.predict(x, verbose=0), dense_model.predict(x, verbose=0), atol=1e-5)
-
-
-def test_get_config_round_trip_h5_and_keras(tmp_path, rng):
-    model, layer = ht_model(3, [2, 3, 4], [2, 2, 2], [3, 2, 3, 4, 1], **quantizers("w8"))
-    random_weights(layer, rng, 0.5)
-    assert models.HTLSTM.from_config(layer.get_config()).get_config() == layer.get_config()
-    model.save(tmp_path / "m.keras")
-    model.save(tmp_path / "m.h5")
-    loaded = models.load_model(tmp_path / "m.keras")
-    np.testing.assert_array_equal(models.load_model(tmp_path / "m.h5").get_weights()[0], model.get_weights()[0])
-    x = rng.uniform(-2, 2, (3, 3, 24)).astype(np.float32)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 @pytest.mark.parametrize(
@@ -122,10 +96,9 @@ def test_modes_that_do_not_match():
 
 CSIM_CASES = [
     # preset, modes, ranks, steps, io_type, reuse, return_sequences
-    ("w8", ([2, 3, 4], [2, 2, 2]), [3, 2, 3, 4, 1], 16, "io_parallel", 1, False),
-    ("w12", ([4, 6], [2, 4]), [1, 1, 1], 1, "io_stream", 2, True),
-    ("w16", ([2, 3, 2, 2], [2, 1, 2, 2]), [3, 3, 6, 2, 3, 5, 1], 16, "io_stream", 1, True),
-    ("w12", ([2, 3, 4], [2, 2, 2]), [3, 2, 3, 4, 1], 1, "io_parallel", 3, False),
+    ("w8", ([2, 3, 4], [2, 2, 2]), [3, 2, 3, 4, 1], 16, "io_parallel", 1, False),  # three leaves
+    ("w12", ([4, 6], [2, 4]), [1, 1, 1], 1, "io_stream", 2, True),  # rank 1
+    ("w16", ([2, 3, 2, 2], [2, 1, 2, 2]), [3, 3, 6, 2, 3, 5, 1], 16, "io_stream", 1, True),  # uneven ranks
 ]
 
 
@@ -134,37 +107,8 @@ def test_csim_bit_exact(tmp_path, rng, preset, modes, ranks, steps, io_type, reu
     model, layer = ht_model(steps, *modes, ranks, return_sequences=return_sequences, **quantizers(preset))
     random_weights(layer, rng, 0.6)
     x = rng.uniform(-3, 3, (12, steps, int(np.prod(modes[0])))).astype(np.float32)
-    check_csim(model, layer, x, hls_ht_lstm.execute, tmp_path / "prj", io_type=io_type, reuse_factor=reuse)
+    check_csim(model, layer, x, tmp_path / "prj", io_type=io_type, reuse_factor=reuse)
     assert "banks" in (tmp_path / "prj" / "firmware" / "parameters.h").read_text()  # the per-step table
-
-
-def test_overlay_and_host_take_an_ht_model_unchanged(overlays, tmp_path, rng):
-    """Also: the TT overlay's library is loaded in the same process first. Both projects name
-    their layer config2 with the same types, so their statics (state, buffers) must stay apart."""
-    from qkeras import QDense, quantized_bits
-
-    from host import Accelerator
-    from overlay import MissingToolError, build_overlay
-
-    model, layer = ht_model(4, [2, 3, 4], [2, 2, 2], [3, 2, 3, 4, 1], **quantizers("w12"))
-    random_weights(layer, rng, 0.6)
-    head = QDense(3, kernel_quantizer=quantized_bits(10, 2, alpha=1), bias_quantizer=quantized_bits(10, 2, alpha=1))
-    classifier = tf.keras.Model(model.input, head(model.output))
-    classifier.save(tmp_path / "ht.h5")
-    with pytest.raises(MissingToolError):
-        build_overlay(tmp_path / "ht.h5", "pynq-z2", tmp_path / "overlay")
-    clips = rng.uniform(-3, 3, (6, 4, 24)).astype(np.float32)
-    hls_model = hls_project.convert(classifier, tmp_path / "csim")
-    hls_model.compile()
-    csim = np.asarray(hls_model.predict(clips)).reshape(len(clips), -1)
-    with (
-        Accelerator(overlays["clip"]["overlay"], backend="emulated") as tt_accelerator,
-        Accelerator(tmp_path / "overlay", backend="emulated") as accelerator,
-    ):
-        tt_before = tt_accelerator.run_clip(np.ones((6, 24)))
-        emulated = np.stack([accelerator.run_clip(clip)[0] for clip in clips])
-        np.testing.assert_array_equal(tt_accelerator.run_clip(np.ones((6, 24))), tt_before)
-    np.testing.assert_array_equal(emulated, csim)
 
 
 # -- FDHT-LSTM: [x_t; h_t-1] through the same HT engine -----------------------------------------
@@ -176,22 +120,6 @@ def test_fdht_ucf11_counts_are_in_the_published_range():
     layer = models.FDHTLSTM(256, input_modes=[8, 20, 20, 19], output_modes=[4, 4, 4, 4], ht_ranks=6)
     model = tf.keras.Sequential([tf.keras.Input((2, 57_600)), layer])
     assert model.count_params() == cost.params
-
-
-def test_fdht_equals_dense_lstm_at_full_rank(rng):
-    """The joined map [W; U] by exact HT-SVD reproduces Keras' LSTM, recurrence included."""
-    dense = tf.keras.layers.LSTM(4, return_sequences=True)
-    inputs = tf.keras.Input((6, 10))
-    dense_model = tf.keras.Model(inputs, dense(inputs))
-    kernel, recurrent, bias = dense.get_weights()
-    # [x; h] has 14 values, padded to 2 * 2 * 4 = 16; modes (2,8) (2,1) (4,2)
-    layer, error = models.FDHTLSTM.from_dense(
-        kernel, recurrent, bias, [2, 2, 4], [2, 1, 2], [16, 2, 8, 8, 1], return_sequences=True
-    )
-    assert error < 1e-6
-    model = tf.keras.Sequential([tf.keras.Input((6, 10)), layer])
-    x = rng.normal(size=(5, 6, 10)).astype(np.float32)
-    np.testing.assert_allclose(model.predict(x, verbose=0), dense_model.predict(x, verbose=0), atol=1e-5)
 
 
 def test_fdht_modes_must_cover_input_and_state():
@@ -210,12 +138,18 @@ FDHT_CASES = [
 def test_fdht_csim_bit_exact(tmp_path, rng, preset, ranks, steps, io_type, return_sequences):
     # [x; h] = 20 + 8 values, padded to 2 * 4 * 4 = 32
     model, layer = family_model(
-        models.FDHTLSTM, steps, [2, 4, 4], [2, 2, 2], n_features=20, ht_ranks=ranks,
-        return_sequences=return_sequences, **quantizers(preset),
-    )  # fmt: skip
+        models.FDHTLSTM,
+        steps,
+        [2, 4, 4],
+        [2, 2, 2],
+        n_features=20,
+        ht_ranks=ranks,
+        return_sequences=return_sequences,
+        **quantizers(preset),
+    )
     random_weights(layer, rng, 0.6)
     x = rng.uniform(-3, 3, (12, steps, 20)).astype(np.float32)
-    check_csim(model, layer, x, hls_ht_lstm.execute, tmp_path / "prj", io_type=io_type)
+    check_csim(model, layer, x, tmp_path / "prj", io_type=io_type)
 
 
 @pytest.mark.slow
@@ -223,4 +157,4 @@ def test_ucf11_shape_csim_bit_exact(tmp_path, rng):
     """57,600 -> 4 x 256 through the banked HT engine: compiles and matches the reference."""
     model, layer = ht_model(2, **UCF11, **quantizers("w12"))
     x = rng.uniform(0, 1, (2, 2, 57_600)).astype(np.float32)
-    check_csim(model, layer, x, hls_ht_lstm.execute, tmp_path / "prj", keras_lsb=False)
+    check_csim(model, layer, x, tmp_path / "prj", keras_lsb=False)

@@ -5,10 +5,15 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import family_model, quantizers, random_weights
 
+import hls_project
+import models
 from host.manifest import Manifest
+from models.families import project_families
 
 
 def test_build_without_vivado_writes_everything_and_names_the_tool(overlays):
@@ -24,7 +29,9 @@ def test_build_without_vivado_writes_everything_and_names_the_tool(overlays):
 
 
 def test_generated_cpp_has_no_warnings_in_our_code(overlays):
-    ours = ("nnet_lstm_cell.h", "nnet_tt_lstm.h", "myproject_axi.cpp", "emulator_bridge.cpp")
+    headers = tuple(path.name for path in hls_project.HEADERS.glob("nnet_*.h"))
+    ours = (*headers, "myproject_axi.cpp", "emulator_bridge.cpp")
+    assert "nnet_tt_lstm.h" in ours and "nnet_lstm_cell.h" in ours
     for built in overlays.values():
         log = (built["overlay"] / "hls/emulator/compile.log").read_text()
         assert "-Wall" in log
@@ -105,7 +112,9 @@ def test_model_without_our_layer_is_refused(tmp_path):
     model = tf.keras.Sequential([tf.keras.Input((4, 3)), tf.keras.layers.LSTM(2)])
     model.save(tmp_path / "plain.h5")
     result = run_build(tmp_path / "plain.h5", tmp_path / "out", dict(os.environ))
-    assert result.returncode == 2 and "has no TTLSTM / HTLSTM / FDHTLSTM layer" in result.stderr
+    assert result.returncode == 2 and "has no " in result.stderr
+    named = result.stderr.split("has no ")[1].split(" layer")[0].split(" / ")
+    assert set(named) == {cls.__name__ for cls in project_families().values()}
     result = run_build(tmp_path / "missing.h5", tmp_path / "out", dict(os.environ))
     assert result.returncode == 2 and "missing.h5 does not exist" in result.stderr
 
@@ -113,3 +122,32 @@ def test_model_without_our_layer_is_refused(tmp_path):
 def test_bad_board_is_refused(tmp_path):
     result = run_build("m.h5", tmp_path, board="ultra96")
     assert result.returncode == 2 and "ultra96" in result.stderr
+
+
+def test_two_overlays_in_one_process_keep_their_statics_apart(overlays, tmp_path, rng):
+    """Both projects name their layer config2 with the same types, so their statics (state,
+    buffers) must stay apart when both emulator libraries are loaded in one process."""
+    from qkeras import QDense, quantized_bits
+
+    from host import Accelerator
+    from overlay import MissingToolError, build_overlay
+
+    model, layer = family_model(models.HTLSTM, 4, [2, 3, 4], [2, 2, 2], ht_ranks=[3, 2, 3, 4, 1], **quantizers("w12"))
+    random_weights(layer, rng, 0.6)
+    head = QDense(3, kernel_quantizer=quantized_bits(10, 2, alpha=1), bias_quantizer=quantized_bits(10, 2, alpha=1))
+    classifier = tf.keras.Model(model.input, head(model.output))
+    classifier.save(tmp_path / "ht.h5")
+    with pytest.raises(MissingToolError):
+        build_overlay(tmp_path / "ht.h5", "pynq-z2", tmp_path / "overlay")
+    clips = rng.uniform(-3, 3, (6, 4, 24)).astype(np.float32)
+    hls_model = hls_project.convert(classifier, tmp_path / "csim")
+    hls_model.compile()
+    csim = np.asarray(hls_model.predict(clips)).reshape(len(clips), -1)
+    with (
+        Accelerator(overlays["clip"]["overlay"], backend="emulated") as tt_accelerator,
+        Accelerator(tmp_path / "overlay", backend="emulated") as accelerator,
+    ):
+        tt_before = tt_accelerator.run_clip(np.ones((6, 24)))
+        emulated = np.stack([accelerator.run_clip(clip)[0] for clip in clips])
+        np.testing.assert_array_equal(tt_accelerator.run_clip(np.ones((6, 24))), tt_before)
+    np.testing.assert_array_equal(emulated, csim)

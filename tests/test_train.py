@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 import models
+from models.quantization import QUANTIZER_NAMES
 from models.train import build_dense_classifier, build_tt_classifier, streaming_copy
 
 
@@ -22,7 +23,7 @@ def test_default_task_reaches_90_percent_with_far_fewer_parameters(tmp_path):
     assert tt["params"] * 10 < dense_params
     assert "epoch" in result.stdout  # the progress bar
     model = tf.keras.models.load_model(tt["path"], custom_objects=models.custom_objects())
-    assert model.get_layer("tt_lstm").cell.fixed_types.keys() == set(models.lstm_cell.QUANTIZER_NAMES)
+    assert model.get_layer("tt_lstm").cell.fixed_types.keys() == set(QUANTIZER_NAMES)
 
 
 def test_streaming_copy_follows_the_whole_clip_model(rng):

@@ -37,7 +37,7 @@ struct ht_node_config {
 // Scatter a plain array into the banked layout of the first step.
 template <class T, class VIEW, unsigned N> void ht_scatter(const T in[N], T out[VIEW::banks][N / VIEW::banks]) {
     for (unsigned i = 0; i < N; i++) {
-#pragma HLS PIPELINE
+        #pragma HLS PIPELINE
         out[VIEW::bank(i)][VIEW::offset(i)] = in[i];
     }
 }
@@ -55,7 +55,7 @@ Outputs:
             for (unsigned q = 0; q < Q; q++) {
                 for (unsigned t = 0; t < T; t++) {
                     for (unsigned b = 0; b < B; b++) {
-#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
+                        #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
                         const unsigned offset = ((a * P + p) * Q + q) * B + b;
                         typename CONFIG_T::mac_t acc = 0;
                     Terms: // u * v reads, one per bank

@@ -39,7 +39,7 @@ Left:
             for (unsigned p = 0; p < n_right; p++) {
             RankOut:
                 for (unsigned a = 0; a < rank_out; a++) {
-#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
+                    #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
                     typename CONFIG_T::mac_t acc = 0;
                 Terms:
                     for (unsigned i = 0; i < n_in; i++) {

@@ -134,9 +134,18 @@ def main(overlay_dir: str) -> int:
         len(clips) * frames // manifest.frames_per_call
     ):
         problems.append(f"unexpected DMA transfers {device.words_moved[:3]}...")
-    print(json.dumps({"ok": not problems, "problems": problems, "calls": len(device.words_moved),
-                      "words_in": manifest.words_in, "words_out": manifest.words_out,
-                      "pynq_version": pynq.__version__}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "ok": not problems,
+                "problems": problems,
+                "calls": len(device.words_moved),
+                "words_in": manifest.words_in,
+                "words_out": manifest.words_out,
+                "pynq_version": pynq.__version__,
+            }
+        )
+    )
     return 1 if problems else 0
 
 

@@ -1,4 +1,4 @@
-"""Fixed-point types shared by the whole flow, in NumPy only (this module also runs on the board).
+"""The rounding rules under the whole flow: fixed-point types in NumPy only (they run on the board too).
 
 A ``FixedType`` is one ``ap_fixed<W, I, AP_RND_CONV, AP_SAT>`` (or ``ap_ufixed``, or
 ``AP_SAT_SYM``): ``width`` bits in all, ``integer`` of them above the binary point (the sign bit
@@ -12,6 +12,7 @@ uses ``tf.round``) and overflow saturates (``AP_SAT``; ``AP_SAT_SYM`` for symmet
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from math import floor, log2
 
 import numpy as np
 
@@ -108,3 +109,15 @@ def round_shift(raw, shift: int) -> np.ndarray:
 def requantize_raw(raw, frac_in: int, out: FixedType) -> np.ndarray:
     """Exact raw values with ``frac_in`` fractional bits -> raw values of ``out`` (round, saturate)."""
     return out.saturate_raw(round_shift(raw, frac_in - out.frac))
+
+
+def exact_sum_type(bound: float, frac: int) -> FixedType:
+    """The narrowest signed type that holds every sum up to ``|bound|`` with ``frac`` fractional
+    bits, without rounding or overflow (what an exact accumulator needs)."""
+    integer = (floor(log2(bound)) + 2) if bound >= 1 else 1
+    return FixedType(max(integer + frac, 2), integer)
+
+
+def magnitude(ftype: FixedType) -> float:
+    """The largest absolute value of ``ftype``."""
+    return max(abs(ftype.min_value), abs(ftype.max_value))

@@ -1,0 +1,366 @@
+"""The hls4ml side of every LSTM family: the IR base with the hooks a family supplies, the
+converter handler, the config/function templates, registration and the NumPy execution.
+
+A family is one IR layer class here (``LSTMFamilyLayer`` subclass with ``keras_class`` set) and
+its HLS header; defining the class registers it with hls4ml (layer, handler, templates on every
+backend in ``BACKENDS``). Everything family-specific is read from the Keras cell, rebuilt from
+the layer's config (``node.cell``): the decomposition, the weights, ``fused_recurrent``. The
+gate block in ``nnet_lstm_cell.h`` is configured from here.
+"""
+
+from __future__ import annotations
+
+from abc import ABCMeta, abstractmethod
+
+import hls4ml
+import numpy as np
+from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+from hls4ml.model.layers import Layer
+from hls4ml.model.types import NamedType
+
+from fixedpoint import FixedType, exact_sum_type, magnitude
+from fixedpoint.hls_types import to_hls4ml
+from hls_project.lut import activation_table
+from hls_project.reference import LSTMCellTables, join_raw, join_type, lstm_sequence
+from models.quantization import LSTMTypes
+
+BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
+FAMILY_LAYERS: dict = {}  # Keras class name -> LSTMFamilyLayer subclass
+
+
+def exact_cpp(ftype: FixedType) -> str:
+    """An exact accumulator's C++ type: no rounding or saturation logic, it never needs any."""
+    return f"ap_fixed<{ftype.width},{ftype.integer}>"
+
+
+def product_sum_type(terms: int, in_type: FixedType, weight_type: FixedType) -> FixedType:
+    """The exact type of a sum of ``terms`` products ``in * weight``."""
+    return exact_sum_type(terms * magnitude(in_type) * magnitude(weight_type), in_type.frac + weight_type.frac)
+
+
+def cell_tables(types: LSTMTypes, activation: str, recurrent_activation: str) -> LSTMCellTables:
+    return LSTMCellTables(
+        gate=activation_table(recurrent_activation, types.accumulator, types.activation),
+        candidate=activation_table(activation, types.accumulator, types.activation),
+        state=activation_table(activation, types.state, types.activation),
+    )
+
+
+def weight_grid(values, ftype: FixedType) -> np.ndarray:
+    """Weights rounded exactly as the Keras layer rounds them (float64 on the type's grid)."""
+    return ftype.quantize(np.asarray(values, np.float64))
+
+
+def map_input_type(types: LSTMTypes, fused_recurrent: bool) -> FixedType:
+    """The type of the input map's input: the frame, or ``[x; h]`` for fused families."""
+    return join_type(types) if fused_recurrent else types.input
+
+
+class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
+    """IR base of every family: the output, the shared weights (bias, lookup tables), the named
+    types, the family's weights, and the hooks a family supplies (abstract methods below).
+
+    Attributes set by the handler: ``n_in, n_out, n_timesteps, return_sequences, stateful,
+    keras_layer`` (the Keras class name and config the cell is rebuilt from), and
+    ``<weight>_data`` for every weight (float values on their grids).
+    """
+
+    keras_class = None  # the models.QuantizedRNN subclass this IR lowers; setting it registers the family
+    headers = ()  # the family's nnet_utils headers (beside nnet_lstm_cell.h)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("keras_class") is not None:
+            register(cls)
+
+    # -- NumPy bit-accurate execution (FINN's execute_node) ------------------------------------
+    @staticmethod
+    @abstractmethod
+    def input_map_reference(cell, weights: list, types: LSTMTypes, frac: int):
+        """The input map on raw integers: returns ``f(x) -> zx``, x (batch, n_in) raw with ``frac``
+        fractional bits (the frame, or ``[x; h]`` zero-padded), zx (batch, 4H) accumulator raw.
+        ``weights``: the input-map weights as raw kernel integers, in the cell's order."""
+
+    @staticmethod
+    def recurrent_map_reference(cell, weights: list, types: LSTMTypes):
+        """The recurrent map on raw integers: returns ``f(h) -> (zh raw, zh frac)``; dense ``h @ U``, exact."""
+        recurrent = weights[0]
+        return lambda h: (h @ recurrent, types.state.frac + types.recurrent.frac)
+
+    # -- C++ ---------------------------------------------------------------------------------
+    @abstractmethod
+    def input_map_configs(self) -> str:
+        """C++ placed before the layer config: the structs of the family's steps."""
+
+    @abstractmethod
+    def input_map_cpp(self) -> str:
+        """The member ``template <class x_T> static void input_map(const x_T x[n_join],
+        accum_t zx[4 * n_state])`` of the layer config (bit-equal to ``input_map_reference``)."""
+
+    def recurrent_map_type(self) -> FixedType:
+        """The type of ``zh`` (the recurrent map's output): exact for the dense ``h @ U``."""
+        types = self.lstm_types
+        return product_sum_type(self.get_attr("n_out"), types.state, types.recurrent)
+
+    def recurrent_map_cpp(self) -> str:
+        """The member ``static void recurrent_map(const state_t h[n_state], rec_t zh[4 * n_state])``."""
+        weights = self.weight_vars("recurrent_map")
+        return (
+            "    static void recurrent_map(const state_t h[n_state], rec_t zh[4 * n_state]) {\n"
+            f"        nnet::dense_recurrent_map<config{self.index}>(h, zh, {weights[0]});\n"
+            "    }"
+        )
+
+    # -- shared ------------------------------------------------------------------------------
+    @property
+    def cell(self):
+        """The Keras cell, rebuilt (unbuilt, no weights) from the layer's class name and config."""
+        if getattr(self, "_cell", None) is None:
+            keras_layer = self.get_attr("keras_layer")
+            self._cell = FAMILY_LAYERS[keras_layer["class_name"]].keras_class.from_config(keras_layer["config"]).cell
+        return self._cell
+
+    @property
+    def lstm_types(self) -> LSTMTypes:
+        return LSTMTypes.from_fixed_types(self.cell.fixed_types, self.name)
+
+    @property
+    def fused_recurrent(self) -> bool:
+        return self.cell.fused_recurrent
+
+    def weight_vars(self, part: str) -> list:
+        """C++ names of the ``input_map`` or ``recurrent_map`` weights, in the cell's order."""
+        return [self.get_weights(name).name for name in self.get_attr(f"{part}_weight_names")]
+
+    def add_named_type(self, attr: str, ftype: FixedType):
+        self.set_attr(attr, NamedType(f"layer{self.index}_{attr}", to_hls4ml(ftype)))
+
+    def add_fixed_weight(self, name, var_name, type_name, ftype: FixedType, data):
+        self.add_weights_variable(
+            name=name, var_name=var_name, type_name=type_name, precision=to_hls4ml(ftype), data=data
+        )
+
+    def initialize(self):
+        types = self.lstm_types
+        steps = self.get_attr("n_timesteps") if self.get_attr("return_sequences") else None
+        shape = [steps, self.get_attr("n_out")] if steps else [self.get_attr("n_out")]
+        self.add_output_variable(shape, precision=to_hls4ml(types.state))
+        for attr in ("input", "accumulator", "state", "activation"):
+            self.add_named_type(f"{attr}_t", getattr(types, attr))
+        self.add_named_type("join_t", map_input_type(types, self.fused_recurrent))
+        for part, short, ftype in (
+            ("input_map", "kernel", types.kernel),
+            ("recurrent_map", "recurrent", types.recurrent),
+        ):
+            for name in self.get_attr(f"{part}_weight_names"):
+                data = self.get_attr(f"{name}_data")
+                self.add_fixed_weight(name, f"{name}_{{index}}", f"{short}{{index}}_t", ftype, data)
+        self.add_fixed_weight("bias", "b{index}", "bias{index}_t", types.bias, self.get_attr("bias_data"))
+        tables = cell_tables(types, self.cell.activation, self.cell.recurrent_activation)
+        for name, table in (("gate", tables.gate), ("candidate", tables.candidate), ("state", tables.state)):
+            values = types.activation.from_raw(table.values)
+            self.add_fixed_weight(
+                f"{name}_lut", f"{name}_lut{{index}}", "activation{index}_t", types.activation, values
+            )
+            self.set_attr(f"{name}_lut_lo", table.lo_raw)
+
+
+def read_weight(data_reader, layer_name: str, weight: str) -> np.ndarray:
+    data = data_reader.get_weights_data(layer_name, f"/{weight}:")  # '/' and ':' so core_1 is not core_10
+    if data is None:
+        raise ValueError(f"layer '{layer_name}': no weight '{weight}' in the model's weights")
+    return data
+
+
+def parse_lstm_family(keras_layer, input_names, input_shapes, data_reader):
+    """The converter handler of every family: sizes, flags, the Keras config and every weight."""
+    config = keras_layer["config"]
+    name = config["name"]
+    shape = input_shapes[0]
+    if len(shape) != 3 or shape[1] is None:
+        raise ValueError(
+            f"layer '{name}': the model input must be (frames, features) with a fixed number of "
+            f"frames for hardware, got {shape[1:]}"
+        )
+    if config.get("return_state") or config.get("go_backwards"):
+        raise ValueError(f"layer '{name}': return_state and go_backwards are not supported in hardware")
+    cell = FAMILY_LAYERS[keras_layer["class_name"]].keras_class.from_config(config).cell
+    types = LSTMTypes.from_fixed_types(cell.fixed_types, name)
+    units = cell.units
+    layer = {
+        "name": name,
+        "class_name": keras_layer["class_name"],
+        "keras_layer": {"class_name": keras_layer["class_name"], "config": config},
+        "n_in": int(shape[2]),
+        "n_out": units,
+        "n_timesteps": int(shape[1]),
+        "return_sequences": bool(config.get("return_sequences", False)),
+        "stateful": bool(config.get("stateful", False)),
+    }
+    parts = [("input_map", cell.input_map_weight_shapes(), types.kernel)]
+    parts.append(("recurrent_map", {} if cell.fused_recurrent else cell.recurrent_map_weight_shapes(), types.recurrent))
+    for part, shapes, ftype in parts:
+        layer[f"{part}_weight_names"] = list(shapes)
+        for weight in shapes:
+            layer[f"{weight}_data"] = weight_grid(read_weight(data_reader, name, weight), ftype)
+    layer["bias_data"] = weight_grid(read_weight(data_reader, name, "bias"), types.bias)
+    if input_names is not None:
+        layer["inputs"] = input_names
+    out_shape = [shape[0], shape[1], units] if layer["return_sequences"] else [shape[0], units]
+    return layer, out_shape
+
+
+CELL_CONFIG_TEMPLATE = """struct config{index} : nnet::lstm_cell_config {{
+    static const unsigned n_in = {n_in};
+    static const unsigned n_state = {n_out};
+    static const unsigned n_timesteps = {n_timesteps};
+    static const bool return_sequences = {return_sequences};
+    static const bool stateful = {stateful};
+    static const unsigned reuse_factor = {reuse_factor};
+    static const bool fused_recurrent = {fused_recurrent};
+    static const unsigned n_join = {n_join};
+    typedef {input_t} input_t;
+    typedef {join_t} join_t;
+    typedef {accum_t} accum_t;
+    typedef {state_t} state_t;
+    typedef {act_t} act_t;
+    typedef {rec_t} rec_t;
+    typedef {bias_t} bias_t;
+    typedef {preact_mac_t} preact_mac_t;
+    static const int gate_lut_lo = {gate_lut_lo};
+    static const unsigned gate_lut_size = {gate_lut_size};
+    static const int candidate_lut_lo = {candidate_lut_lo};
+    static const unsigned candidate_lut_size = {candidate_lut_size};
+    static const int state_lut_lo = {state_lut_lo};
+    static const unsigned state_lut_size = {state_lut_size};
+{input_map}
+{recurrent_map}
+}};
+"""
+
+FUNCTION_TEMPLATE = (
+    "nnet::lstm_sequence<{input_t}, {output_t}, {config}>({input}, {output}, {b}, {gate_lut}, {candidate_lut}, "
+    "{state_lut});"
+)
+
+
+class LSTMConfigTemplate(LayerConfigTemplate):
+    """Fills ``nnet::lstm_cell_config`` from the node and its family's hooks (one subclass per family)."""
+
+    layer_class = LSTMFamilyLayer
+
+    def __init__(self):
+        super().__init__(self.layer_class)
+
+    def format(self, node):
+        types = node.lstm_types
+        fused = node.fused_recurrent
+        rec_type = types.accumulator if fused else node.recurrent_map_type()
+        terms = [types.accumulator, types.bias] + ([] if fused else [rec_type])
+        preact = exact_sum_type(sum(magnitude(t) for t in terms), max(t.frac for t in terms))
+        params = {
+            "index": node.index,
+            "n_in": node.get_attr("n_in"),
+            "n_out": node.get_attr("n_out"),
+            "n_timesteps": node.get_attr("n_timesteps"),
+            "return_sequences": str(bool(node.get_attr("return_sequences"))).lower(),
+            "stateful": str(bool(node.get_attr("stateful"))).lower(),
+            "reuse_factor": node.get_attr("reuse_factor", 1),
+            "fused_recurrent": str(fused).lower(),
+            "n_join": node.cell.decomposition.n_in if fused else node.get_attr("n_in"),
+            "input_t": node.get_attr("input_t").name,
+            "join_t": node.get_attr("join_t").name,
+            "accum_t": node.get_attr("accumulator_t").name,
+            "state_t": node.get_attr("state_t").name,
+            "act_t": node.get_attr("activation_t").name,
+            "rec_t": exact_cpp(rec_type),
+            "bias_t": node.get_weights("bias").type.name,
+            "preact_mac_t": exact_cpp(preact),
+            "input_map": node.input_map_cpp(),
+            "recurrent_map": "" if fused else node.recurrent_map_cpp(),
+        }
+        for name in ("gate", "candidate", "state"):
+            params[f"{name}_lut_lo"] = node.get_attr(f"{name}_lut_lo")
+            params[f"{name}_lut_size"] = node.get_weights(f"{name}_lut").data_length
+        return node.input_map_configs() + CELL_CONFIG_TEMPLATE.format(**params)
+
+
+class LSTMFunctionTemplate(FunctionCallTemplate):
+    """The ``nnet::lstm_sequence`` call (one subclass per family, for its headers)."""
+
+    layer_class = LSTMFamilyLayer
+
+    def __init__(self):
+        headers = ["nnet_utils/nnet_lstm_cell.h", *(f"nnet_utils/{h}" for h in self.layer_class.headers)]
+        super().__init__(self.layer_class, include_header=headers)
+        self.template = FUNCTION_TEMPLATE
+
+    def format(self, node):
+        params = self._default_function_params(node)
+        params["b"] = node.get_weights("bias").name
+        for name in ("gate", "candidate", "state"):
+            params[f"{name}_lut"] = node.get_weights(f"{name}_lut").name
+        return self.template.format(**params)
+
+
+def register(layer_class) -> None:
+    """Register a family's IR class with hls4ml: layer, handler and templates (once per name)."""
+    name = layer_class.keras_class.__name__
+    known = FAMILY_LAYERS.get(name)
+    if known is not None:
+        if known.__qualname__ != layer_class.__qualname__:
+            raise ValueError(f"Keras class {name} is lowered by {known.__module__}.{known.__qualname__} already")
+        FAMILY_LAYERS[name] = layer_class
+        return
+    FAMILY_LAYERS[name] = layer_class
+    hls4ml.model.layers.register_layer(name, layer_class)
+    templates = [
+        type(f"{layer_class.__name__}{base.__name__[4:]}", (base,), {"layer_class": layer_class})
+        for base in (LSTMConfigTemplate, LSTMFunctionTemplate)
+    ]
+    for backend_name in BACKENDS:
+        backend = hls4ml.backends.get_backend(backend_name)
+        for template in templates:
+            backend.register_template(template)
+    hls4ml.converters.register_keras_v2_layer_handler(name, parse_lstm_family)
+
+
+def family_layer_of(layer):
+    """The IR class that lowers Keras layer ``layer``; a ValueError when none does."""
+    family = FAMILY_LAYERS.get(type(layer).__name__)
+    if family is not None and family.keras_class is type(layer):
+        return family
+    raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) is not a registered LSTM family")
+
+
+def execute(layer, x, state=None):
+    """Bit-accurate NumPy execution of a Keras family layer, as the HLS kernel computes it.
+
+    x: (batch, T, n_in) floats. Returns ``(outputs as float64, (h, c) raw)``; pass the state back
+    to continue a stateful stream.
+    """
+    family = family_layer_of(layer)
+    cell = layer.cell
+    types = LSTMTypes.from_fixed_types(cell.fixed_types, layer.name)
+    kernels = [types.kernel.to_raw(w.numpy()) for w in cell.input_map_weights]
+    input_map = family.input_map_reference(cell, kernels, types, map_input_type(types, cell.fused_recurrent).frac)
+    if cell.fused_recurrent:
+        n_join = cell.decomposition.n_in
+        x_map, recurrent_map = (lambda x_raw, h_raw: input_map(join_raw(x_raw, h_raw, n_join, types))), None
+    else:
+        recurrent = [types.recurrent.to_raw(w.numpy()) for w in cell.recurrent_map_weights]
+        x_map, recurrent_map = (
+            (lambda x_raw, h_raw: input_map(x_raw)),
+            family.recurrent_map_reference(cell, recurrent, types),
+        )
+    out, state = lstm_sequence(
+        types.input.to_raw(x),
+        x_map,
+        recurrent_map,
+        types.bias.to_raw(cell.bias.numpy()),
+        types,
+        cell_tables(types, cell.activation, cell.recurrent_activation),
+        state=state,
+        return_sequences=bool(layer.return_sequences),
+    )
+    return types.state.from_raw(out), state

@@ -1,0 +1,163 @@
+"""What every registered LSTM family must satisfy, parametrized over the families the registry
+discovers (``models.families``) and over hls4ml's Vivado and Vitis backends.
+
+Family-specific math (decompositions, schedules, counts) stays in ``test_<stem>.py``.
+"""
+
+import io
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import check_csim, quantizers, random_weights
+from qkeras import quantized_bits
+
+import hls_project
+import models
+from models.families import project_families
+from models.quantization import QUANTIZER_NAMES
+
+FAMILIES = project_families()
+N_FEATURES, UNITS, N_MODES, RANK = 24, 8, 3, 2
+
+
+def family_layer(name, **kwargs):
+    return FAMILIES[name].for_task(N_FEATURES, UNITS, N_MODES, RANK, name=name, **kwargs)
+
+
+def family_model(name, frames, batch_size=None, preset="w12", seed=0, **kwargs):
+    layer = family_layer(name, **{**quantizers(preset), **kwargs})
+    inputs = tf.keras.Input((frames, N_FEATURES), batch_size=batch_size)
+    model = tf.keras.Model(inputs, layer(inputs))
+    random_weights(layer, np.random.default_rng(seed), 0.6)
+    return model, layer
+
+
+def test_the_registry_finds_every_family_module():
+    assert set(FAMILIES) >= {"tt_lstm", "ht_lstm", "fdht_lstm"}
+    assert set(hls_project.register()) >= {cls.__name__ for cls in FAMILIES.values()}
+    objects = models.custom_objects()
+    for cls in FAMILIES.values():
+        assert objects[cls.__name__] is cls and objects[cls.cell_class.__name__] is cls.cell_class
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_full_rank_equals_a_keras_lstm(name, rng):
+    """From a dense LSTM at full rank, the family computes the same sequence (recurrence included)."""
+    dense = tf.keras.layers.LSTM(4, return_sequences=True)
+    inputs = tf.keras.Input((6, 12))
+    dense_model = tf.keras.Model(inputs, dense(inputs))
+    layer = FAMILIES[name].for_task(12, 4, N_MODES, None, return_sequences=True)
+    error = layer.load_dense(*dense.get_weights())
+    assert error < 1e-6
+    model = tf.keras.Sequential([tf.keras.Input((6, 12)), layer])
+    x = rng.normal(size=(5, 6, 12)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), dense_model.predict(x, verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_config_round_trip_and_save_load(name, tmp_path, rng):
+    model, layer = family_model(name, 4, return_sequences=True)
+    config = layer.get_config()
+    assert type(layer).from_config(config).get_config() == config
+    x = rng.uniform(-2, 2, (3, 4, N_FEATURES)).astype(np.float32)
+    for suffix in ("h5", "keras"):
+        model.save(tmp_path / f"m.{suffix}")
+        loaded = models.load_model(tmp_path / f"m.{suffix}")
+        assert loaded.get_layer(name).get_config() == config
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+CSIM_CASES = [
+    # backend, io_type, quantizer preset, frames, reuse factor
+    ("Vivado", "io_parallel", "w8", 5, 1),
+    ("Vivado", "io_stream", "w16", 1, 2),
+    ("Vitis", "io_parallel", "qkeras4", 3, 1),
+    ("Vitis", "io_stream", "w12", 5, 1),
+]
+
+
+@pytest.mark.parametrize("backend, io_type, preset, frames, reuse", CSIM_CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize("name", FAMILIES)
+def test_csim_equals_reference_and_keras(name, backend, io_type, preset, frames, reuse, tmp_path, rng):
+    model, layer = family_model(name, frames, preset=preset, return_sequences=True)
+    x = rng.uniform(-3, 3, (8, frames, N_FEATURES)).astype(np.float32)
+    check_csim(model, layer, x, tmp_path / "prj", backend=backend, io_type=io_type, reuse_factor=reuse)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_the_four_qkeras_quantizers_train_convert_and_stay_exact(name, tmp_path, rng):
+    """Given QLSTM's four quantizers only, the datapath types follow the documented rule: the
+    layer trains, convert prints the derived types, and C-sim stays exact."""
+    model, layer = family_model(name, 3, preset="qkeras4")
+    derived = {"input_quantizer", "accumulator_quantizer", "activation_quantizer"}
+    assert set(layer.cell.derived_types) == derived
+    assert layer.cell.fixed_types["input_quantizer"] == layer.cell.fixed_types["state_quantizer"]
+    x = rng.uniform(-1, 1, (16, 3, N_FEATURES)).astype(np.float32)
+    before = [w.copy() for w in model.get_weights()]
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-2), loss="mse")
+    history = model.fit(x, rng.uniform(-0.5, 0.5, (16, UNITS)), epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        hls_model = check_csim(model, layer, x, tmp_path / "prj")
+    for quantizer in derived:
+        assert f"{quantizer} not set -> {layer.cell.fixed_types[quantizer].cpp()}" in printed.getvalue()
+    assert hls_model is not None
+
+
+def test_explicit_quantizers_win_over_the_rule():
+    layer = family_layer("tt_lstm", **quantizers("w12"))
+    assert layer.cell.derived_types == {}
+    assert set(layer.cell.fixed_types) == set(QUANTIZER_NAMES)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_convert_names_a_missing_quantizer(name, tmp_path):
+    q = quantizers("w8")
+    del q["bias_quantizer"]
+    layer = family_layer(name, **q)
+    model = tf.keras.Sequential([tf.keras.Input((2, N_FEATURES)), layer])
+    with pytest.raises(ValueError, match=f"layer '{name}'.*'bias_quantizer'"):
+        hls_project.convert(model, tmp_path / "prj")
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_stateful_frames_carry_state(name, tmp_path, rng):
+    """Frame-by-frame calls of a stateful layer continue the sequence in Keras, C-sim and NumPy."""
+    model, layer = family_model(name, 1, batch_size=1, stateful=True)
+    frames = rng.uniform(-3, 3, (8, 1, 1, N_FEATURES)).astype(np.float32)
+    hls_model = hls_project.convert(model, tmp_path / "prj")
+    hls_model.compile()
+    state = None
+    for frame in frames:
+        expected, state = hls_project.execute(layer, frame, state)
+        csim = np.asarray(hls_model.predict(frame[0])).reshape(expected.shape)
+        np.testing.assert_array_equal(csim, expected)
+        keras = model.predict(frame, verbose=0)
+        assert np.max(np.abs(csim - keras)) <= layer.cell.fixed_types["state_quantizer"].lsb
+    fresh, _ = hls_project.execute(layer, frames[-1])
+    assert not np.array_equal(expected, fresh), "state should have made the last frame differ"
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_overlay_build_and_emulator_equal_the_reference(name, tmp_path, rng):
+    """Also: a symmetric input quantizer reaches the host, which rounds the negative rail as the
+    kernel does (the clips go far below the input range)."""
+    from host import Accelerator
+    from overlay import MissingToolError, build_overlay
+
+    model, layer = family_model(name, 4, input_quantizer=quantized_bits(8, 1, alpha=1, symmetric=True))
+    model.save(tmp_path / "model.h5")
+    with pytest.raises(MissingToolError, match="vivado_hls"):
+        build_overlay(tmp_path / "model.h5", "pynq-z2", tmp_path / "overlay")
+    clips = rng.uniform(-8, 3, (5, 4, N_FEATURES)).astype(np.float32)
+    expected, _ = hls_project.execute(layer, clips)
+    with Accelerator(tmp_path / "overlay", backend="emulated") as accelerator:
+        assert accelerator.manifest.layers == [{"name": name, "class": type(layer).__name__}]
+        assert accelerator.manifest.input_type == layer.cell.fixed_types["input_quantizer"]
+        assert accelerator.manifest.input_type.symmetric
+        emulated = np.stack([accelerator.run_clip(clip)[0] for clip in clips])
+    np.testing.assert_array_equal(emulated, expected)
