@@ -14,13 +14,22 @@ def family_layers(model) -> list:
 
 
 def convert(
-    model, output_dir, backend="Vivado", io_type="io_parallel", board=None, precision=None, reuse_factor=1, echo=print
+    model,
+    output_dir,
+    backend="Vivado",
+    io_type="io_parallel",
+    board=None,
+    precision=None,
+    reuse_factor=1,
+    clock_period=None,
+    echo=print,
 ):
     """Convert a Keras model holding our LSTM layers; returns the (uncompiled) hls4ml model.
 
     The model input gets the first LSTM layer's input type (same rounding as Keras).
     ``precision`` is only the default for stock layers without quantizers (e.g. a float
-    ``Dense``); it defaults to hls4ml's ``ap_fixed<16,6>``. Datapath types derived from the four
+    ``Dense``); it defaults to hls4ml's ``ap_fixed<16,6>``. ``clock_period``: the HLS clock in ns
+    (hls4ml's default, 5 ns, when None). Datapath types derived from the four
     QKeras quantizers (``models.quantization.derive_datapath_types``) are printed with ``echo``.
     """
     layers = family_layers(model)
@@ -47,6 +56,8 @@ def convert(
         input_type = LSTMTypes.from_fixed_types(first.cell.fixed_types, first.name).input
         config["LayerName"][input_name]["Precision"] = input_type.cpp()
     kwargs = {"board": board} if backend == "VivadoAccelerator" and board else {}
+    if clock_period is not None:
+        kwargs["clock_period"] = clock_period
     return hls4ml.converters.convert_from_keras_model(
         model,
         output_dir=str(output_dir),

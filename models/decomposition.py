@@ -32,8 +32,19 @@ class MatrixDecomposition:
     """Mixin for a frozen dataclass with ``input_modes``, ``output_modes`` and ``ranks``.
 
     Subclasses supply ``n_factors`` (cores per entry product), ``paths`` (products summed per
-    entry), ``n_params`` and ``macs`` (per mat-vec, following their schedule).
+    entry), ``n_params``, and ``schedule()``: the mat-vec's steps, each with ``macs``,
+    ``in_size`` and ``out_size`` (words of the buffers it reads and writes).
     """
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of one mat-vec, following the schedule."""
+        return sum(step.macs for step in self.schedule())
+
+    @property
+    def peak_buffer(self) -> int:
+        """Words of the largest buffer the schedule reads or writes (the frame included)."""
+        return max(max(step.in_size, step.out_size) for step in self.schedule())
 
     @property
     def n_in(self) -> int:

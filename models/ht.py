@@ -8,16 +8,25 @@ binary tree of its ``d`` leaf modes ``(n_k, m_k)``:
   ``(r_l, r_r, r_t)``; the root has ``r_t = 1``.
 
 Nodes are numbered in post-order (left subtree, right subtree, node), the root last, and
-``ranks`` lists one rank per node in that order. ``y = x @ W`` is computed in the same post-order:
-each leaf replaces the mode ``n_k`` of the input tensor by ``(m_k, r_k)``; each transfer tensor
-merges its children's rank axes into its own. Every step has the same form,
+``ranks`` lists one rank per node in that order. ``y = x @ W`` is computed node by node: each leaf
+replaces the mode ``n_k`` of the input tensor by ``(m_k, r_k)``; each transfer tensor merges its
+children's rank axes into its own. Every step has the same form,
 ``out[a, p, q, t, b] = sum_{u, v} in[a, p, u, q, v, b] * core[u, v, t]``, so one kernel runs all of
 them by address arithmetic, with no transposed copy of the buffer.
+
+Any order in which a node comes after both its children computes the same map; the cost is not
+the same (post-order contracts the small leaf first and multiplies the buffer by ``m_k r_k /
+n_k`` before the big leaves shrink it). ``HTShape.order`` is the cheapest: fewest MACs, ties
+broken by the smaller peak buffer, then by the smaller order. It is found exactly by dynamic
+programming over the sets of contracted nodes (the buffer's layout depends only on that set):
+instant for the 4-leaf trees we build, about a second for 12 leaves. The Keras layer, the NumPy
+reference and the HLS kernel all run ``HTShape.schedule()``, so they follow it together.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache, cached_property
 from math import prod
 
 import numpy as np
@@ -75,6 +84,11 @@ class HTStep:
         return self.a * self.p * self.u * self.q * self.v * self.b
 
     @property
+    def buffer(self) -> int:
+        """Words of the larger of the step's two buffers."""
+        return max(self.in_size, self.out_size)
+
+    @property
     def out_size(self) -> int:
         return self.a * self.p * self.q * self.t * self.b
 
@@ -122,9 +136,19 @@ class HTShape(MatrixDecomposition):
         shape.check_ranks()
         return shape
 
-    @property
+    @cached_property
     def nodes(self) -> list:
         return balanced_tree(len(self.input_modes))
+
+    @cached_property
+    def parents(self) -> dict:
+        """node index -> its parent's index (the root has none)."""
+        return {child: node.index for node in self.nodes for child in node.children}
+
+    @cached_property
+    def leaves(self) -> list:
+        """The leaf node of each mode position."""
+        return sorted((node for node in self.nodes if node.is_leaf), key=lambda node: node.lo)
 
     @property
     def n_factors(self) -> int:
@@ -171,38 +195,61 @@ class HTShape(MatrixDecomposition):
     def n_params(self) -> int:
         return sum(prod(self.core_shape(node.index)) for node in self.nodes)
 
-    def schedule(self) -> list:
-        """One ``HTStep`` per node in post-order, tracking the buffer's axis sizes."""
-        # axes: one entry per leaf position, the size that leaf's modes occupy in the buffer
-        # (n_k before its leaf step, m_k * r_k after, then subtree output sizes and ranks)
+    def step(self, node: HTNode, done: frozenset) -> HTStep:
+        """The step of ``node`` once the nodes in ``done`` are contracted (its children among them).
+
+        The buffer holds, by leaf position: ``n_k`` for a leaf not yet contracted, and for each
+        contracted subtree whose parent is not, its output modes times its rank.
+        """
         n, m, r = self.input_modes, self.output_modes, self.ranks
-        pending = {k: n[k] for k in range(len(n))}  # leaf k's input mode, not contracted yet
-        outputs = {}  # node -> (output size of its subtree, its rank)
-        steps = []
-        for node in self.nodes:
-            before = prod(outputs[c][0] * outputs[c][1] for c in self._done_before(node, outputs)) * prod(
-                pending[k] for k in range(node.lo) if k in pending
-            )
-            after = prod(pending[k] for k in range(node.hi, len(n)))
-            if node.is_leaf:
-                k = node.lo
-                steps.append(HTStep(node.index, before, 1, n[k], 1, 1, m[k] * r[node.index], after))
-                del pending[k]
-                outputs[node.index] = (m[k], r[node.index])
-            else:
-                left, right = node.children
-                (pl, ul), (qr, vr) = outputs.pop(left), outputs.pop(right)
-                steps.append(HTStep(node.index, before, pl, ul, qr, vr, r[node.index], after))
-                outputs[node.index] = (pl * qr, r[node.index])
+        roots = [other for other in self.nodes if other.index in done and self.parents.get(other.index) not in done]
+
+        def size(lo, hi):  # the buffer axes of leaf positions lo..hi-1, outside the node
+            pending = prod(n[k] for k in range(lo, hi) if self.leaves[k].index not in done)
+            return pending * prod(prod(m[x.lo : x.hi]) * r[x.index] for x in roots if lo <= x.lo and x.hi <= hi)
+
+        before, after = size(0, node.lo), size(node.hi, len(n))
+        if node.is_leaf:
+            k = node.lo
+            return HTStep(node.index, before, 1, n[k], 1, 1, m[k] * r[node.index], after)
+        left, right = (self.nodes[c] for c in node.children)
+        p, q = prod(m[left.lo : left.hi]), prod(m[right.lo : right.hi])
+        return HTStep(node.index, before, p, r[left.index], q, r[right.index], r[node.index], after)
+
+    def steps(self, order) -> list:
+        """The ``HTStep`` of every node in ``order`` (each node after its children)."""
+        done, steps = frozenset(), []
+        for index in order:
+            node = self.nodes[index]
+            if index in done or any(c not in done for c in node.children):
+                raise ValueError(f"order {list(order)}: node {index} must come once, after its children")
+            steps.append(self.step(node, done))
+            done |= {index}
+        if len(done) != len(self.nodes):
+            raise ValueError(f"order {list(order)} leaves nodes out")
         return steps
 
-    def _done_before(self, node, outputs) -> list:
-        """Finished subtrees to the left of ``node`` (their axes precede it in the buffer)."""
-        return [index for index in outputs if self.nodes[index].hi <= node.lo]
+    @cached_property
+    def order(self) -> tuple:
+        """The cheapest valid order: fewest MACs, then the smaller peak buffer, then the smaller tuple."""
 
-    @property
-    def macs(self) -> int:
-        return sum(step.macs for step in self.schedule())
+        @cache
+        def best(done: frozenset) -> tuple:  # (MACs, peak buffer, order) of the rest
+            if len(done) == len(self.nodes):
+                return 0, 0, ()
+            options = []
+            for node in self.nodes:
+                if node.index not in done and all(c in done for c in node.children):
+                    step = self.step(node, done)
+                    macs, peak, rest = best(done | {node.index})
+                    options.append((step.macs + macs, max(step.buffer, peak), (node.index, *rest)))
+            return min(options)
+
+        return best(frozenset())[2]
+
+    def schedule(self) -> list:
+        """One ``HTStep`` per node, in the cheapest order (``order``)."""
+        return self.steps(self.order)
 
 
 def contract_step(step: HTStep, buffer: np.ndarray, core: np.ndarray) -> np.ndarray:

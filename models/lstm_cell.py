@@ -65,7 +65,11 @@ def fold_gate_modes(output_modes, units=None) -> list:
 
 @dataclass(frozen=True)
 class LSTMCost:
-    """Parameter and multiply-accumulate counts of one compressed LSTM layer (per frame)."""
+    """Parameter and multiply-accumulate counts of one compressed LSTM layer (per frame).
+
+    ``input_map_macs`` and ``input_map_peak_buffer`` (words of the largest buffer the input map
+    reads or writes) follow the decomposition's schedule.
+    """
 
     input_map_params: int
     recurrent_params: int
@@ -73,16 +77,25 @@ class LSTMCost:
     input_map_macs: int
     recurrent_macs: int
     dense_input_map_params: int
+    input_map_peak_buffer: int
 
     @classmethod
     def of(cls, shape, units: int, n_in: int | None = None, fused_recurrent: bool = False) -> LSTMCost:
-        """Counts for a decomposed input map ``shape`` (``n_params``, ``macs``, ``n_in``).
+        """Counts for a decomposed input map ``shape`` (``n_params``, ``macs``, ``peak_buffer``, ``n_in``).
 
         ``fused_recurrent``: the map takes ``[x; h]`` of ``n_in + units`` values, no dense ``U``.
         """
         recurrent = 0 if fused_recurrent else units * 4 * units
         dense_rows = (n_in + units) if fused_recurrent else shape.n_in
-        return cls(shape.n_params, recurrent, 4 * units, shape.macs, recurrent, dense_rows * 4 * units)
+        return cls(
+            input_map_params=shape.n_params,
+            recurrent_params=recurrent,
+            bias_params=4 * units,
+            input_map_macs=shape.macs,
+            recurrent_macs=recurrent,
+            dense_input_map_params=dense_rows * 4 * units,
+            input_map_peak_buffer=shape.peak_buffer,
+        )
 
     @property
     def params(self) -> int:

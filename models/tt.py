@@ -87,10 +87,6 @@ class TTShape(MatrixDecomposition):
             )
         return steps
 
-    @property
-    def macs(self) -> int:
-        return sum(step.macs for step in self.schedule())
-
 
 @dataclass(frozen=True)
 class ContractionStep:

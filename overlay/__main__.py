@@ -15,7 +15,12 @@ def parse_args(argv=None):
     )
     build.add_argument("--board", required=True, choices=BOARDS)
     build.add_argument("--out", required=True, help="output directory (manifest.json, hls/, bitstream)")
-    build.add_argument("--io-type", default="io_parallel", choices=("io_parallel", "io_stream"))
+    build.add_argument(
+        "--io-type",
+        default="io_stream",
+        choices=("io_stream", "io_parallel"),
+        help="io_stream (default: a dataflow of layers, one frame per stream element) or io_parallel (small models)",
+    )
     build.add_argument("--reuse-factor", type=int, default=1)
     collect = commands.add_parser("collect", help="copy the bitstream of a finished vendor run next to the manifest")
     collect.add_argument("--out", required=True, help="the directory given to 'build'")

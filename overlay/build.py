@@ -6,7 +6,8 @@ Steps (each printed as it runs):
 2. write the HLS project, our accelerator top (``overlay.axi_wrapper``) and the board's Vivado
    block design (hls4ml's ``design.tcl``);
 3. compile the accelerator top with g++ into the emulator library ``emulator/libaccel.so``
-   (the host's emulated backend; also proves the generated C++ compiles);
+   (the host's emulated backend; also proves the generated C++ compiles), and write the top's
+   C/RTL co-simulation testbench from transfers recorded on it (``overlay.testbench``);
 4. run the vendor tools when they are on PATH (Vivado HLS, then Vivado; Vitis ``v++`` for Alveo),
    failing on any non-zero exit, and collect ``.bit`` + ``.hwh`` (or ``.xclbin``);
 5. write ``manifest.json`` (model hash, shapes, types, board, tool versions, file hashes).
@@ -25,8 +26,17 @@ from pathlib import Path
 
 from host.manifest import Manifest, sha256_of
 from overlay.axi_wrapper import write_wrapper
+from overlay.testbench import write_testbench
 
 BOARDS = ("pynq-z2", "zcu102", "alveo-u250")
+# The clock the accelerator runs at on each board, which HLS schedules for: the block designs
+# hls4ml writes clock the IP from the PS (pynq-z2: FCLK_CLK0 100 MHz; zcu102: pl_clk0 ~100 MHz);
+# on Alveo, the Vitis platform's default kernel clock (300 MHz).
+BOARD_CLOCK_MHZ = {"pynq-z2": 100, "zcu102": 100, "alveo-u250": 300}
+# The widest top-level port or stream element the flow writes: Vivado HLS stops at 65,536 bits
+# for a reshaped port and splits a stream of arrays into one FIFO per element; 4,096 is the
+# working limit hls4ml itself uses for complete partitioning.
+MAX_TOP_BITS = 4096
 HLS_COMMAND = 'vivado_hls -f build_prj.tcl "reset=1 synth=1 csim=0 cosim=0 validation=0 export=1 vsynth=0"'
 ALVEO_PLATFORM = "xilinx_u250_xdma_201830_2"
 
@@ -53,6 +63,28 @@ def load_keras_model(path):
         families = " / ".join(sorted(FAMILY_LAYERS))
         raise ValueError(f"model {path} has no {families} layer: nothing for this flow to accelerate")
     return model
+
+
+def check_top_interface(hls_model) -> None:
+    """Refuse a design whose top-level port (io_parallel: the whole call's values reshaped into one
+    word) or stream element (io_stream: one frame) is wider than ``MAX_TOP_BITS``, with the numbers."""
+    io_type = hls_model.config.get_config_value("IOType")
+    for role, variable in (
+        ("input", hls_model.get_input_variables()[0]),
+        ("output", hls_model.get_output_variables()[0]),
+    ):
+        values = variable.size() if io_type == "io_parallel" else variable.shape[-1]
+        bits = values * variable.type.precision.width
+        if bits > MAX_TOP_BITS:
+            what = (
+                "port (all values of a call in one word)" if io_type == "io_parallel" else "stream element (one frame)"
+            )
+            raise ValueError(
+                f"the accelerator's {role} {what} would be {bits:,} bits ({values:,} values x "
+                f"{variable.type.precision.width} bits), wider than the {MAX_TOP_BITS:,} bits this flow writes "
+                f"(Vivado HLS stops at 65,536 for a port and makes one FIFO per stream element): use "
+                f"{'io_stream or ' if io_type == 'io_parallel' else ''}fewer values per frame"
+            )
 
 
 def training_dataset(model_path) -> dict:
@@ -158,7 +190,7 @@ def collect(out_dir: Path, manifest: Manifest) -> Manifest:
     return manifest
 
 
-def build_overlay(model_path, board: str, out_dir, io_type="io_parallel", reuse_factor=1) -> Manifest:
+def build_overlay(model_path, board: str, out_dir, io_type="io_stream", reuse_factor=1) -> Manifest:
     """Run the build steps above; returns the manifest (raises ``MissingToolError`` without Vivado)."""
     import hls_project
     from fixedpoint.hls_types import from_hls4ml
@@ -171,10 +203,18 @@ def build_overlay(model_path, board: str, out_dir, io_type="io_parallel", reuse_
     out_dir.mkdir(parents=True, exist_ok=True)
     log(f"loading {model_path}")
     model = load_keras_model(model_path)
-    log(f"converting for {board} ({io_type}, reuse factor {reuse_factor})")
+    clock_mhz = BOARD_CLOCK_MHZ[board]
+    log(f"converting for {board} ({io_type}, reuse factor {reuse_factor}, HLS clock {clock_mhz} MHz)")
     hls_model = hls_project.convert(
-        model, hls_dir, backend="VivadoAccelerator", io_type=io_type, board=board, reuse_factor=reuse_factor
+        model,
+        hls_dir,
+        backend="VivadoAccelerator",
+        io_type=io_type,
+        board=board,
+        reuse_factor=reuse_factor,
+        clock_period=1000 / clock_mhz,
     )
+    check_top_interface(hls_model)
     hls_model.write()
     write_wrapper(hls_model, hls_dir)
     log(f"HLS project and block design written to {hls_dir} (build_prj.tcl, design.tcl)")
@@ -196,6 +236,8 @@ def build_overlay(model_path, board: str, out_dir, io_type="io_parallel", reuse_
     manifest.add_file("emulator", out_dir, emulator)
     manifest.save(out_dir)
     log(f"manifest written to {out_dir / 'manifest.json'}")
+    testbench = write_testbench(hls_dir, manifest, emulator)
+    log(f"C/RTL co-simulation testbench with the emulator's transfers: {testbench}")
     manifest.tools = run_tools(hls_dir, board)
     collect(out_dir, manifest)
     log(f"bitstream collected in {out_dir}")

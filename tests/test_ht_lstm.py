@@ -28,6 +28,71 @@ def test_ucf11_counts():
     assert model.count_params() == cost.params
 
 
+def valid_orders(shape):
+    """Every order in which each node comes after its children (brute force, small trees)."""
+
+    def extend(prefix, done):
+        if len(prefix) == len(shape.nodes):
+            yield tuple(prefix)
+        for node in shape.nodes:
+            if node.index not in done and all(c in done for c in node.children):
+                yield from extend([*prefix, node.index], done | {node.index})
+
+    return list(extend([], frozenset()))
+
+
+def order_cost(shape, order):
+    steps = shape.steps(order)
+    return sum(s.macs for s in steps), max(max(s.in_size, s.out_size) for s in steps), order
+
+
+POST_ORDER = list(range(7))  # four leaves: nodes numbered in post-order
+
+
+def test_cheapest_order_on_the_ucf11_shapes():
+    """The paper shapes: HT-LSTM every rank 4, FDHT-LSTM [8,20,20,19] rank 6 (issue 8's figures)."""
+    ht = models.ht_lstm_cost(**UCF11)
+    assert ht.input_map_macs == 2_789_376 and ht.input_map_peak_buffer == 65_536
+    fdht = models.fdht_lstm_cost([8, 20, 20, 19], [4, 4, 4, 4], 6, n_in=57_600)
+    assert fdht.input_map_macs == 7_265_280 and fdht.input_map_peak_buffer == 221_184
+    post = order_cost(ht_lstm_shape(**UCF11), POST_ORDER)
+    assert post[:2] == (15_466_496, 460_800)
+    fdht_shape = ht_lstm_shape([8, 20, 20, 19], [4, 4, 4, 4], 6)
+    assert order_cost(fdht_shape, POST_ORDER)[:2] == (37_668_864, 875_520)
+    assert fdht_shape.order == min(order_cost(fdht_shape, order) for order in valid_orders(fdht_shape))[2]
+
+
+@pytest.mark.parametrize(
+    "input_modes, output_modes, ranks",
+    [
+        ([8, 20, 20, 18], [16, 4, 4, 4], 4),
+        ([2, 3, 2, 2, 5], [2, 1, 2, 3, 1], 2),
+        ([9, 2, 7], [1, 4, 2], [3, 2, 4, 2, 1]),
+    ],
+)
+def test_order_is_the_cheapest_of_all_valid_orders(input_modes, output_modes, ranks, rng):
+    """The dynamic program against brute force over every valid order; every order computes the same map."""
+    shape = HTShape.create(input_modes, output_modes, ranks)
+    orders = valid_orders(shape)
+    assert shape.order in orders
+    assert order_cost(shape, shape.order) == min(order_cost(shape, order) for order in orders)
+    if shape.n_in * shape.n_out < 1e5:
+        cores = [rng.normal(size=shape.core_shape(node.index)) for node in shape.nodes]
+        x = rng.normal(size=(2, shape.n_in))
+        post = x
+        for step in shape.steps([node.index for node in shape.nodes]):
+            post = contract_step(step, post, cores[step.node])
+        np.testing.assert_allclose(ht_matvec(x, cores, shape), post, rtol=1e-10)
+
+
+def test_an_order_that_breaks_the_tree_is_refused():
+    shape = HTShape.create([2, 3, 4], [2, 2, 2], 2)
+    with pytest.raises(ValueError, match="after its children"):
+        shape.steps([2, 0, 1, 3, 4])
+    with pytest.raises(ValueError, match="leaves nodes out"):
+        shape.steps([0, 1, 2])
+
+
 def test_tree_is_balanced_post_order():
     nodes = balanced_tree(4)
     assert [(n.lo, n.hi) for n in nodes] == [(0, 1), (1, 2), (0, 2), (2, 3), (3, 4), (2, 4), (0, 4)]

@@ -160,4 +160,11 @@ def test_overlay_build_and_emulator_equal_the_reference(name, tmp_path, rng):
         assert accelerator.manifest.input_type == layer.cell.fixed_types["input_quantizer"]
         assert accelerator.manifest.input_type.symmetric
         emulated = np.stack([accelerator.run_clip(clip)[0] for clip in clips])
+        manifest = accelerator.manifest
     np.testing.assert_array_equal(emulated, expected)
+    # the co-simulation testbench's recorded transfers are the reference's too
+    hls = tmp_path / "overlay" / "hls"
+    words_in = np.loadtxt(hls / "tb_data/accel_words_in.dat", dtype=np.int64, ndmin=2)
+    words_out = np.loadtxt(hls / "tb_data/accel_words_out.dat", dtype=np.int64, ndmin=2)
+    frames = manifest.input_type.from_raw(words_in[:, 1:]).reshape(len(words_in), *manifest.input_shape)
+    np.testing.assert_array_equal(manifest.output_type.from_raw(words_out), hls_project.execute(layer, frames)[0])

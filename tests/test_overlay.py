@@ -82,6 +82,53 @@ def run_build(model_path, out, env=None, board="zcu102"):
     return subprocess.run(command, capture_output=True, text=True, env=env)
 
 
+def tcl_value(project_tcl, variable) -> str:
+    """What Tcl makes of a variable set in a generated script (tclsh sources the file)."""
+    script = f'source "{project_tcl}"; puts ${variable}'
+    return subprocess.run(["tclsh"], input=script, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed")
+def test_hls_clock_is_the_boards(overlays, tmp_path):
+    from overlay.build import BOARD_CLOCK_MHZ
+
+    assert (
+        float(tcl_value(overlays["clip"]["overlay"] / "hls/project.tcl", "clock_period"))
+        == 1000 / BOARD_CLOCK_MHZ["pynq-z2"]
+    )
+    result = run_build(overlays["clip"]["root"] / "model.h5", tmp_path / "out", dict(os.environ), board="alveo-u250")
+    assert result.returncode == 3, result.stderr
+    period = float(tcl_value(tmp_path / "out/hls/project.tcl", "clock_period"))
+    assert period == pytest.approx(1000 / BOARD_CLOCK_MHZ["alveo-u250"]) and "HLS clock 300 MHz" in result.stdout
+
+
+@pytest.mark.parametrize("io_type, what", [("io_stream", "stream element"), ("io_parallel", "port")])
+def test_a_top_interface_wider_than_hls_takes_is_refused_with_the_numbers(io_type, what, tmp_path):
+    model, _ = family_model(models.TTLSTM, 1, [10, 10, 6], [2, 2, 2], tt_ranks=2, **quantizers("w12"))
+    model.save(tmp_path / "wide.h5")
+    command = ["--io-type", io_type]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "overlay",
+            "build",
+            "--model",
+            str(tmp_path / "wide.h5"),
+            "--board",
+            "pynq-z2",
+            "--out",
+            str(tmp_path / "out"),
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert f"input {what}" in result.stderr and "6,000 bits (600 values x 10 bits)" in result.stderr
+    assert not (tmp_path / "out/manifest.json").exists()
+
+
 def test_build_with_tools_collects_the_bitstream(overlays, tmp_path):
     result = run_build(overlays["clip"]["root"] / "model.h5", tmp_path / "out", fake_tools(tmp_path / "bin"))
     assert result.returncode == 0, result.stderr
@@ -151,3 +198,21 @@ def test_two_overlays_in_one_process_keep_their_statics_apart(overlays, tmp_path
         emulated = np.stack([accelerator.run_clip(clip)[0] for clip in clips])
         np.testing.assert_array_equal(tt_accelerator.run_clip(np.ones((6, 24))), tt_before)
     np.testing.assert_array_equal(emulated, csim)
+
+
+@pytest.mark.parametrize("name", ["clip", "frames"])
+def test_cosim_testbench_passes_on_the_real_top_and_catches_a_wrong_word(overlays, name, tmp_path):
+    """The testbench written with the overlay compiles against the accelerator top (g++) and
+    passes; with one expected word changed it fails and names the word."""
+    from overlay.testbench import WORDS_OUT, run_testbench
+
+    hls_dir = tmp_path / "hls"
+    shutil.copytree(overlays[name]["overlay"] / "hls", hls_dir)
+    result = run_testbench(hls_dir)
+    assert result.returncode == 0 and "PASS: 3 transfers, 0 mismatches" in result.stdout, result.stderr
+    assert (hls_dir / "tb_data/csim_results.log").read_text().split() == (hls_dir / WORDS_OUT).read_text().split()
+    expected = np.loadtxt(hls_dir / WORDS_OUT, dtype=np.int64, ndmin=2)
+    expected[1, 0] += 1
+    np.savetxt(hls_dir / WORDS_OUT, expected, fmt="%d")
+    result = run_testbench(hls_dir)
+    assert result.returncode == 1 and "transfer 1, word 0" in result.stderr
