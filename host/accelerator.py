@@ -21,21 +21,32 @@ class EmulatedBackend:
 
     name = "emulated"
 
-    def __init__(self, library: Path, words_in: int, words_out: int):
+    def __init__(self, library: Path, manifest: Manifest):
         self.lib = ctypes.CDLL(str(Path(library).resolve()))
-        self.lib.accel_transfer.argtypes = [ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int32)]
-        for name, expected in (("accel_words_in", words_in), ("accel_words_out", words_out)):
+        beats = ctypes.POINTER(ctypes.c_uint64)
+        self.lib.accel_transfer.argtypes = [beats, ctypes.c_uint, beats, ctypes.c_uint]
+        self.lib.accel_transfer.restype = ctypes.c_int
+        for name, expected in (
+            ("accel_in_beats_per_call", manifest.in_beats_per_call),
+            ("accel_out_beats_per_call", manifest.out_beats_per_call),
+        ):
             getattr(self.lib, name).restype = ctypes.c_uint
             actual = getattr(self.lib, name)()
             if actual != expected:
                 raise ValueError(f"{library}: {name}() = {actual} but the manifest says {expected}")
-        self.words_out = words_out
+        self.transfers = 0
 
-    def transfer(self, words: np.ndarray) -> np.ndarray:
-        words = np.ascontiguousarray(words, dtype=np.int32)
-        out = np.zeros(self.words_out, dtype=np.int32)
-        pointer = ctypes.POINTER(ctypes.c_int32)
-        self.lib.accel_transfer(words.ctypes.data_as(pointer), out.ctypes.data_as(pointer))
+    def transfer(self, beats: np.ndarray, beats_out: int) -> np.ndarray:
+        """Send ``beats`` (TLAST on the last); return the ``beats_out`` output beats."""
+        beats = np.ascontiguousarray(beats, dtype=np.uint64)
+        out = np.zeros(beats_out, dtype=np.uint64)
+        pointer = ctypes.POINTER(ctypes.c_uint64)
+        written = self.lib.accel_transfer(
+            beats.ctypes.data_as(pointer), len(beats), out.ctypes.data_as(pointer), beats_out
+        )
+        self.transfers += 1
+        if written != beats_out:
+            raise RuntimeError(f"the accelerator wrote {written} beats (TLAST included), expected {beats_out}")
         return out
 
     def close(self):
@@ -43,21 +54,23 @@ class EmulatedBackend:
 
 
 class PynqBackend:
-    """The bitstream on a Zynq board: one AXI DMA, buffers from ``pynq.allocate``."""
+    """The bitstream on a Zynq board: one AXI DMA, buffers from ``pynq.allocate`` (kept while
+    transfers fit them)."""
 
     name = "pynq"
 
-    def __init__(self, bitstream: Path, words_in: int, words_out: int):
+    def __init__(self, bitstream: Path, manifest: Manifest):
         try:
             import pynq
         except ImportError as err:
             raise RuntimeError(
                 f"the pynq backend needs the 'pynq' package (it ships with PYNQ images): {err}"
             ) from None
+        self.pynq = pynq
         self.overlay = pynq.Overlay(str(bitstream))
         self.dma = self._find_dma(self.overlay)
-        self.in_buffer = pynq.allocate(shape=(words_in,), dtype=np.int32)
-        self.out_buffer = pynq.allocate(shape=(words_out,), dtype=np.int32)
+        self.in_buffer = self.out_buffer = None
+        self.transfers = 0
 
     @staticmethod
     def _find_dma(overlay):
@@ -69,18 +82,31 @@ class PynqBackend:
             dma = getattr(dma, part)
         return dma
 
-    def transfer(self, words: np.ndarray) -> np.ndarray:
-        self.in_buffer[:] = words
-        self.dma.sendchannel.transfer(self.in_buffer)
-        self.dma.recvchannel.transfer(self.out_buffer)
+    def _buffers(self, beats_in: int, beats_out: int):
+        if self.in_buffer is None or self.in_buffer.shape[0] != beats_in or self.out_buffer.shape[0] != beats_out:
+            self._free()
+            self.in_buffer = self.pynq.allocate(shape=(beats_in,), dtype=np.uint64)
+            self.out_buffer = self.pynq.allocate(shape=(beats_out,), dtype=np.uint64)
+        return self.in_buffer, self.out_buffer
+
+    def transfer(self, beats: np.ndarray, beats_out: int) -> np.ndarray:
+        in_buffer, out_buffer = self._buffers(len(beats), beats_out)
+        in_buffer[:] = beats
+        self.dma.sendchannel.transfer(in_buffer)
+        self.dma.recvchannel.transfer(out_buffer)
         self.dma.sendchannel.wait()
         self.dma.recvchannel.wait()
-        return np.array(self.out_buffer, dtype=np.int32, copy=True)  # never the live DMA buffer
+        self.transfers += 1
+        return np.array(out_buffer, dtype=np.uint64, copy=True)  # never the live DMA buffer
+
+    def _free(self):
+        for buffer in (self.in_buffer, self.out_buffer):
+            if buffer is not None:
+                buffer.freebuffer()
+        self.in_buffer = self.out_buffer = None  # XRT buffers are released when unreferenced
 
     def close(self):
-        self.in_buffer.freebuffer()
-        self.out_buffer.freebuffer()
-        self.in_buffer = self.out_buffer = None  # XRT buffers are released when unreferenced
+        self._free()
 
 
 class Accelerator:
@@ -103,8 +129,8 @@ class Accelerator:
         if backend == "auto":
             backend = "pynq" if "bitstream" in m.files and _pynq_available() else "emulated"
         if backend == "pynq":
-            return PynqBackend(m.verified_path("bitstream", self.directory), m.words_in, m.words_out)
-        return EmulatedBackend(m.verified_path("emulator", self.directory), m.words_in, m.words_out)
+            return PynqBackend(m.verified_path("bitstream", self.directory), m)
+        return EmulatedBackend(m.verified_path("emulator", self.directory), m)
 
     @property
     def frames_per_call(self) -> int:
@@ -114,28 +140,39 @@ class Accelerator:
         """Zero the LSTM state before the next call (a new clip)."""
         self._reset_pending = True
 
+    def _transfer(self, features) -> np.ndarray:
+        """One DMA transfer of (calls * frames_per_call, n_features) floats: (calls, *output_shape)."""
+        m = self.manifest
+        beats = encode_input(features, m.input_type, m.frames_per_call, m.n_features, self._reset_pending)
+        calls = len(features) // m.frames_per_call
+        self._reset_pending = True  # until the transfer is known to be good
+        out = decode_output(self.backend.transfer(beats, m.beats_out(calls)), m.output_type, calls, m.n_outputs)
+        self._reset_pending = False
+        return out.reshape(calls, *m.output_shape)
+
     def run(self, features) -> np.ndarray:
         """One call: (frames_per_call, n_features) floats -> the model output (a new array)."""
-        m = self.manifest
-        words = encode_input(features, m.input_type, m.frames_per_call, m.n_features, self._reset_pending)
-        self._reset_pending = False
-        return decode_output(self.backend.transfer(words), m.output_type).reshape(m.output_shape)
+        features = np.asarray(features, dtype=np.float64)
+        expected = (self.frames_per_call, self.manifest.n_features)
+        if features.shape != expected:
+            raise ValueError(f"expected features of shape {expected}, got {features.shape}")
+        return self._transfer(features)[0]
 
     def run_clip(self, clip) -> np.ndarray:
-        """A whole clip (frames, n_features) from a zero state: one output per call.
+        """A whole clip (frames, n_features) from a zero state, in one DMA transfer: one output per call.
 
-        A frame-by-frame (stateful) overlay gets one call per frame; a whole-clip overlay one call.
+        A frame-by-frame (stateful) overlay makes one call per frame; a whole-clip overlay one call.
         """
         clip = np.asarray(clip)
         per_call = self.frames_per_call
-        if clip.ndim != 2 or clip.shape[0] % per_call:
+        if clip.ndim != 2 or clip.shape[0] % per_call or not clip.shape[0]:
             raise ValueError(
                 f"a clip must be (frames, features) with frames a multiple of {per_call}, got {clip.shape}"
             )
         if clip.shape[0] != per_call and not self.manifest.stateful:
             raise ValueError(f"this overlay is not stateful: a clip must have exactly {per_call} frames")
         self.reset()
-        return np.stack([self.run(clip[t : t + per_call]) for t in range(0, clip.shape[0], per_call)])
+        return self._transfer(clip)
 
     def close(self) -> None:
         self.backend.close()

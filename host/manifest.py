@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fixedpoint import FixedType
+from host.protocol import BEAT_BITS, beats_for, values_per_beat
 
 MANIFEST_NAME = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def sha256_of(path) -> str:
@@ -31,7 +32,8 @@ class Manifest:
     """One overlay.
 
     ``input_shape`` is (frames per call, features); ``output_shape`` the model output per call.
-    Words are 32-bit: input ``[control] + frames * features`` raw values, output the raw values.
+    Transfers follow ``host.protocol``: 64-bit beats, ``in_values_per_beat`` input values and
+    ``out_values_per_beat`` output values packed per beat, several calls per transfer.
     ``files`` maps a role (``bitstream``, ``hwh``, ``xclbin``, ``emulator``) to
     ``{"path": relative path, "sha256": ...}``.
     """
@@ -48,7 +50,14 @@ class Manifest:
     files: dict = field(default_factory=dict)
     tools: dict = field(default_factory=dict)
     dataset: dict = field(default_factory=dict)  # how the model's features were made (models.train)
+    beat_bits: int = BEAT_BITS
+    in_values_per_beat: int = 0  # filled from the types (the count the top and host pack with)
+    out_values_per_beat: int = 0
     format_version: int = FORMAT_VERSION
+
+    def __post_init__(self):
+        self.in_values_per_beat = values_per_beat(self.input_type)
+        self.out_values_per_beat = values_per_beat(self.output_type)
 
     @property
     def frames_per_call(self) -> int:
@@ -59,15 +68,28 @@ class Manifest:
         return int(self.input_shape[1])
 
     @property
-    def words_in(self) -> int:
-        return 1 + self.frames_per_call * self.n_features
-
-    @property
-    def words_out(self) -> int:
+    def n_outputs(self) -> int:
+        """Output values per call."""
         size = 1
         for dim in self.output_shape:
             size *= int(dim)
         return size
+
+    @property
+    def in_beats_per_call(self) -> int:
+        return beats_for(self.frames_per_call * self.n_features, self.input_type)
+
+    @property
+    def out_beats_per_call(self) -> int:
+        return beats_for(self.n_outputs, self.output_type)
+
+    def beats_in(self, calls: int) -> int:
+        """Beats of an input transfer of ``calls`` calls (the control beat included)."""
+        return 1 + calls * self.in_beats_per_call
+
+    def beats_out(self, calls: int) -> int:
+        """Beats of the output transfer of ``calls`` calls (the status beat included)."""
+        return calls * self.out_beats_per_call + 1
 
     def add_file(self, role: str, directory, path) -> None:
         path = Path(path)
@@ -108,6 +130,10 @@ class Manifest:
                 raise ValueError(f"format_version {data.get('format_version')} (this host reads {FORMAT_VERSION})")
             data["input_type"] = FixedType.from_dict(data["input_type"])
             data["output_type"] = FixedType.from_dict(data["output_type"])
-            return cls(**data)
+            manifest = cls(**data)
+            packing = (data.get("in_values_per_beat"), data.get("out_values_per_beat"))
+            if packing != (manifest.in_values_per_beat, manifest.out_values_per_beat):
+                raise ValueError(f"values per beat {packing} do not follow from the types")
+            return manifest
         except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
             raise ValueError(f"{path} is not a valid overlay manifest: {err}") from None

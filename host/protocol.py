@@ -1,11 +1,16 @@
-"""The accelerator's word protocol, shared by the board driver and the emulator (NumPy only).
+"""The accelerator's stream protocol, shared by the board driver and the emulator (NumPy only).
 
-One AXI-stream beat is one 32-bit word.
+One AXI-stream beat is 64 bits (the width of the Zynq HP ports). One DMA transfer carries
+``calls`` model calls (several frames per transfer for a frame-by-frame, stateful overlay):
 
-* input, ``1 + frames * features`` words: word 0 is the control word (bit 0: zero the state of
-  stateful LSTM layers before this call); then every input value as the raw integer of the
-  input type (two's complement, sign-extended to 32 bits), frame by frame.
-* output, one word per output value: the raw integer of the output type, sign-extended.
+* input, ``1 + calls * in_beats`` beats, TLAST on the last: beat 0 is the control word (bit 0:
+  zero the state of stateful LSTM layers first; bits 16..47: ``calls``); then, call by call,
+  the call's values (frame after frame) as raw integers of the input type, packed
+  ``64 // width`` per beat from the low bits up, each call starting on a new beat;
+* output, ``calls * out_beats + 1`` beats, TLAST on the last: the output values of every call,
+  packed the same way (a value is never split or truncated: widths go up to 64 bits), then a
+  status beat (bits 0..31: calls completed; bit 32: the input ended early; bit 33: the input went
+  on past its end and was drained). After a malformed transfer the top is ready for the next.
 
 Floats are rounded to the input type exactly as the C-simulation rounds them (half to even,
 saturate), so the board, the emulator and ``hls_model.predict`` see the same integers.
@@ -17,25 +22,75 @@ import numpy as np
 
 from fixedpoint import FixedType
 
+BEAT_BITS = 64
 CONTROL_RESET = 1
+CALLS_SHIFT = 16
+MAX_CALLS = (1 << 32) - 1
+STATUS_SHORT = 1 << 32
+STATUS_LONG = 1 << 33
+
+
+def values_per_beat(ftype: FixedType) -> int:
+    return BEAT_BITS // ftype.width
+
+
+def beats_for(n_values: int, ftype: FixedType) -> int:
+    """Beats that carry ``n_values`` values of ``ftype``."""
+    return -(-n_values // values_per_beat(ftype))
+
+
+def pack(raw, ftype: FixedType) -> np.ndarray:
+    """(calls, n) raw integers -> (calls * beats_for(n)) uint64 beats, ``64 // width`` per beat."""
+    raw = np.asarray(raw, dtype=np.int64)
+    calls, n = raw.shape
+    per_beat, width = values_per_beat(ftype), ftype.width
+    slots = np.zeros((calls, beats_for(n, ftype) * per_beat), dtype=np.uint64)
+    slots[:, :n] = (raw.astype(np.uint64)) & np.uint64((1 << width) - 1 if width < 64 else 2**64 - 1)
+    shifts = (np.arange(per_beat, dtype=np.uint64) * np.uint64(width)).reshape(1, 1, per_beat)
+    beats = slots.reshape(calls, -1, per_beat) << shifts
+    return np.bitwise_or.reduce(beats, axis=2).reshape(-1)
+
+
+def unpack(beats, n: int, ftype: FixedType) -> np.ndarray:
+    """uint64 beats of ``calls`` calls -> (calls, n) raw integers of ``ftype`` (sign-extended)."""
+    per_beat, width = values_per_beat(ftype), ftype.width
+    beats = np.asarray(beats, dtype=np.uint64).reshape(-1, beats_for(n, ftype), 1)
+    shifts = (np.arange(per_beat, dtype=np.uint64) * np.uint64(width)).reshape(1, 1, per_beat)
+    mask = np.uint64((1 << width) - 1 if width < 64 else 2**64 - 1)
+    fields = ((beats >> shifts) & mask).reshape(beats.shape[0], -1)[:, :n]
+    if ftype.signed and width < 64:
+        sign = np.uint64(1 << (width - 1))
+        return (fields ^ sign).astype(np.int64) - np.int64(1 << (width - 1))
+    return fields.astype(np.int64)
 
 
 def encode_input(features, input_type: FixedType, frames: int, n_features: int, reset: bool) -> np.ndarray:
-    """(frames, n_features) floats -> int32 words ``[control, raw...]``."""
+    """(calls * frames, n_features) floats -> uint64 beats ``[control, packed values...]``."""
     features = np.asarray(features, dtype=np.float64)
-    if features.shape != (frames, n_features):
-        raise ValueError(f"expected features of shape {(frames, n_features)}, got {features.shape}")
+    if features.ndim != 2 or features.shape[1] != n_features or len(features) % frames or not len(features):
+        raise ValueError(f"expected features of shape (calls * {frames}, {n_features}), got {features.shape}")
     if not np.all(np.isfinite(features)):
         raise ValueError("features contain NaN or infinity")
-    words = np.empty(1 + frames * n_features, dtype=np.int32)
-    words[0] = CONTROL_RESET if reset else 0
-    words[1:] = input_type.to_raw(features.reshape(-1))
-    return words
+    calls = len(features) // frames
+    if calls > MAX_CALLS:
+        raise ValueError(f"{calls} calls in one transfer: at most {MAX_CALLS}")
+    control = np.uint64((calls << CALLS_SHIFT) | (CONTROL_RESET if reset else 0))
+    raw = input_type.to_raw(features.reshape(calls, frames * n_features))
+    return np.concatenate([[control], pack(raw, input_type)]).astype(np.uint64)
 
 
-def decode_output(words, output_type: FixedType) -> np.ndarray:
-    """int32 words -> float64 values of ``output_type``."""
-    raw = np.asarray(words, dtype=np.int64)
-    if not output_type.signed:
-        raw = raw & ((1 << output_type.width) - 1)
-    return output_type.from_raw(raw)
+def decode_output(beats, output_type: FixedType, calls: int, n_out: int) -> np.ndarray:
+    """uint64 output beats of ``calls`` calls -> (calls, n_out) float64 values; a status beat that
+    reports a malformed transfer or missing calls raises ``RuntimeError``."""
+    beats = np.asarray(beats, dtype=np.uint64)
+    expected = calls * beats_for(n_out, output_type) + 1
+    if len(beats) != expected:
+        raise RuntimeError(f"the accelerator returned {len(beats)} beats, expected {expected}")
+    status = int(beats[-1])
+    if status & (STATUS_SHORT | STATUS_LONG) or status & 0xFFFFFFFF != calls:
+        raise RuntimeError(
+            f"the accelerator reports a malformed transfer: {status & 0xFFFFFFFF} of {calls} calls done"
+            f"{', input ended early' if status & STATUS_SHORT else ''}"
+            f"{', input too long' if status & STATUS_LONG else ''}"
+        )
+    return output_type.from_raw(unpack(beats[:-1], n_out, output_type))

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from host.manifest import Manifest, sha256_of
-from overlay.axi_wrapper import write_wrapper
+from overlay.axi_wrapper import compile_top, write_wrapper
 from overlay.testbench import write_testbench
 
 BOARDS = ("pynq-z2", "zcu102", "alveo-u250")
@@ -97,35 +97,20 @@ def compile_emulator(hls_dir: Path, project: str = "myproject") -> Path:
     """g++ -Wall the accelerator top + model into ``emulator/libaccel.so`` (warnings are shown)."""
     target = hls_dir / "emulator" / "libaccel.so"
     target.parent.mkdir(exist_ok=True)
-    command = [
-        # HLS loop labels and #pragma HLS are for the synthesis tool, not g++
-        "g++",
-        "-std=c++14",
-        "-O2",
+    log_text = compile_top(
+        hls_dir,
+        ["emulator_bridge.cpp"],
+        target,
         "-fPIC",
         "-shared",
-        "-Wall",
-        "-Wextra",
-        "-Wno-unused-label",
-        "-Wno-unknown-pragmas",
         # every project names its layers config2, ...: keep each library's statics (LSTM state,
         # buffers) its own when several are loaded in one process
         "-fno-gnu-unique",
         "-Wl,-Bsymbolic",
-        "-isystem",
-        "firmware/ap_types",
-        "-Ifirmware",
         f'-DWEIGHTS_DIR="{(hls_dir / "firmware" / "weights").resolve()}"',
-        f"firmware/{project}.cpp",
-        f"firmware/{project}_axi.cpp",
-        "emulator_bridge.cpp",
-        "-o",
-        str(target.resolve()),
-    ]
-    result = subprocess.run(command, cwd=hls_dir, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"g++ failed to compile the accelerator in {hls_dir}:\n{result.stderr[-4000:]}")
-    (target.parent / "compile.log").write_text(" ".join(command) + "\n" + result.stderr)
+        project=project,
+    )
+    (target.parent / "compile.log").write_text(log_text)
     return target
 
 

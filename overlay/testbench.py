@@ -2,11 +2,12 @@
 
 ``overlay build`` replaces hls4ml's ``myproject_test.cpp`` (which does not compile against our
 top) with one that feeds recorded DMA transfers to ``myproject_axi`` and compares every output
-word, and TLAST on the last one, with what the emulator (the same C++) returned. Vivado HLS runs
+beat, and TLAST on the last one, with what the emulator (the same C++) returned. Vivado HLS runs
 the same file for C simulation and, with ``cosim=1``, for RTL co-simulation
 (``vivado_hls -f build_prj.tcl "csim=1 synth=1 cosim=1 validation=1"``); here g++ runs it
-(``run_testbench``). Input: ``tb_data/accel_words_in.dat`` (one transfer per line, control word
-first), expected: ``tb_data/accel_words_out.dat``.
+(``run_testbench``). Input: ``tb_data/accel_beats_in.dat`` (one transfer per line, the control
+beat first), expected: ``tb_data/accel_beats_out.dat``. The transfers include one cut short and
+one too long: the top must report them and serve the next transfer from a clean state.
 """
 
 from __future__ import annotations
@@ -19,18 +20,20 @@ import numpy as np
 from host.accelerator import EmulatedBackend
 from host.manifest import Manifest
 from host.protocol import encode_input
+from overlay.axi_wrapper import compile_top
 
-WORDS_IN = "tb_data/accel_words_in.dat"
-WORDS_OUT = "tb_data/accel_words_out.dat"
+BEATS_IN = "tb_data/accel_beats_in.dat"
+BEATS_OUT = "tb_data/accel_beats_out.dat"
 
 TESTBENCH = """// C/RTL co-simulation testbench of {project}_axi (written by overlay/testbench.py).
-// Each line of {words_in} is one DMA transfer (N_IN words, the control word first); the
-// matching line of {words_out} holds the N_OUT words the emulator returned for it.
+// Each line of {beats_in} is one DMA transfer (64-bit beats, the control beat first; TLAST goes
+// on the last); the matching line of {beats_out} holds the beats the emulator returned for it.
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "firmware/{project}_axi.h"
 
@@ -40,49 +43,62 @@ std::map<std::string, void *> *trace_outputs = NULL;
 size_t trace_type_size = sizeof(double);
 }} // namespace nnet
 
+static std::vector<unsigned long long> beats_of(const std::string &line) {{
+    std::istringstream values(line);
+    std::vector<unsigned long long> beats;
+    unsigned long long beat;
+    while (values >> beat) {{
+        beats.push_back(beat);
+    }}
+    return beats;
+}}
+
 int main() {{
 #ifdef RTL_SIM
     std::ofstream log("tb_data/rtl_cosim_results.log");
 #else
     std::ofstream log("tb_data/csim_results.log");
 #endif
-    std::ifstream words_in("{words_in}"), words_out("{words_out}");
-    if (!words_in.is_open() || !words_out.is_open()) {{
-        std::cerr << "ERROR: cannot open {words_in} / {words_out}" << std::endl;
+    std::ifstream file_in("{beats_in}"), file_out("{beats_out}");
+    if (!file_in.is_open() || !file_out.is_open()) {{
+        std::cerr << "ERROR: cannot open {beats_in} / {beats_out}" << std::endl;
         return 2;
     }}
-    static input_axi_t in[N_IN];
-    static output_axi_t out[N_OUT];
     std::string line_in, line_out;
     unsigned transfers = 0, errors = 0;
-    while (std::getline(words_in, line_in) && std::getline(words_out, line_out)) {{
-        std::istringstream values_in(line_in), values_out(line_out);
-        for (unsigned i = 0; i < N_IN; i++) {{
-            long long word = 0;
-            values_in >> word;
-            in[i].data = word;
-            in[i].last = (i == N_IN - 1);
+    while (std::getline(file_in, line_in) && std::getline(file_out, line_out)) {{
+        const std::vector<unsigned long long> beats = beats_of(line_in), expected = beats_of(line_out);
+        hls::stream<axis_beat> in("in"), out("out");
+        for (unsigned i = 0; i < beats.size(); i++) {{
+            axis_beat word;
+            word.data = beats[i];
+            word.keep = -1;
+            word.last = (i + 1 == beats.size());
+            in.write(word);
         }}
         {project}_axi(in, out);
-        for (unsigned j = 0; j < N_OUT; j++) {{
-            long long expected = 0;
-            values_out >> expected;
-            const long long got = out[j].data.to_int64();
-            log << got << (j + 1 < N_OUT ? " " : "\\n");
-            if (got != expected) {{
-                std::cerr << "ERROR: transfer " << transfers << ", word " << j << ": " << got << " != " << expected
-                          << std::endl;
+        unsigned got = 0;
+        bool last = false;
+        while (!out.empty()) {{
+            axis_beat word = out.read();
+            const unsigned long long data = word.data.to_uint64();
+            log << data << (out.empty() ? "\\n" : " ");
+            if (got >= expected.size() || data != expected[got]) {{
+                std::cerr << "ERROR: transfer " << transfers << ", beat " << got << ": " << data << std::endl;
                 errors++;
             }}
+            last = word.last;
+            got++;
         }}
-        if (out[N_OUT - 1].last != 1) {{
-            std::cerr << "ERROR: transfer " << transfers << ": no TLAST on the last output word" << std::endl;
+        if (got != expected.size() || !last || !in.empty()) {{
+            std::cerr << "ERROR: transfer " << transfers << ": " << got << " beats out (expected " << expected.size()
+                      << "), TLAST " << last << ", input left " << !in.empty() << std::endl;
             errors++;
         }}
         transfers++;
     }}
     if (transfers == 0) {{
-        std::cerr << "ERROR: no transfers in {words_in}" << std::endl;
+        std::cerr << "ERROR: no transfers in {beats_in}" << std::endl;
         return 2;
     }}
     std::cout << (errors ? "FAIL" : "PASS") << ": " << transfers << " transfers, " << errors << " mismatches"
@@ -91,60 +107,44 @@ int main() {{
 }}
 """
 
+# calls per recorded transfer, and how each is sent: whole, cut short by a beat, or with 2 beats too many
+TRANSFERS = ((2, "whole"), (1, "whole"), (2, "short"), (1, "long"), (3, "whole"))
 
-def record_transfers(manifest: Manifest, library: Path, calls: int = 3, seed: int = 0) -> tuple:
-    """Run ``calls`` transfers of seeded random features (over the input type's range and beyond)
-    through the emulator: the first with the reset bit, the rest continuing a stateful layer.
-    Returns ``(words_in (calls, N_IN), words_out (calls, N_OUT))`` as int64."""
+
+def record_transfers(manifest: Manifest, library: Path, seed: int = 0) -> list:
+    """Run ``TRANSFERS`` through the emulator: seeded random features over the input type's range
+    and beyond, the first and every transfer after a malformed one with the reset bit.
+    Returns ``[(beats_in, beats_out)]`` (uint64 arrays)."""
     rng = np.random.default_rng(seed)
     span = 1.25 * max(abs(manifest.input_type.min_value), manifest.input_type.max_value)
-    backend = EmulatedBackend(library, manifest.words_in, manifest.words_out)
-    words_in, words_out = [], []
+    backend = EmulatedBackend(library, manifest)
+    recorded, reset = [], True
     try:
-        for call in range(calls):
-            features = rng.uniform(-span, span, (manifest.frames_per_call, manifest.n_features))
-            words = encode_input(
-                features, manifest.input_type, manifest.frames_per_call, manifest.n_features, call == 0
-            )
-            words_in.append(words.astype(np.int64))
-            words_out.append(backend.transfer(words).astype(np.int64))
+        for calls, how in TRANSFERS:
+            features = rng.uniform(-span, span, (calls * manifest.frames_per_call, manifest.n_features))
+            beats = encode_input(features, manifest.input_type, manifest.frames_per_call, manifest.n_features, reset)
+            beats = {"whole": beats, "short": beats[:-1], "long": np.append(beats, [7, 7]).astype(np.uint64)}[how]
+            recorded.append((beats, backend.transfer(beats, manifest.beats_out(calls))))
+            reset = how != "whole"
     finally:
         backend.close()
-    return np.stack(words_in), np.stack(words_out)
+    return recorded
 
 
 def write_testbench(hls_dir: Path, manifest: Manifest, library: Path, project: str = "myproject") -> Path:
     """Write the testbench over hls4ml's ``<project>_test.cpp`` and its recorded transfers."""
-    words_in, words_out = record_transfers(manifest, library)
+    recorded = record_transfers(manifest, library)
     (hls_dir / "tb_data").mkdir(exist_ok=True)
-    for name, words in ((WORDS_IN, words_in), (WORDS_OUT, words_out)):
-        np.savetxt(hls_dir / name, words, fmt="%d")
+    for name, column in ((BEATS_IN, 0), (BEATS_OUT, 1)):
+        lines = (" ".join(str(int(beat)) for beat in transfer[column]) for transfer in recorded)
+        (hls_dir / name).write_text("\n".join(lines) + "\n")
     path = hls_dir / f"{project}_test.cpp"
-    path.write_text(TESTBENCH.format(project=project, words_in=WORDS_IN, words_out=WORDS_OUT))
+    path.write_text(TESTBENCH.format(project=project, beats_in=BEATS_IN, beats_out=BEATS_OUT))
     return path
 
 
 def run_testbench(hls_dir: Path, project: str = "myproject") -> subprocess.CompletedProcess:
     """Compile the testbench with the real top (g++ -Wall) and run it in ``hls_dir``."""
-    binary = hls_dir / "emulator" / "testbench"
-    command = [
-        "g++",
-        "-std=c++14",
-        "-O2",
-        "-Wall",
-        "-Wno-unused-label",
-        "-Wno-unknown-pragmas",
-        "-isystem",
-        "firmware/ap_types",
-        "-Ifirmware",
-        '-DWEIGHTS_DIR="firmware/weights"',
-        f"{project}_test.cpp",
-        f"firmware/{project}.cpp",
-        f"firmware/{project}_axi.cpp",
-        "-o",
-        str(binary.resolve()),
-    ]
-    compiled = subprocess.run(command, cwd=hls_dir, capture_output=True, text=True)
-    if compiled.returncode != 0:
-        raise RuntimeError(f"g++ failed to compile the testbench in {hls_dir}:\n{compiled.stderr[-4000:]}")
-    return subprocess.run([str(binary.resolve())], cwd=hls_dir, capture_output=True, text=True)
+    binary = (hls_dir / "emulator" / "testbench").resolve()
+    compile_top(hls_dir, [f"{project}_test.cpp"], binary, '-DWEIGHTS_DIR="firmware/weights"', project=project)
+    return subprocess.run([str(binary)], cwd=hls_dir, capture_output=True, text=True)

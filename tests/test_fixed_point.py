@@ -8,7 +8,7 @@ from qkeras import quantized_bits
 
 from fixedpoint import FixedType, requantize_raw, round_shift
 from hls_project.lut import activation_table
-from host.protocol import decode_output, encode_input
+from host import protocol
 from models.quantization import fixed_type_of
 
 
@@ -66,19 +66,52 @@ def test_table_is_exact_on_the_whole_input_grid(function, in_type, out_type):
     assert table.size < len(raw)  # clamping did shorten it
 
 
+def beats_by_bits(raw_calls, ftype):
+    """Packing by Python integers, bit by bit: value k of a call at bits (k % per) * width of its
+    beat, beats per call rounded up (an independent reference for ``host.protocol.pack``)."""
+    per = 64 // ftype.width
+    beats = []
+    for call in raw_calls:
+        words = [0] * -(-len(call) // per)
+        for k, value in enumerate(call):
+            words[k // per] |= (int(value) % (1 << ftype.width)) << ((k % per) * ftype.width)
+        beats += words
+    return np.array(beats, dtype=np.uint64)
+
+
+@pytest.mark.parametrize(
+    "ftype", [FixedType(9, 2), FixedType(10, 3, signed=False), FixedType(16, 4), FixedType(33, 5), FixedType(64, 20)]
+)
+def test_packing_equals_a_bit_by_bit_reference_and_round_trips(ftype, rng):
+    raw = rng.integers(ftype.min_raw, ftype.max_raw, (3, 13), endpoint=True, dtype=np.int64)
+    raw[0, :2] = ftype.min_raw, ftype.max_raw
+    beats = protocol.pack(raw, ftype)
+    np.testing.assert_array_equal(beats, beats_by_bits(raw, ftype))
+    assert len(beats) == 3 * protocol.beats_for(13, ftype)
+    np.testing.assert_array_equal(protocol.unpack(beats, 13, ftype), raw)
+
+
 def test_protocol_round_trip_and_errors():
     in_type, out_type = FixedType(10, 3), FixedType(12, 4)
-    features = np.array([[0.3, -5.0, 100.0]])
-    words = encode_input(features, in_type, 1, 3, reset=True)
-    assert words[0] == 1 and words.dtype == np.int32
-    np.testing.assert_array_equal(words[1:], in_type.to_raw(features[0]))
-    assert words[3] == in_type.max_raw  # saturated
-    raw = out_type.to_raw([-1.5, 2.25])
-    np.testing.assert_array_equal(decode_output(raw.astype(np.int32), out_type), [-1.5, 2.25])
+    features = np.array([[0.3, -5.0, 100.0], [1.0, 2.0, 3.0]])
+    beats = protocol.encode_input(features, in_type, 1, 3, reset=True)
+    assert beats.dtype == np.uint64 and beats[0] == 1 | (2 << 16)  # reset, two calls
+    np.testing.assert_array_equal(protocol.unpack(beats[1:], 3, in_type), in_type.to_raw(features))
+    assert protocol.unpack(beats[1:], 3, in_type)[0, 2] == in_type.max_raw  # saturated
+    values = np.array([[-1.5, 2.25]])
+    status = np.uint64(1)  # one call done
+    output = np.append(protocol.pack(out_type.to_raw(values), out_type), status)
+    np.testing.assert_array_equal(protocol.decode_output(output, out_type, 1, 2), values)
+    for bad_status, message in [(protocol.STATUS_SHORT, "input ended early"), (protocol.STATUS_LONG | 1, "too long")]:
+        output[-1] = np.uint64(bad_status)
+        with pytest.raises(RuntimeError, match=message):
+            protocol.decode_output(output, out_type, 1, 2)
+    with pytest.raises(RuntimeError, match="returned 1 beats, expected 2"):
+        protocol.decode_output(output[1:], out_type, 1, 2)
     with pytest.raises(ValueError, match="shape"):
-        encode_input(np.zeros((2, 3)), in_type, 1, 3, reset=False)
+        protocol.encode_input(np.zeros((3, 3)), in_type, 2, 3, reset=False)
     with pytest.raises(ValueError, match="NaN"):
-        encode_input(np.array([[np.nan, 0, 0]]), in_type, 1, 3, reset=False)
+        protocol.encode_input(np.array([[np.nan, 0, 0]]), in_type, 1, 3, reset=False)
 
 
 @pytest.mark.parametrize(

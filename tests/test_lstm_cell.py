@@ -15,6 +15,7 @@ from qkeras import quantized_bits
 
 import hls_project
 import models
+from host import protocol
 from models.families import project_families
 from models.quantization import QUANTIZER_NAMES
 
@@ -162,9 +163,22 @@ def test_overlay_build_and_emulator_equal_the_reference(name, tmp_path, rng):
         emulated = np.stack([accelerator.run_clip(clip)[0] for clip in clips])
         manifest = accelerator.manifest
     np.testing.assert_array_equal(emulated, expected)
-    # the co-simulation testbench's recorded transfers are the reference's too
+    # the co-simulation testbench's recorded transfers: the reference's outputs, and the statuses
+    # of the malformed ones (one cut short: 1 of 2 calls done; one too long: drained)
     hls = tmp_path / "overlay" / "hls"
-    words_in = np.loadtxt(hls / "tb_data/accel_words_in.dat", dtype=np.int64, ndmin=2)
-    words_out = np.loadtxt(hls / "tb_data/accel_words_out.dat", dtype=np.int64, ndmin=2)
-    frames = manifest.input_type.from_raw(words_in[:, 1:]).reshape(len(words_in), *manifest.input_shape)
-    np.testing.assert_array_equal(manifest.output_type.from_raw(words_out), hls_project.execute(layer, frames)[0])
+    transfers = [
+        [
+            np.array(line.split(), dtype=np.uint64)
+            for line in (hls / f"tb_data/accel_beats_{d}.dat").read_text().splitlines()
+        ]
+        for d in ("in", "out")
+    ]
+    statuses = [int(out[-1]) for out in transfers[1]]
+    assert statuses == [2, 1, 1 | protocol.STATUS_SHORT, 1 | protocol.STATUS_LONG, 3]
+    for beats_in, beats_out, status in zip(*transfers, statuses, strict=True):
+        calls = status & 0xFFFF
+        if status >> 32 == 0:
+            raw = protocol.unpack(beats_in[1:], manifest.frames_per_call * N_FEATURES, manifest.input_type)
+            frames = manifest.input_type.from_raw(raw).reshape(calls, *manifest.input_shape)
+            outputs = protocol.decode_output(beats_out, manifest.output_type, calls, manifest.n_outputs)
+            np.testing.assert_array_equal(outputs, hls_project.execute(layer, frames)[0])

@@ -201,18 +201,20 @@ def test_two_overlays_in_one_process_keep_their_statics_apart(overlays, tmp_path
 
 
 @pytest.mark.parametrize("name", ["clip", "frames"])
-def test_cosim_testbench_passes_on_the_real_top_and_catches_a_wrong_word(overlays, name, tmp_path):
+def test_cosim_testbench_passes_on_the_real_top_and_catches_a_wrong_beat(overlays, name, tmp_path):
     """The testbench written with the overlay compiles against the accelerator top (g++) and
-    passes; with one expected word changed it fails and names the word."""
-    from overlay.testbench import WORDS_OUT, run_testbench
+    passes; with one expected beat changed it fails and names the beat."""
+    from overlay.testbench import BEATS_OUT, run_testbench
 
     hls_dir = tmp_path / "hls"
     shutil.copytree(overlays[name]["overlay"] / "hls", hls_dir)
     result = run_testbench(hls_dir)
-    assert result.returncode == 0 and "PASS: 3 transfers, 0 mismatches" in result.stdout, result.stderr
-    assert (hls_dir / "tb_data/csim_results.log").read_text().split() == (hls_dir / WORDS_OUT).read_text().split()
-    expected = np.loadtxt(hls_dir / WORDS_OUT, dtype=np.int64, ndmin=2)
-    expected[1, 0] += 1
-    np.savetxt(hls_dir / WORDS_OUT, expected, fmt="%d")
+    assert result.returncode == 0 and "PASS: 5 transfers, 0 mismatches" in result.stdout, result.stderr
+    expected = (hls_dir / BEATS_OUT).read_text()
+    assert (hls_dir / "tb_data/csim_results.log").read_text() == expected
+    lines = expected.splitlines()
+    beats = lines[1].split()
+    beats[0] = str(int(beats[0]) ^ 1)
+    (hls_dir / BEATS_OUT).write_text("\n".join([lines[0], " ".join(beats), *lines[2:]]) + "\n")
     result = run_testbench(hls_dir)
-    assert result.returncode == 1 and "transfer 1, word 0" in result.stderr
+    assert result.returncode == 1 and "transfer 1, beat 0" in result.stderr

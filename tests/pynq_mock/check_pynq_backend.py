@@ -53,9 +53,11 @@ class MockZynq(pynq.Device):
         self.memory = {}  # device address -> buffer
         self.next_address = 0x1000_0000
         self.dma_base = None
-        self.words_moved = []
+        self.beats_moved = []
         self.accelerator = ctypes.CDLL(str(emulator))
-        self.accelerator.accel_transfer.argtypes = [ctypes.POINTER(ctypes.c_int32)] * 2
+        beats = ctypes.POINTER(ctypes.c_uint64)
+        self.accelerator.accel_transfer.argtypes = [beats, ctypes.c_uint, beats, ctypes.c_uint]
+        self.accelerator.accel_transfer.restype = ctypes.c_int
 
     def get_bitfile_metadata(self, bitfile_name):
         from pynq.metadata.runtime_metadata_parser import RuntimeMetadataParser
@@ -88,12 +90,14 @@ class MockZynq(pynq.Device):
         base = self.dma_base
         source = self.memory[self.registers[base + MM2S_ADDRESS]]
         target = self.memory[self.registers[base + S2MM_ADDRESS]]
-        words_in = np.ascontiguousarray(source[: self.registers[base + MM2S_LENGTH] // 4], np.int32)
-        words_out = np.zeros(self.registers[base + S2MM_LENGTH] // 4, np.int32)
-        pointer = ctypes.POINTER(ctypes.c_int32)
-        self.accelerator.accel_transfer(words_in.ctypes.data_as(pointer), words_out.ctypes.data_as(pointer))
-        target[: len(words_out)] = words_out
-        self.words_moved.append((len(words_in), len(words_out)))
+        beats_in = np.ascontiguousarray(source.view(np.uint64)[: self.registers[base + MM2S_LENGTH] // 8])
+        beats_out = np.zeros(self.registers[base + S2MM_LENGTH] // 8, np.uint64)
+        pointer = ctypes.POINTER(ctypes.c_uint64)
+        written = self.accelerator.accel_transfer(
+            beats_in.ctypes.data_as(pointer), len(beats_in), beats_out.ctypes.data_as(pointer), len(beats_out)
+        )
+        target.view(np.uint64)[: max(written, 0)] = beats_out[: max(written, 0)]
+        self.beats_moved.append((len(beats_in), written))
 
 
 def board_copy(overlay_dir: Path, workdir: Path) -> Path:
@@ -130,18 +134,17 @@ def main(overlay_dir: str) -> int:
         problems.append("pynq backend and emulator disagree")
     if any(isinstance(out, PynqBuffer) for out in board_out):
         problems.append("a live DMA buffer was returned")
-    if device.words_moved != [(manifest.words_in, manifest.words_out)] * (
-        len(clips) * frames // manifest.frames_per_call
-    ):
-        problems.append(f"unexpected DMA transfers {device.words_moved[:3]}...")
+    calls = frames // manifest.frames_per_call  # a whole clip in one transfer
+    if device.beats_moved != [(manifest.beats_in(calls), manifest.beats_out(calls))] * len(clips):
+        problems.append(f"unexpected DMA transfers {device.beats_moved[:3]}...")
     print(
         json.dumps(
             {
                 "ok": not problems,
                 "problems": problems,
-                "calls": len(device.words_moved),
-                "words_in": manifest.words_in,
-                "words_out": manifest.words_out,
+                "transfers": len(device.beats_moved),
+                "beats_in": manifest.beats_in(calls),
+                "beats_out": manifest.beats_out(calls),
                 "pynq_version": pynq.__version__,
             }
         )
