@@ -54,8 +54,10 @@ def read_conflicts(shape: HTShape) -> list:
     """The steps in which two reads of one cycle hit the same bank, or the layout is not a bijection.
 
     One cycle computes one output element and reads its ``u * v`` terms: the logical addresses
-    of ``models.ht`` mapped through the reading step's ``BankView``. Every writer's re-indexing
-    must also land each word in its own (bank, offset) cell. An empty list: conflict-free.
+    of ``models.ht`` mapped through the reading step's ``BankView``, and the ``u * v``
+    coefficients ``core[(u * v_size + v) * t_size + t]`` of a core block-partitioned into
+    ``u * v`` banks (``nnet::ht_node_contract``). Every writer's re-indexing must also land each
+    word in its own (bank, offset) cell. An empty list: conflict-free.
     """
     problems = []
     for number, step in enumerate(shape.schedule()):
@@ -70,6 +72,10 @@ def read_conflicts(shape: HTShape) -> list:
         banks = np.sort(view.bank(reads).reshape(len(a.ravel()), -1), axis=1)  # (cycles, u * v)
         clashes = np.flatnonzero((np.diff(banks, axis=1) == 0).any(axis=1))
         problems += [(number, int(cycle)) for cycle in clashes[:10]]
+        coefficients = np.arange(step.u * step.v)[None, :] * step.t + np.arange(step.t)[:, None]  # (t, u * v)
+        core_banks = np.sort(coefficients // -(-coefficients.size // (step.u * step.v)), axis=1)  # block size
+        if (np.diff(core_banks, axis=1) == 0).any():
+            problems.append((number, "coefficient reads share a bank"))
     return problems
 
 

@@ -168,3 +168,14 @@ def counted_products(schedule, contract, core_shapes: dict, n_in: int) -> int:
     for step in schedule:
         buffer = contract(step, buffer, counting(core_shapes(step)))
     return CountedProducts.count - start
+
+
+def warnings_in_our_code(overlay_dir) -> list:
+    """The compiler warnings about our C++ (headers, accelerator top, bridge) in an overlay's
+    emulator build log; hls4ml's own headers are not ours to fix."""
+    from hls_project import HEADERS
+
+    ours = (*(path.name for path in HEADERS.glob("nnet_*.h")), "myproject_axi.cpp", "emulator_bridge.cpp")
+    log = (overlay_dir / "hls/emulator/compile.log").read_text()
+    assert "-Wall" in log
+    return [line for line in log.splitlines() if "warning:" in line and any(name in line for name in ours)]

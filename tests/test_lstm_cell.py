@@ -10,7 +10,7 @@ from contextlib import redirect_stdout
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import check_csim, quantizers, random_weights
+from conftest import check_csim, quantizers, random_weights, warnings_in_our_code
 from qkeras import quantized_bits
 
 import hls_project
@@ -154,6 +154,7 @@ def test_overlay_build_and_emulator_equal_the_reference(name, tmp_path, rng):
     model.save(tmp_path / "model.h5")
     with pytest.raises(MissingToolError, match="vivado_hls"):
         build_overlay(tmp_path / "model.h5", "pynq-z2", tmp_path / "overlay")
+    assert warnings_in_our_code(tmp_path / "overlay") == []
     clips = rng.uniform(-8, 3, (5, 4, N_FEATURES)).astype(np.float32)
     expected, _ = hls_project.execute(layer, clips)
     with Accelerator(tmp_path / "overlay", backend="emulated") as accelerator:

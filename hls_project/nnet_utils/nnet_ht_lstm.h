@@ -18,12 +18,34 @@ namespace nnet {
 // offset = ((a * P + p) * Q + q) * B + b.
 template <unsigned P, unsigned U, unsigned Q, unsigned V, unsigned B> struct bank_view {
     static const unsigned banks = U * V;
-    static unsigned bank(unsigned address) { return ((address / (B * V * Q)) % U) * V + (address / B) % V; }
-    static unsigned offset(unsigned address) {
-        const unsigned b = address % B;
-        const unsigned q = (address / (B * V)) % Q;
-        const unsigned ap = address / (B * V * Q * U);
-        return (ap * Q + q) * B + b;
+    static const unsigned p = P, u = U, q = Q, v = V, b = B;
+};
+
+// Walks the logical addresses 0, 1, 2, ... of a buffer in VIEW's banked layout without division:
+// the address's digits (ap, u, q, v, b) in VIEW's radices, advanced with carries.
+template <class VIEW> struct bank_cursor {
+    unsigned ap, u, q, v, b;
+    bank_cursor() : ap(0), u(0), q(0), v(0), b(0) {}
+    unsigned bank() const { return u * VIEW::v + v; }
+    unsigned offset() const { return (ap * VIEW::q + q) * VIEW::b + b; }
+    void next() {
+        if (++b < VIEW::b) {
+            return;
+        }
+        b = 0;
+        if (++v < VIEW::v) {
+            return;
+        }
+        v = 0;
+        if (++q < VIEW::q) {
+            return;
+        }
+        q = 0;
+        if (++u < VIEW::u) {
+            return;
+        }
+        u = 0;
+        ap++;
     }
 };
 
@@ -36,9 +58,11 @@ struct ht_node_config {
 
 // Scatter a plain array into the banked layout of the first step.
 template <class T, class VIEW, unsigned N> void ht_scatter(const T in[N], T out[VIEW::banks][N / VIEW::banks]) {
+    bank_cursor<VIEW> cursor;
     for (unsigned i = 0; i < N; i++) {
         #pragma HLS PIPELINE
-        out[VIEW::bank(i)][VIEW::offset(i)] = in[i];
+        out[cursor.bank()][cursor.offset()] = in[i];
+        cursor.next();
     }
 }
 
@@ -46,9 +70,13 @@ template <class in_T, class out_T, class CONFIG_T, unsigned OUT_DEPTH>
 void ht_node_contract(const in_T in[CONFIG_T::u * CONFIG_T::v][CONFIG_T::a * CONFIG_T::p * CONFIG_T::q * CONFIG_T::b],
                       out_T out[CONFIG_T::out_view::banks][OUT_DEPTH],
                       const typename CONFIG_T::core_t core[CONFIG_T::u * CONFIG_T::v * CONFIG_T::t]) {
-    typedef typename CONFIG_T::out_view out_view;
     const unsigned P = CONFIG_T::p, U = CONFIG_T::u, Q = CONFIG_T::q, V = CONFIG_T::v;
     const unsigned T = CONFIG_T::t, B = CONFIG_T::b;
+    // the u * v coefficients of one cycle lie in u * v blocks of t words: one block per bank
+    const unsigned core_banks = U * V;
+    #pragma HLS ARRAY_PARTITION variable=core block factor=core_banks
+    // outputs leave in address order (a, p, q, t, b): the cursor banks them for the next step
+    bank_cursor<typename CONFIG_T::out_view> cursor;
 Outputs:
     for (unsigned a = 0; a < CONFIG_T::a; a++) {
         for (unsigned p = 0; p < P; p++) {
@@ -58,14 +86,12 @@ Outputs:
                         #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
                         const unsigned offset = ((a * P + p) * Q + q) * B + b;
                         typename CONFIG_T::mac_t acc = 0;
-                    Terms: // u * v reads, one per bank
-                        for (unsigned u = 0; u < U; u++) {
-                            for (unsigned v = 0; v < V; v++) {
-                                acc += in[u * V + v][offset] * core[(u * V + v) * T + t];
-                            }
+                    Terms: // u * v reads, one per bank of in and of core
+                        for (unsigned uv = 0; uv < core_banks; uv++) {
+                            acc += in[uv][offset] * core[uv * T + t];
                         }
-                        const unsigned address = (((a * P + p) * Q + q) * T + t) * B + b;
-                        out[out_view::bank(address)][out_view::offset(address)] = acc;
+                        out[cursor.bank()][cursor.offset()] = acc;
+                        cursor.next();
                     }
                 }
             }
