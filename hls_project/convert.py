@@ -21,6 +21,7 @@ def convert(
     board=None,
     precision=None,
     reuse_factor=1,
+    head_reuse_factor=None,
     clock_period=None,
     echo=print,
 ):
@@ -28,7 +29,9 @@ def convert(
 
     The model input gets the first LSTM layer's input type (same rounding as Keras).
     ``precision`` is only the default for stock layers without quantizers (e.g. a float
-    ``Dense``); it defaults to hls4ml's ``ap_fixed<16,6>``. ``clock_period``: the HLS clock in ns
+    ``Dense``); it defaults to hls4ml's ``ap_fixed<16,6>``. ``reuse_factor`` is the LSTM layers';
+    the stock dense layers (e.g. the classifier head) get their own parallelism,
+    ``head_reuse_factor`` (see ``stock_dense_parallelism``). ``clock_period``: the HLS clock in ns
     (hls4ml's default, 5 ns, when None). Datapath types derived from the four
     QKeras quantizers (``models.quantization.derive_datapath_types``) are printed with ``echo``.
     """
@@ -50,6 +53,7 @@ def convert(
         default_precision=precision or "ap_fixed<16,6>",
         default_reuse_factor=int(reuse_factor),
     )
+    stock_dense_parallelism(model, config, backend, head_reuse_factor, echo)
     first, input_name = layers[0], model.input_names[0]
     if first.input is model.input and input_name in config["LayerName"]:
         # the C-sim rounds floats into the input type exactly as the layer's input_quantizer does
@@ -67,3 +71,29 @@ def convert(
         project_name="myproject",
         **kwargs,
     )
+
+
+DENSE_CLASSES = ("Dense", "QDense")
+
+
+def stock_dense_parallelism(model, config: dict, backend: str, reuse_factor, echo) -> None:
+    """Each stock dense layer's own strategy and reuse factor in ``config``, printed with ``echo``.
+
+    ``reuse_factor`` None: ``n_in`` (one multiplier per output, hls4ml's Resource strategy), so a
+    256 -> 11 head takes 11 multipliers, not 2,816; 1: fully parallel (Latency strategy); any
+    other value: the closest one hls4ml accepts for the layer's shape.
+    """
+    fpga = hls4ml.backends.get_backend(backend)
+    for layer in model.layers:
+        if type(layer).__name__ not in DENSE_CLASSES or layer.name not in config["LayerName"]:
+            continue
+        n_in, n_out = int(layer.input_shape[-1]), int(layer.units)
+        valid = fpga.get_valid_reuse_factors(n_in, n_out)
+        chosen = fpga.get_closest_reuse_factor(valid, n_in if reuse_factor is None else int(reuse_factor))
+        strategy = "Latency" if chosen == 1 else "Resource"
+        config["LayerName"][layer.name].update(ReuseFactor=chosen, Strategy=strategy)
+        multipliers = -(-n_in * n_out // chosen)
+        echo(
+            f"[convert] layer '{layer.name}' ({n_in} -> {n_out}): {strategy} strategy, reuse factor {chosen} "
+            f"({multipliers} multipliers)"
+        )

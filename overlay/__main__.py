@@ -21,7 +21,13 @@ def parse_args(argv=None):
         choices=("io_stream", "io_parallel"),
         help="io_stream (default: a dataflow of layers, one frame per stream element) or io_parallel (small models)",
     )
-    build.add_argument("--reuse-factor", type=int, default=1)
+    build.add_argument("--reuse-factor", type=int, default=1, help="of the LSTM layers")
+    build.add_argument(
+        "--head-reuse-factor",
+        type=int,
+        default=None,
+        help="of the stock dense layers (default: their input size, one multiplier per output; 1: fully parallel)",
+    )
     collect = commands.add_parser("collect", help="copy the bitstream of a finished vendor run next to the manifest")
     collect.add_argument("--out", required=True, help="the directory given to 'build'")
     return parser.parse_args(argv)

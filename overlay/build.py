@@ -175,7 +175,9 @@ def collect(out_dir: Path, manifest: Manifest) -> Manifest:
     return manifest
 
 
-def build_overlay(model_path, board: str, out_dir, io_type="io_stream", reuse_factor=1) -> Manifest:
+def build_overlay(
+    model_path, board: str, out_dir, io_type="io_stream", reuse_factor=1, head_reuse_factor=None
+) -> Manifest:
     """Run the build steps above; returns the manifest (raises ``MissingToolError`` without Vivado)."""
     import hls_project
     from fixedpoint.hls_types import from_hls4ml
@@ -197,6 +199,7 @@ def build_overlay(model_path, board: str, out_dir, io_type="io_stream", reuse_fa
         io_type=io_type,
         board=board,
         reuse_factor=reuse_factor,
+        head_reuse_factor=head_reuse_factor,
         clock_period=1000 / clock_mhz,
     )
     check_top_interface(hls_model)
@@ -231,7 +234,14 @@ def build_overlay(model_path, board: str, out_dir, io_type="io_stream", reuse_fa
 
 def main_build(args) -> int:
     try:
-        build_overlay(args.model, args.board, args.out, io_type=args.io_type, reuse_factor=args.reuse_factor)
+        build_overlay(
+            args.model,
+            args.board,
+            args.out,
+            io_type=args.io_type,
+            reuse_factor=args.reuse_factor,
+            head_reuse_factor=args.head_reuse_factor,
+        )
     except MissingToolError as err:
         print(f"[overlay] error: {err}", file=sys.stderr)
         return 3

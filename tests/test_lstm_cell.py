@@ -183,3 +183,34 @@ def test_overlay_build_and_emulator_equal_the_reference(name, tmp_path, rng):
             frames = manifest.input_type.from_raw(raw).reshape(calls, *manifest.input_shape)
             outputs = protocol.decode_output(beats_out, manifest.output_type, calls, manifest.n_outputs)
             np.testing.assert_array_equal(outputs, hls_project.execute(layer, frames)[0])
+
+
+def test_the_stock_head_gets_its_own_parallelism(tmp_path, rng):
+    """The classifier head's strategy and reuse factor are its own (read back from the generated
+    parameters.h); the LSTM keeps its reuse factor; the C-sim output does not change."""
+    import re
+
+    from conftest import small_classifier
+
+    model = small_classifier(4)
+    x = rng.uniform(-3, 3, (6, 4, 24)).astype(np.float32)
+    outputs = []
+    for head_reuse_factor, strategy, expected_rf in [(None, "resource", 8), (1, "latency", 1)]:
+        printed = []
+        hls_model = hls_project.convert(
+            model,
+            tmp_path / str(head_reuse_factor),
+            reuse_factor=2,
+            head_reuse_factor=head_reuse_factor,
+            echo=printed.append,
+        )
+        hls_model.compile()
+        outputs.append(np.asarray(hls_model.predict(x)))
+        parameters = (tmp_path / str(head_reuse_factor) / "firmware/parameters.h").read_text()
+        head = parameters[parameters.index("struct config3 ") :]
+        assert int(re.search(r"reuse_factor = (\d+);", head).group(1)) == expected_rf
+        assert f"strategy = nnet::{strategy}" in head
+        lstm = parameters[parameters.index("struct config2 ") :]
+        assert int(re.search(r"reuse_factor = (\d+);", lstm).group(1)) == 2
+        assert f"reuse factor {expected_rf} ({-(-8 * 3 // expected_rf)} multipliers)" in " ".join(printed)
+    np.testing.assert_array_equal(outputs[0], outputs[1])
