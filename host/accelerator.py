@@ -8,6 +8,8 @@ the bitstream (``emulator/libaccel.so``), so its results equal the C-simulation 
 from __future__ import annotations
 
 import ctypes
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +19,19 @@ from host.protocol import decode_output, encode_input
 
 
 class EmulatedBackend:
-    """The accelerator top in a shared library; one ``transfer`` is one DMA round trip."""
+    """The accelerator top in a shared library; one ``transfer`` is one DMA round trip.
+
+    Each backend loads a private copy of the library, so each has its own LSTM state (the
+    loader would hand two opens of one path the same statics).
+    """
 
     name = "emulated"
 
     def __init__(self, library: Path, manifest: Manifest):
-        self.lib = ctypes.CDLL(str(Path(library).resolve()))
+        self._copy = tempfile.TemporaryDirectory(prefix="accel-")
+        private = Path(self._copy.name) / Path(library).name
+        shutil.copyfile(library, private)
+        self.lib = ctypes.CDLL(str(private))
         beats = ctypes.POINTER(ctypes.c_uint64)
         self.lib.accel_transfer.argtypes = [beats, ctypes.c_uint, beats, ctypes.c_uint]
         self.lib.accel_transfer.restype = ctypes.c_int
@@ -51,6 +60,7 @@ class EmulatedBackend:
 
     def close(self):
         self.lib = None
+        self._copy.cleanup()
 
 
 class PynqBackend:
@@ -58,6 +68,7 @@ class PynqBackend:
     transfers fit them)."""
 
     name = "pynq"
+    _open = set()  # bitstreams driven by a live backend in this process: one state each, one owner
 
     def __init__(self, bitstream: Path, manifest: Manifest):
         try:
@@ -66,11 +77,15 @@ class PynqBackend:
             raise RuntimeError(
                 f"the pynq backend needs the 'pynq' package (it ships with PYNQ images): {err}"
             ) from None
+        self.bitstream = str(Path(bitstream).resolve())
+        if self.bitstream in PynqBackend._open:
+            raise RuntimeError(f"{bitstream} is already open in this process: close that Accelerator first")
         self.pynq = pynq
         self.overlay = pynq.Overlay(str(bitstream))
         self.dma = self._find_dma(self.overlay)
         self.in_buffer = self.out_buffer = None
         self.transfers = 0
+        PynqBackend._open.add(self.bitstream)
 
     @staticmethod
     def _find_dma(overlay):
@@ -107,6 +122,7 @@ class PynqBackend:
 
     def close(self):
         self._free()
+        PynqBackend._open.discard(self.bitstream)
 
 
 class Accelerator:

@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from host.manifest import Manifest, sha256_of
+from host.manifest import MANIFEST_NAME, Manifest, sha256_of
 from overlay.axi_wrapper import compile_top, write_wrapper
 from overlay.testbench import write_testbench
 
@@ -63,6 +63,30 @@ def load_keras_model(path):
         families = " / ".join(sorted(FAMILY_LAYERS))
         raise ValueError(f"model {path} has no {families} layer: nothing for this flow to accelerate")
     return model
+
+
+OVERLAY_ARTEFACTS = ("hls", MANIFEST_NAME, "accelerator.bit", "accelerator.hwh", "accelerator.xclbin")
+
+
+def prepare_output_folder(out_dir: Path) -> None:
+    """An empty folder for this build: a previous overlay's artefacts are removed (so nothing a
+    vendor run left for another model can be collected for this one); a file, or a folder with
+    anything else in it, is refused before any work."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file, not a folder")
+    if out_dir.is_dir():
+        others = sorted(p.name for p in out_dir.iterdir() if p.name not in OVERLAY_ARTEFACTS)
+        if others:
+            raise ValueError(
+                f"--out {out_dir} holds files that are not an overlay's ({', '.join(others[:5])}): use another folder"
+            )
+        for name in OVERLAY_ARTEFACTS:
+            path = out_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def check_top_interface(hls_model) -> None:
@@ -107,7 +131,6 @@ def compile_emulator(hls_dir: Path, project: str = "myproject") -> Path:
         # buffers) its own when several are loaded in one process
         "-fno-gnu-unique",
         "-Wl,-Bsymbolic",
-        f'-DWEIGHTS_DIR="{(hls_dir / "firmware" / "weights").resolve()}"',
         project=project,
     )
     (target.parent / "compile.log").write_text(log_text)
@@ -187,7 +210,7 @@ def build_overlay(
         raise ValueError(f"--board must be one of {', '.join(BOARDS)}, got {board!r}")
     out_dir = Path(out_dir)
     hls_dir = out_dir / "hls"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_output_folder(out_dir)
     log(f"loading {model_path}")
     model = load_keras_model(model_path)
     clock_mhz = BOARD_CLOCK_MHZ[board]
@@ -203,6 +226,9 @@ def build_overlay(
         clock_period=1000 / clock_mhz,
     )
     check_top_interface(hls_model)
+    # weights compiled into the C++ (not read from .txt files by path): the overlay folder is
+    # self-contained and relocatable, and the hashed emulator library holds every weight
+    hls_model.config.get_writer_config()["WriteWeightsTxt"] = False
     hls_model.write()
     write_wrapper(hls_model, hls_dir)
     log(f"HLS project and block design written to {hls_dir} (build_prj.tcl, design.tcl)")

@@ -146,5 +146,5 @@ def write_testbench(hls_dir: Path, manifest: Manifest, library: Path, project: s
 def run_testbench(hls_dir: Path, project: str = "myproject") -> subprocess.CompletedProcess:
     """Compile the testbench with the real top (g++ -Wall) and run it in ``hls_dir``."""
     binary = (hls_dir / "emulator" / "testbench").resolve()
-    compile_top(hls_dir, [f"{project}_test.cpp"], binary, '-DWEIGHTS_DIR="firmware/weights"', project=project)
+    compile_top(hls_dir, [f"{project}_test.cpp"], binary, project=project)
     return subprocess.run([str(binary)], cwd=hls_dir, capture_output=True, text=True)

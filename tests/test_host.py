@@ -65,6 +65,41 @@ def test_a_clip_is_one_transfer_and_a_malformed_transfer_leaves_the_top_clean(ov
             np.testing.assert_array_equal(accelerator.run_clip(clip), reference)
 
 
+def test_two_accelerators_on_one_overlay_have_their_own_state(overlays, rng):
+    clips = rng.uniform(-3, 3, (2, 5, 24))
+    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as alone:
+        expected = [alone.run_clip(clip) for clip in clips]
+    with (
+        Accelerator(overlays["frames"]["overlay"], backend="emulated") as first,
+        Accelerator(overlays["frames"]["overlay"], backend="emulated") as second,
+    ):
+        first.reset(), second.reset()
+        interleaved = [[], []]
+        for t in range(5):  # one frame each in turn: a shared state would mix the two clips
+            interleaved[0].append(first.run(clips[0][t : t + 1]))
+            interleaved[1].append(second.run(clips[1][t : t + 1]))
+    for got, want in zip(interleaved, expected, strict=True):
+        np.testing.assert_array_equal(np.stack(got), want)
+
+
+def test_an_overlay_folder_is_self_contained_and_relocatable(overlays, tmp_path, rng):
+    """Weights are compiled into the hashed emulator: a copied overlay runs with the original
+    gone, and no weight file outside the manifest's hashes is read."""
+    clip = rng.uniform(-3, 3, (6, 24))
+    with Accelerator(overlays["clip"]["overlay"], backend="emulated") as original:
+        expected = original.run_clip(clip)
+    shutil.copytree(overlays["clip"]["overlay"], tmp_path / "moved")
+    shutil.rmtree(tmp_path / "moved/hls/firmware/weights")
+    hidden = overlays["clip"]["overlay"].with_name("hidden")
+    overlays["clip"]["overlay"].rename(hidden)
+    try:
+        with Accelerator(tmp_path / "moved", backend="emulated") as moved:
+            np.testing.assert_array_equal(moved.run_clip(clip), expected)
+    finally:
+        hidden.rename(overlays["clip"]["overlay"])
+    assert not list((overlays["clip"]["overlay"] / "hls/firmware/weights").glob("*.txt"))
+
+
 def test_returned_arrays_are_copies(overlays, rng):
     with Accelerator(overlays["clip"]["overlay"], backend="emulated") as accelerator:
         clip = rng.uniform(-1, 1, (6, 24))

@@ -132,6 +132,35 @@ def test_build_with_tools_collects_the_bitstream(overlays, tmp_path):
     assert manifest.tools["vivado"].startswith("vivado v2020.1")
 
 
+def test_a_rebuild_never_certifies_the_previous_models_bitstream(overlays, tmp_path):
+    """Model A built with the vendor tools, then model B into the same folder without them: B's
+    manifest names no bitstream, A's is gone, and collect finds nothing to certify."""
+    out = tmp_path / "out"
+    result = run_build(overlays["clip"]["root"] / "model.h5", out, fake_tools(tmp_path / "bin"))
+    assert result.returncode == 0 and (out / "accelerator.bit").exists(), result.stderr
+    result = run_build(overlays["frames"]["root"] / "model.h5", out, {**os.environ, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 3, result.stderr
+    assert "bitstream" not in Manifest.load(out).files and not (out / "accelerator.bit").exists()
+    assert not list(out.glob("hls/**/*.bit"))
+    collect = subprocess.run(
+        [sys.executable, "-m", "overlay", "collect", "--out", str(out)], capture_output=True, text=True
+    )
+    assert collect.returncode == 2 and "no **/*.bit" in collect.stderr
+    assert "bitstream" not in Manifest.load(out).files
+
+
+def test_an_output_folder_with_other_files_is_refused_before_any_work(overlays, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    result = run_build(overlays["clip"]["root"] / "model.h5", out, dict(os.environ))
+    assert result.returncode == 2 and "notes.txt" in result.stderr and "loading" not in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    (tmp_path / "file").write_text("")
+    result = run_build(overlays["clip"]["root"] / "model.h5", tmp_path / "file", dict(os.environ))
+    assert result.returncode == 2 and "is a file" in result.stderr
+
+
 def test_alveo_build_runs_vitis_and_collects_the_xclbin(overlays, tmp_path):
     env = fake_tools(tmp_path / "bin")
     result = run_build(overlays["clip"]["root"] / "model.h5", tmp_path / "out", env, board="alveo-u250")

@@ -127,9 +127,14 @@ def main(overlay_dir: str) -> int:
             dma_name = next(n for n, ip in on_board.backend.overlay.ip_dict.items() if "axi_dma" in ip["type"])
             device.dma_base = on_board.backend.overlay.ip_dict[dma_name]["phys_addr"]
             board_out = [on_board.run_clip(clip) for clip in clips]
+            try:
+                Accelerator(board, backend="pynq")
+                second_open_refused = False
+            except RuntimeError:
+                second_open_refused = True
         with Accelerator(board, backend="emulated") as emulated:
             emulated_out = [emulated.run_clip(clip) for clip in clips]
-    problems = []
+    problems = [] if second_open_refused else ["a second open of the same bitstream was not refused"]
     if not all(np.array_equal(a, b) for a, b in zip(board_out, emulated_out, strict=True)):
         problems.append("pynq backend and emulator disagree")
     if any(isinstance(out, PynqBuffer) for out in board_out):
