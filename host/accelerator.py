@@ -27,11 +27,13 @@ class EmulatedBackend:
 
     name = "emulated"
 
-    def __init__(self, library: Path, manifest: Manifest):
+    def __init__(self, library: Path, manifest: Manifest, weights_dir: Path):
         self._copy = tempfile.TemporaryDirectory(prefix="accel-")
         private = Path(self._copy.name) / Path(library).name
         shutil.copyfile(library, private)
         self.lib = ctypes.CDLL(str(private))
+        self.lib.accel_set_weights_dir.argtypes = [ctypes.c_char_p]
+        self.lib.accel_set_weights_dir(str(Path(weights_dir).resolve()).encode())
         beats = ctypes.POINTER(ctypes.c_uint64)
         self.lib.accel_transfer.argtypes = [beats, ctypes.c_uint, beats, ctypes.c_uint]
         self.lib.accel_transfer.restype = ctypes.c_int
@@ -146,7 +148,8 @@ class Accelerator:
             backend = "pynq" if "bitstream" in m.files and _pynq_available() else "emulated"
         if backend == "pynq":
             return PynqBackend(m.verified_path("bitstream", self.directory), m)
-        return EmulatedBackend(m.verified_path("emulator", self.directory), m)
+        library = m.verified_path("emulator", self.directory)
+        return EmulatedBackend(library, m, m.verified_weights_dir(self.directory))
 
     @property
     def frames_per_call(self) -> int:

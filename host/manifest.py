@@ -16,6 +16,7 @@ from fixedpoint import FixedType
 from host.protocol import BEAT_BITS, beats_for, values_per_beat
 
 MANIFEST_NAME = "manifest.json"
+WEIGHTS_ROLE = "weights:"  # one file role per weights file the emulator reads, "weights:<name>"
 FORMAT_VERSION = 2
 
 
@@ -34,7 +35,8 @@ class Manifest:
     ``input_shape`` is (frames per call, features); ``output_shape`` the model output per call.
     Transfers follow ``host.protocol``: 64-bit beats, ``in_values_per_beat`` input values and
     ``out_values_per_beat`` output values packed per beat, several calls per transfer.
-    ``files`` maps a role (``bitstream``, ``hwh``, ``xclbin``, ``emulator``) to
+    ``files`` maps a role (``bitstream``, ``hwh``, ``xclbin``, ``emulator``, and
+    ``weights:<name>`` for every weight file the emulator reads) to
     ``{"path": relative path, "sha256": ...}``.
     """
 
@@ -110,6 +112,16 @@ class Manifest:
                 f"!= {entry['sha256'][:12]}... (rebuild the overlay or copy the matching manifest)"
             )
         return path
+
+    def verified_weights_dir(self, directory) -> Path:
+        """The folder of the emulator's weight files, after checking every one against its hash."""
+        roles = [role for role in self.files if role.startswith(WEIGHTS_ROLE)]
+        if not roles:
+            raise FileNotFoundError(f"the manifest in {directory} lists no weight files")
+        folders = {self.verified_path(role, directory).parent for role in roles}
+        if len(folders) != 1:
+            raise ValueError(f"the manifest in {directory} names weight files in several folders")
+        return folders.pop()
 
     def save(self, directory) -> Path:
         data = asdict(self)

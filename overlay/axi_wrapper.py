@@ -204,10 +204,19 @@ Drain:
 
 BRIDGE = """// C entry points of the accelerator top for host.Accelerator's emulated backend (not synthesized).
 #include <stdint.h>
+#include <string>
 
 #include "firmware/{project}_axi.h"
 
+static std::string weights_dir = "firmware/weights";
+
+// WEIGHTS_DIR of the emulator build (emulator_weights.h): where the model reads its weight files.
+const char *accel_weights_dir() {{ return weights_dir.c_str(); }}
+
 extern "C" {{
+// The folder of the weight files (the host passes the overlay's, checked against the manifest).
+void accel_set_weights_dir(const char *path) {{ weights_dir = path; }}
+
 unsigned accel_in_beats_per_call() {{ return IN_BEATS; }}
 unsigned accel_out_beats_per_call() {{ return OUT_BEATS; }}
 
@@ -239,8 +248,13 @@ int accel_transfer(const uint64_t *beats_in, unsigned n_in, uint64_t *beats_out,
 """
 
 
+WEIGHTS_HEADER = """// Included first in the emulator build: weights are read from the folder the host sets.
+const char *accel_weights_dir();
+"""
+
+
 def write_wrapper(hls_model, project_dir) -> list:
-    """Write ``<project>_axi.{h,cpp}`` and ``emulator_bridge.cpp``; returns their paths."""
+    """Write ``<project>_axi.{h,cpp}``, ``emulator_bridge.cpp`` and ``emulator_weights.h``; returns their paths."""
     from fixedpoint.hls_types import from_hls4ml
 
     project = hls_model.config.get_project_name()
@@ -273,10 +287,13 @@ def write_wrapper(hls_model, project_dir) -> list:
         status_long=STATUS_LONG,
     )
     firmware = Path(project_dir) / "firmware"
-    paths = [firmware / f"{project}_axi.h", firmware / f"{project}_axi.cpp", Path(project_dir) / "emulator_bridge.cpp"]
+    project_dir = Path(project_dir)
+    paths = [firmware / f"{project}_axi.h", firmware / f"{project}_axi.cpp", project_dir / "emulator_bridge.cpp"]
     paths[0].write_text(header)
     paths[1].write_text(SOURCE.format(project=project, beat_bits=BEAT_BITS, call=call))
     paths[2].write_text(BRIDGE.format(project=project))
+    paths.append(project_dir / "emulator_weights.h")
+    paths[3].write_text(WEIGHTS_HEADER)
     return paths
 
 

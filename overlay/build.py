@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from host.manifest import MANIFEST_NAME, Manifest, sha256_of
+from host.manifest import MANIFEST_NAME, WEIGHTS_ROLE, Manifest, sha256_of
 from overlay.axi_wrapper import compile_top, write_wrapper
 from overlay.testbench import write_testbench
 
@@ -131,6 +131,11 @@ def compile_emulator(hls_dir: Path, project: str = "myproject") -> Path:
         # buffers) its own when several are loaded in one process
         "-fno-gnu-unique",
         "-Wl,-Bsymbolic",
+        # the weights' .txt files are read from the folder the host names (accel_set_weights_dir),
+        # not from this build's path: the overlay folder is relocatable
+        "-DWEIGHTS_DIR=accel_weights_dir()",
+        "-include",
+        "emulator_weights.h",
         project=project,
     )
     (target.parent / "compile.log").write_text(log_text)
@@ -226,9 +231,6 @@ def build_overlay(
         clock_period=1000 / clock_mhz,
     )
     check_top_interface(hls_model)
-    # weights compiled into the C++ (not read from .txt files by path): the overlay folder is
-    # self-contained and relocatable, and the hashed emulator library holds every weight
-    hls_model.config.get_writer_config()["WriteWeightsTxt"] = False
     hls_model.write()
     write_wrapper(hls_model, hls_dir)
     log(f"HLS project and block design written to {hls_dir} (build_prj.tcl, design.tcl)")
@@ -248,6 +250,8 @@ def build_overlay(
         dataset=training_dataset(model_path),
     )
     manifest.add_file("emulator", out_dir, emulator)
+    for weights in sorted((hls_dir / "firmware" / "weights").glob("*.txt")):
+        manifest.add_file(f"{WEIGHTS_ROLE}{weights.name}", out_dir, weights)
     manifest.save(out_dir)
     log(f"manifest written to {out_dir / 'manifest.json'}")
     testbench = write_testbench(hls_dir, manifest, emulator)

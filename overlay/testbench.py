@@ -117,7 +117,7 @@ def record_transfers(manifest: Manifest, library: Path, seed: int = 0) -> list:
     Returns ``[(beats_in, beats_out)]`` (uint64 arrays)."""
     rng = np.random.default_rng(seed)
     span = 1.25 * max(abs(manifest.input_type.min_value), manifest.input_type.max_value)
-    backend = EmulatedBackend(library, manifest)
+    backend = EmulatedBackend(library, manifest, library.parents[1] / "firmware" / "weights")
     recorded, reset = [], True
     try:
         for calls, how in TRANSFERS:
@@ -146,5 +146,5 @@ def write_testbench(hls_dir: Path, manifest: Manifest, library: Path, project: s
 def run_testbench(hls_dir: Path, project: str = "myproject") -> subprocess.CompletedProcess:
     """Compile the testbench with the real top (g++ -Wall) and run it in ``hls_dir``."""
     binary = (hls_dir / "emulator" / "testbench").resolve()
-    compile_top(hls_dir, [f"{project}_test.cpp"], binary, project=project)
+    compile_top(hls_dir, [f"{project}_test.cpp"], binary, '-DWEIGHTS_DIR="firmware/weights"', project=project)
     return subprocess.run([str(binary)], cwd=hls_dir, capture_output=True, text=True)

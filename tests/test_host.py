@@ -83,13 +83,12 @@ def test_two_accelerators_on_one_overlay_have_their_own_state(overlays, rng):
 
 
 def test_an_overlay_folder_is_self_contained_and_relocatable(overlays, tmp_path, rng):
-    """Weights are compiled into the hashed emulator: a copied overlay runs with the original
-    gone, and no weight file outside the manifest's hashes is read."""
+    """A copied overlay runs with the original gone (the emulator reads the weights the host
+    names, from the copy), and an edited weight file is refused by its hash."""
     clip = rng.uniform(-3, 3, (6, 24))
     with Accelerator(overlays["clip"]["overlay"], backend="emulated") as original:
         expected = original.run_clip(clip)
     shutil.copytree(overlays["clip"]["overlay"], tmp_path / "moved")
-    shutil.rmtree(tmp_path / "moved/hls/firmware/weights")
     hidden = overlays["clip"]["overlay"].with_name("hidden")
     overlays["clip"]["overlay"].rename(hidden)
     try:
@@ -97,7 +96,11 @@ def test_an_overlay_folder_is_self_contained_and_relocatable(overlays, tmp_path,
             np.testing.assert_array_equal(moved.run_clip(clip), expected)
     finally:
         hidden.rename(overlays["clip"]["overlay"])
-    assert not list((overlays["clip"]["overlay"] / "hls/firmware/weights").glob("*.txt"))
+    weights = sorted((tmp_path / "moved/hls/firmware/weights").glob("*.txt"))
+    assert len(weights) >= 5
+    weights[0].write_text(weights[0].read_text().replace("0", "1", 1))
+    with pytest.raises(ValueError, match=f"{weights[0].name} does not match"):
+        Accelerator(tmp_path / "moved", backend="emulated")
 
 
 def test_returned_arrays_are_copies(overlays, rng):

@@ -44,7 +44,7 @@ def real_hwh() -> Path:
 class MockZynq(pynq.Device):
     """A Zynq-7000 seen through registers: memory for buffers, an AXI DMA that runs the emulator."""
 
-    def __init__(self, hwh: Path, emulator: Path):
+    def __init__(self, hwh: Path, emulator: Path, weights_dir: Path):
         super().__init__("mock_zynq")
         self.capabilities = {"REGISTER_RW": True}
         self.arch = "armv7l"
@@ -58,6 +58,8 @@ class MockZynq(pynq.Device):
         beats = ctypes.POINTER(ctypes.c_uint64)
         self.accelerator.accel_transfer.argtypes = [beats, ctypes.c_uint, beats, ctypes.c_uint]
         self.accelerator.accel_transfer.restype = ctypes.c_int
+        self.accelerator.accel_set_weights_dir.argtypes = [ctypes.c_char_p]
+        self.accelerator.accel_set_weights_dir(str(weights_dir).encode())
 
     def get_bitfile_metadata(self, bitfile_name):
         from pynq.metadata.runtime_metadata_parser import RuntimeMetadataParser
@@ -119,7 +121,8 @@ def main(overlay_dir: str) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         board = board_copy(Path(overlay_dir), Path(tmp))
         manifest = Manifest.load(board)
-        device = MockZynq(board / "accelerator.hwh", manifest.verified_path("emulator", board))
+        library, weights = manifest.verified_path("emulator", board), manifest.verified_weights_dir(board)
+        device = MockZynq(board / "accelerator.hwh", library, weights)
         pynq.Device.active_device = device
         frames = manifest.frames_per_call * (3 if manifest.stateful else 1)
         clips = rng.uniform(-2, 2, (4, frames, manifest.n_features))
