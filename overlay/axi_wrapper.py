@@ -58,14 +58,7 @@ static bool accel_call(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out, 
 ReadBeats:
     for (unsigned beat = 0; beat < IN_BEATS; beat++) {{
         #pragma HLS PIPELINE
-        ap_uint<{beat_bits}> data = 0;
-        if (ended) {{
-            complete = false;
-        }} else {{
-            axis_beat word = in.read();
-            data = word.data;
-            ended = word.last;
-        }}
+        const ap_uint<{beat_bits}> data = next_beat(in, ended, complete);
         for (unsigned k = 0; k < IN_PER_BEAT; k++) {{
             const unsigned i = beat * IN_PER_BEAT + k;
             if (i < N_X) {{
@@ -106,14 +99,7 @@ static bool accel_call(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out, 
 ReadBeats:
     for (unsigned beat = 0; beat < IN_BEATS; beat++) {{
         #pragma HLS PIPELINE
-        ap_uint<{beat_bits}> data = 0;
-        if (ended) {{
-            complete = false;
-        }} else {{
-            axis_beat word = in.read();
-            data = word.data;
-            ended = word.last;
-        }}
+        const ap_uint<{beat_bits}> data = next_beat(in, ended, complete);
         for (unsigned k = 0; k < IN_PER_BEAT; k++) {{
             const unsigned i = beat * IN_PER_BEAT + k;
             if (i < N_X) {{
@@ -162,6 +148,17 @@ static axis_beat beat_of(ap_uint<{beat_bits}> data, bool last) {{
     word.dest = 0;
     word.last = last;
     return word;
+}}
+
+// The next input beat's data; once the transfer has ended (TLAST seen), 0 and complete = false.
+static ap_uint<{beat_bits}> next_beat(hls::stream<axis_beat> &in, bool &ended, bool &complete) {{
+    if (ended) {{
+        complete = false;
+        return 0;
+    }}
+    axis_beat word = in.read();
+    ended = word.last;
+    return word.data;
 }}
 {call}
 void {project}_axi(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out) {{

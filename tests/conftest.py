@@ -78,36 +78,36 @@ def small_classifier(frames, stateful=False, preset="w12", classes=3):
     return model
 
 
-@pytest.fixture(scope="session")
-def overlays(tmp_path_factory):
-    """Two overlays built through the CLI without Vivado: whole-clip io_parallel, stateful io_stream."""
+def run_build(model_path, out, env=None, board="zcu102", *options):
+    """``python -m overlay build`` in a subprocess (``env`` None: this process's environment)."""
     import subprocess
     import sys
 
+    command = [
+        sys.executable,
+        "-m",
+        "overlay",
+        "build",
+        "--model",
+        str(model_path),
+        "--board",
+        board,
+        "--out",
+        str(out),
+    ]
+    return subprocess.run([*command, *options], capture_output=True, text=True, env=env)
+
+
+@pytest.fixture(scope="session")
+def overlays(tmp_path_factory):
+    """Two overlays built through the CLI without Vivado: whole-clip io_parallel, stateful io_stream."""
     built = {}
     for name, frames, stateful, io_type in [("clip", 6, False, "io_parallel"), ("frames", 1, True, "io_stream")]:
         root = tmp_path_factory.mktemp(name)
         model = small_classifier(frames, stateful)
         model.save(root / "model.h5")
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "overlay",
-                "build",
-                "--model",
-                str(root / "model.h5"),
-                "--board",
-                "pynq-z2",
-                "--out",
-                str(root / "overlay"),
-                "--io-type",
-                io_type,
-            ],
-            capture_output=True,
-            text=True,
-            env={**__import__("os").environ, "PATH": "/usr/bin:/bin"},
-        )
+        env = {**os.environ, "PATH": "/usr/bin:/bin"}
+        result = run_build(root / "model.h5", root / "overlay", env, "pynq-z2", "--io-type", io_type)
         built[name] = dict(model=model, root=root, overlay=root / "overlay", result=result)
     return built
 

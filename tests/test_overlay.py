@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import family_model, quantizers, random_weights, warnings_in_our_code
+from conftest import family_model, quantizers, random_weights, run_build, warnings_in_our_code
 
 import hls_project
 import models
@@ -60,22 +60,6 @@ def fake_tools(directory, fail=None):
     return {**os.environ, "PATH": f"{directory}:/usr/bin:/bin"}
 
 
-def run_build(model_path, out, env=None, board="zcu102"):
-    command = [
-        sys.executable,
-        "-m",
-        "overlay",
-        "build",
-        "--model",
-        str(model_path),
-        "--board",
-        board,
-        "--out",
-        str(out),
-    ]
-    return subprocess.run(command, capture_output=True, text=True, env=env)
-
-
 def tcl_value(project_tcl, variable) -> str:
     """What Tcl makes of a variable set in a generated script (tclsh sources the file)."""
     script = f'source "{project_tcl}"; puts ${variable}'
@@ -100,24 +84,8 @@ def test_hls_clock_is_the_boards(overlays, tmp_path):
 def test_a_top_interface_wider_than_hls_takes_is_refused_with_the_numbers(io_type, what, tmp_path):
     model, _ = family_model(models.TTLSTM, 1, [10, 10, 6], [2, 2, 2], tt_ranks=2, **quantizers("w12"))
     model.save(tmp_path / "wide.h5")
-    command = ["--io-type", io_type]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "overlay",
-            "build",
-            "--model",
-            str(tmp_path / "wide.h5"),
-            "--board",
-            "pynq-z2",
-            "--out",
-            str(tmp_path / "out"),
-            *command,
-        ],
-        capture_output=True,
-        text=True,
-    )
+    env = dict(os.environ)
+    result = run_build(tmp_path / "wide.h5", tmp_path / "out", env, "pynq-z2", "--io-type", io_type)
     assert result.returncode == 2
     assert f"input {what}" in result.stderr and "6,000 bits (600 values x 10 bits)" in result.stderr
     assert not (tmp_path / "out/manifest.json").exists()
