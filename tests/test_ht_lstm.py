@@ -217,9 +217,16 @@ def test_fdht_csim_bit_exact(tmp_path, rng, preset, ranks, steps, io_type, retur
     check_csim(model, layer, x, tmp_path / "prj", io_type=io_type)
 
 
-@pytest.mark.slow
-def test_ucf11_shape_csim_bit_exact(tmp_path, rng):
-    """57,600 -> 4 x 256 through the banked HT engine: compiles and matches the reference."""
-    model, layer = ht_model(2, **UCF11, **quantizers("w12"))
+@pytest.mark.parametrize(
+    "layer_class, modes, ranks",
+    [(models.HTLSTM, [8, 20, 20, 18], 4), (models.FDHTLSTM, [8, 20, 20, 19], 6)],
+    ids=["ht_lstm", "fdht_lstm"],
+)
+def test_ucf11_shape_csim_bit_exact(layer_class, modes, ranks, tmp_path, rng):
+    """57,600 -> 4 x 256 through the banked HT engine in the cheapest order (the paper shapes:
+    HT every rank 4, FDHT [8,20,20,19] rank 6): compiles and matches the reference."""
+    model, layer = family_model(
+        layer_class, 2, modes, [4, 4, 4, 4], n_features=57_600, ht_ranks=ranks, **quantizers("w12")
+    )
     x = rng.uniform(0, 1, (2, 2, 57_600)).astype(np.float32)
     check_csim(model, layer, x, tmp_path / "prj", keras_lsb=False)
