@@ -111,13 +111,13 @@ int main() {{
 TRANSFERS = ((2, "whole"), (1, "whole"), (2, "short"), (1, "long"), (3, "whole"))
 
 
-def record_transfers(manifest: Manifest, library: Path, seed: int = 0) -> list:
+def record_transfers(manifest: Manifest, library: Path, weights_dir: Path, seed: int = 0) -> list:
     """Run ``TRANSFERS`` through the emulator: seeded random features over the input type's range
     and beyond, the first and every transfer after a malformed one with the reset bit.
     Returns ``[(beats_in, beats_out)]`` (uint64 arrays)."""
     rng = np.random.default_rng(seed)
     span = 1.25 * max(abs(manifest.input_type.min_value), manifest.input_type.max_value)
-    backend = EmulatedBackend(library, manifest, library.parents[1] / "firmware" / "weights")
+    backend = EmulatedBackend(library, manifest, weights_dir)
     recorded, reset = [], True
     try:
         for calls, how in TRANSFERS:
@@ -133,7 +133,7 @@ def record_transfers(manifest: Manifest, library: Path, seed: int = 0) -> list:
 
 def write_testbench(hls_dir: Path, manifest: Manifest, library: Path, project: str = "myproject") -> Path:
     """Write the testbench over hls4ml's ``<project>_test.cpp`` and its recorded transfers."""
-    recorded = record_transfers(manifest, library)
+    recorded = record_transfers(manifest, library, hls_dir / "firmware" / "weights")
     (hls_dir / "tb_data").mkdir(exist_ok=True)
     for name, column in ((BEATS_IN, 0), (BEATS_OUT, 1)):
         lines = (" ".join(str(int(beat)) for beat in transfer[column]) for transfer in recorded)
