@@ -51,6 +51,11 @@ def weight_grid(values, ftype: FixedType) -> np.ndarray:
     return ftype.quantize(np.asarray(values, np.float64))
 
 
+def keras_cell(keras_layer: dict):
+    """The Keras cell of a family layer, rebuilt (unbuilt, no weights) from its class name and config."""
+    return FAMILY_LAYERS[keras_layer["class_name"]].keras_class.from_config(keras_layer["config"]).cell
+
+
 def map_input_type(types: LSTMTypes, fused_recurrent: bool) -> FixedType:
     """The type of the input map's input: the frame, or ``[x; h]`` for fused families."""
     return join_type(types) if fused_recurrent else types.input
@@ -114,10 +119,9 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
     # -- shared ------------------------------------------------------------------------------
     @property
     def cell(self):
-        """The Keras cell, rebuilt (unbuilt, no weights) from the layer's class name and config."""
+        """The Keras cell (``keras_cell`` of the layer's class name and config), built once per node."""
         if getattr(self, "_cell", None) is None:
-            keras_layer = self.get_attr("keras_layer")
-            self._cell = FAMILY_LAYERS[keras_layer["class_name"]].keras_class.from_config(keras_layer["config"]).cell
+            self._cell = keras_cell(self.get_attr("keras_layer"))
         return self._cell
 
     @property
@@ -184,7 +188,7 @@ def parse_lstm_family(keras_layer, input_names, input_shapes, data_reader):
         )
     if config.get("return_state") or config.get("go_backwards"):
         raise ValueError(f"layer '{name}': return_state and go_backwards are not supported in hardware")
-    cell = FAMILY_LAYERS[keras_layer["class_name"]].keras_class.from_config(config).cell
+    cell = keras_cell(keras_layer)
     types = LSTMTypes.from_fixed_types(cell.fixed_types, name)
     units = cell.units
     layer = {
