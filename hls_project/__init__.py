@@ -3,7 +3,8 @@
 Importing this package imports every family module (``hls_project/<stem>.py``, stems ending in
 ``_lstm``); defining a family's IR class registers it with hls4ml's extension API (converter
 handler, IR layer, config/function templates) on the Vivado, Vitis and VivadoAccelerator
-backends, and every header in ``nnet_utils/`` is registered here. ``register()`` runs the
+backends, and every header in ``nnet_utils/`` is registered here, with the pass that narrows the
+model input's stream (``hls_project.input_stream``). ``register()`` runs the
 discovery; calling it again does nothing new.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import hls4ml
 
+from hls_project.input_stream import PASS_NAME, NarrowInputStream
 from hls_project.lstm_cell import BACKENDS, FAMILY_LAYERS, execute
 from models.families import FAMILY_SUFFIX
 
@@ -30,6 +32,10 @@ def register() -> dict:
         backend = hls4ml.backends.get_backend(backend_name)
         for header in sorted(HEADERS.glob("nnet_*.h")):
             backend.register_source(header.resolve())
+    if f"vivado:{PASS_NAME}" not in hls4ml.model.optimizer.get_available_passes():
+        # after hls4ml's transform_types (the flow Vivado, Vitis and VivadoAccelerator all run)
+        vivado = hls4ml.backends.get_backend("Vivado")
+        vivado.register_pass(PASS_NAME, NarrowInputStream, flow="vivado:specific_types")
     return dict(FAMILY_LAYERS)
 
 

@@ -99,8 +99,14 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
 
     @abstractmethod
     def input_map_cpp(self) -> str:
-        """The member ``template <class x_T> static void input_map(const x_T x[n_join],
-        accum_t zx[4 * n_state])`` of the layer config (bit-equal to ``input_map_reference``)."""
+        """The member ``template <class data_T> static void input_map(hls::stream<data_T> &frame,
+        const state_t h[n_state], accum_t zx[4 * n_state])`` of the layer config, bit-equal to
+        ``input_map_reference``: it reads the ``n_join`` values of ``[x; h; 0...]`` in order with
+        one ``nnet::join_reader<data_T, config>`` (the frame as it streams in)."""
+
+    def weight_layout(self, name: str, data):
+        """Weight ``name`` (float values, the Keras shape) in the order the kernel reads it; as is by default."""
+        return data
 
     def recurrent_map_type(self) -> FixedType:
         """The type of ``zh`` (the recurrent map's output): exact for the dense ``h @ U``."""
@@ -157,7 +163,7 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
             ("recurrent_map", "recurrent", types.recurrent),
         ):
             for name in self.get_attr(f"{part}_weight_names"):
-                data = self.get_attr(f"{name}_data")
+                data = self.weight_layout(name, self.get_attr(f"{name}_data"))
                 self.add_fixed_weight(name, f"{name}_{{index}}", f"{short}{{index}}_t", ftype, data)
         self.add_fixed_weight("bias", "b{index}", "bias{index}_t", types.bias, self.get_attr("bias_data"))
         tables = cell_tables(types, self.cell.activation, self.cell.recurrent_activation)

@@ -1,20 +1,24 @@
 """hls4ml plugin for ``models.TTLSTM``: the TT input map's hooks (reference, step configs, C++).
 
-The TT cores become separate weight arrays ``core_<k>_<index>``; the contraction schedule of
-``models.tt`` (last core first) becomes one ``nnet::tt_core_config`` per step and a generated
-``input_map`` that chains ``nnet::tt_core_contract`` over them (nnet_tt_lstm.h).
+The TT cores become separate weight arrays ``core_<k>_<index>``, each stored in the order its
+step reads it (``weight_layout``). The contraction schedule of ``models.tt`` (last core first)
+becomes a chain (``hls_project.decomposed``): the last core contracts the streaming frame
+(``nnet::frame_mode_contract``), every other core is one ``nnet::tt_core_contract`` over a
+buffer banked by its ``(i, b)`` terms (nnet_tt_lstm.h).
 """
 
 from __future__ import annotations
 
 from functools import partial
 
+from hls_project.decomposed import BankView, FrameMode, Link, chain_cpp, frame_mode_config
 from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, map_input_type, product_sum_type
 from hls_project.reference import staged_input_map
-from models.tt import contract_step
+from models.tt import ContractionStep, contract_step
 from models.tt_lstm import TTLSTM
 
-STEP_TEMPLATE = """struct config{index}_tt{step} : nnet::tt_core_config {{  // core {core}: {macs} MACs
+STEP_TEMPLATE = """// step {step}: core {core}, {macs} MACs, {words} words in {banks} banks
+struct config{index}_tt{step} : nnet::tt_core_config {{
     static const unsigned n_left = {n_left};
     static const unsigned n_in = {n_in};
     static const unsigned n_out = {n_out};
@@ -24,59 +28,90 @@ STEP_TEMPLATE = """struct config{index}_tt{step} : nnet::tt_core_config {{  // c
     static const unsigned reuse_factor = {reuse_factor};
     typedef {core_t} core_t;
     typedef {mac_t} mac_t;
+    typedef {out_view} out_view;
 }};
 """
+
+
+def input_view(step: ContractionStep) -> BankView:
+    """The banked layout a later step reads its input in: bank ``i * rank_in + b``, offset ``l * n_right + p``."""
+    return BankView(u=step.n_in, q=step.n_right, v=step.rank_in)
+
+
+def frame_mode(step: ContractionStep) -> FrameMode:
+    """The first step (the last core: ``n_right = rank_in = 1``) as a contraction of the frame's mode."""
+    if step.n_right != 1 or step.rank_in != 1:
+        raise ValueError(f"the first TT step must have n_right = rank_in = 1, got {step}")
+    return FrameMode(a=step.n_left, u=step.n_in, t=step.n_out * step.rank_out, b=1)
 
 
 class TTLSTMLayer(LSTMFamilyLayer):
     """IR of a TT-LSTM layer: the shared LSTM block plus TT cores ``core_0 .. core_{d-1}``."""
 
     keras_class = TTLSTM
-    headers = ("nnet_tt_lstm.h",)
+    headers = ("nnet_decomposed.h", "nnet_tt_lstm.h")
 
     @staticmethod
     def input_map_reference(cell, weights, types, frac):
         stages = [(partial(contract_step, step), weights[step.core]) for step in cell.tt_shape.schedule()]
         return lambda x: staged_input_map(x, stages, types, frac)
 
+    def weight_layout(self, name, data):
+        """A core in its step's read order: the first step's ``(n_in, n_out, rank_out)`` = ``[u][t]``,
+        the others' ``(n_in, rank_in, rank_out, n_out)`` (one block per ``(i, b)`` term)."""
+        steps = self.cell.tt_shape.schedule()
+        if name == f"core_{steps[0].core}":
+            return data.transpose(1, 2, 0, 3)
+        if name.startswith("core_"):
+            return data.transpose(1, 3, 0, 2)
+        return data
+
+    def buffer_views(self) -> list:
+        """The layout of each step's output: the next step's ``input_view``, one bank for ``zx``."""
+        return [input_view(step) for step in self.cell.tt_shape.schedule()[1:]] + [BankView()]
+
     def input_map_configs(self):
         types = self.lstm_types
+        steps = self.cell.tt_shape.schedule()
+        views = self.buffer_views()
         core_t = self.get_weights("core_0").type.name
-        text = ""
-        for number, step in enumerate(self.cell.tt_shape.schedule()):
-            in_type = map_input_type(types, self.fused_recurrent) if number == 0 else types.accumulator
+        reuse_factor = self.get_attr("reuse_factor", 1)
+        in_type = map_input_type(types, self.fused_recurrent)
+        text = frame_mode_config(
+            self.index,
+            frame_mode(steps[0]),
+            reuse_factor,
+            core_t,
+            exact_cpp(product_sum_type(steps[0].terms, in_type, types.kernel)),
+            views[0],
+        )
+        for number, step in enumerate(steps[1:], start=1):
             text += STEP_TEMPLATE.format(
                 index=self.index,
                 step=number,
                 core=step.core,
                 macs=step.macs,
+                words=step.in_size,
+                banks=input_view(step).banks,
                 n_left=step.n_left,
                 n_in=step.n_in,
                 n_out=step.n_out,
                 n_right=step.n_right,
                 rank_in=step.rank_in,
                 rank_out=step.rank_out,
-                reuse_factor=self.get_attr("reuse_factor", 1),
+                reuse_factor=reuse_factor,
                 core_t=core_t,
-                mac_t=exact_cpp(product_sum_type(step.terms, in_type, types.kernel)),
+                mac_t=exact_cpp(product_sum_type(step.terms, types.accumulator, types.kernel)),
+                out_view=views[number].cpp(),
             )
         return text
 
     def input_map_cpp(self):
         steps = self.cell.tt_shape.schedule()
         cores = self.weight_vars("input_map")
-        lines = [
-            "    // TT mat-vec, last core first; every step rounds to accum_t",
-            "    template <class x_T> static void input_map(const x_T x[n_join], accum_t zx[4 * n_state]) {",
+        links = [
+            Link("nnet::tt_core_contract", f"config{self.index}_tt{number}", cores[step.core], step.out_size)
+            for number, step in enumerate(steps[1:], start=1)
         ]
-        source = "x"
-        for number, step in enumerate(steps):
-            in_t = "x_T" if number == 0 else "accum_t"
-            target = "zx" if number == len(steps) - 1 else f"buf{number}"
-            if target != "zx":
-                lines.append(f"        static accum_t {target}[{step.out_size}];  // on-chip memory")
-            call = f"nnet::tt_core_contract<{in_t}, accum_t, config{self.index}_tt{number}>"
-            lines.append(f"        {call}({source}, {target}, {cores[step.core]});")
-            source = target
-        lines.append("    }")
-        return "\n".join(lines)
+        comment = "TT mat-vec, last core first; buffers banked for their reader"
+        return chain_cpp(comment, self.index, cores[steps[0].core], steps[0].out_size, links, self.buffer_views())

@@ -5,7 +5,10 @@ and ``out`` of ``<project>_axi``; we replace its wrapper (which converts floats 
 to reset a stateful layer) by one that speaks ``host.protocol``: 64-bit ``ap_axiu`` beats (TLAST
 as a side channel in Vivado HLS and Vitis HLS alike), a control beat, then raw fixed-point values
 packed several per beat, several model calls per transfer, TLAST on the last output beat, and a
-status beat that reports a malformed transfer (the top drains it and is ready for the next).
+status beat that reports a malformed transfer: a call cut short is completed with zeros (its
+outputs are flagged, and the LSTM state is meaningless until the next reset), a long one is
+drained, and the top is ready for the next transfer. Reader, model and writer are a dataflow
+region on FIFOs a few packs deep, so no stage of the top holds a frame.
 ``emulator_bridge.cpp`` drives the very same function from C for the host's emulated backend.
 """
 
@@ -16,6 +19,8 @@ from pathlib import Path
 
 from host.protocol import BEAT_BITS, CALLS_SHIFT, CONTROL_RESET, STATUS_LONG, STATUS_SHORT, beats_for
 
+# Packs each FIFO of the top holds: enough for the reader to run a few beats ahead of the model.
+FIFO_DEPTH = 16
 # For g++ builds only (emulator, testbench): Vivado HLS and Vitis HLS bring their own.
 AXI_SDATA_SHIM = Path(__file__).parent / "emulator_include"
 
@@ -48,95 +53,44 @@ void {project}_axi(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out);
 #endif
 """
 
-PARALLEL_IO = """
-// One call: IN_BEATS beats -> x, the model, y -> OUT_BEATS beats. Returns false (nothing run,
-// zero beats out) when the input ends before the call's last beat.
-static bool accel_call(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out, bool &ended) {{
-    {input_t} x[N_X];
-    {output_t} y[N_OUT];
-    bool complete = true;
-ReadBeats:
-    for (unsigned beat = 0; beat < IN_BEATS; beat++) {{
-        #pragma HLS PIPELINE
-        const ap_uint<{beat_bits}> data = next_beat(in, ended, complete);
-        for (unsigned k = 0; k < IN_PER_BEAT; k++) {{
-            const unsigned i = beat * IN_PER_BEAT + k;
-            if (i < N_X) {{
-                x[i].range(IN_WIDTH - 1, 0) = data.range(k * IN_WIDTH + IN_WIDTH - 1, k * IN_WIDTH);
-            }}
-        }}
-    }}
-    if (complete) {{
+STREAM_MODEL = """
+// The model on the packs as they come: hls4ml's io_stream top.
+static void run_calls(hls::stream<x_pack_t> &x, hls::stream<y_pack_t> &y, unsigned calls) {{
+Calls:
+    for (unsigned call = 0; call < calls; call++) {{
         {project}(x, y);
     }}
-WriteBeats:
-    for (unsigned beat = 0; beat < OUT_BEATS; beat++) {{
-        #pragma HLS PIPELINE
-        ap_uint<{beat_bits}> data = 0;
-        for (unsigned k = 0; k < OUT_PER_BEAT; k++) {{
-            const unsigned j = beat * OUT_PER_BEAT + k;
-            if (j < N_OUT && complete) {{
-                data.range(k * OUT_WIDTH + OUT_WIDTH - 1, k * OUT_WIDTH) = y[j].range(OUT_WIDTH - 1, 0);
-            }}
-        }}
-        out.write(beat_of(data, false));
-    }}
-    return complete;
 }}
 """
 
-STREAM_IO = """
-// One call: IN_BEATS beats -> the input stream (packs of {input_t}::size), the model, the output
-// stream -> OUT_BEATS beats. Returns false (nothing run, zero beats out) when the input ends
-// before the call's last beat.
-static bool accel_call(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out, bool &ended) {{
-    hls::stream<{input_t}> x("x");
-    hls::stream<{output_t}> y("y");
-    #pragma HLS STREAM variable=x depth={x_depth}
-    #pragma HLS STREAM variable=y depth={y_depth}
-    {input_t} x_pack;
-    bool complete = true;
-ReadBeats:
-    for (unsigned beat = 0; beat < IN_BEATS; beat++) {{
-        #pragma HLS PIPELINE
-        const ap_uint<{beat_bits}> data = next_beat(in, ended, complete);
-        for (unsigned k = 0; k < IN_PER_BEAT; k++) {{
-            const unsigned i = beat * IN_PER_BEAT + k;
-            if (i < N_X) {{
-                x_pack[i % {input_t}::size].range(IN_WIDTH - 1, 0) =
-                    data.range(k * IN_WIDTH + IN_WIDTH - 1, k * IN_WIDTH);
-                if (i % {input_t}::size == {input_t}::size - 1 && complete) {{
-                    x.write(x_pack);
-                }}
-            }}
+PARALLEL_MODEL = """
+// The model on arrays (io_parallel, small models only: the whole call is one port of the model).
+static void run_calls(hls::stream<x_pack_t> &x, hls::stream<y_pack_t> &y, unsigned calls) {{
+Calls:
+    for (unsigned call = 0; call < calls; call++) {{
+        {input_t} x_call[N_X];
+        {output_t} y_call[N_OUT];
+        for (unsigned i = 0; i < N_X; i++) {{
+            #pragma HLS PIPELINE
+            x_call[i] = x.read()[0];
+        }}
+        {project}(x_call, y_call);
+        for (unsigned j = 0; j < N_OUT; j++) {{
+            #pragma HLS PIPELINE
+            y_pack_t pack;
+            pack[0] = y_call[j];
+            y.write(pack);
         }}
     }}
-    {output_t} y_pack;
-    if (complete) {{
-        {project}(x, y);
-    }}
-WriteBeats:
-    for (unsigned beat = 0; beat < OUT_BEATS; beat++) {{
-        #pragma HLS PIPELINE
-        ap_uint<{beat_bits}> data = 0;
-        for (unsigned k = 0; k < OUT_PER_BEAT; k++) {{
-            const unsigned j = beat * OUT_PER_BEAT + k;
-            if (j < N_OUT && complete) {{
-                if (j % {output_t}::size == 0) {{
-                    y_pack = y.read();
-                }}
-                data.range(k * OUT_WIDTH + OUT_WIDTH - 1, k * OUT_WIDTH) =
-                    y_pack[j % {output_t}::size].range(OUT_WIDTH - 1, 0);
-            }}
-        }}
-        out.write(beat_of(data, false));
-    }}
-    return complete;
 }}
 """
 
 SOURCE = """#include "{project}_axi.h"
 #include "nnet_utils/nnet_lstm_cell.h"
+#include "nnet_utils/nnet_types.h"
+
+typedef {x_pack} x_pack_t; // an element of the model's input stream ({x_size} values)
+typedef {y_pack} y_pack_t; // an element of the model's output stream ({y_size} values)
 
 static axis_beat beat_of(ap_uint<{beat_bits}> data, bool last) {{
     axis_beat word;
@@ -150,33 +104,40 @@ static axis_beat beat_of(ap_uint<{beat_bits}> data, bool last) {{
     return word;
 }}
 
-// The next input beat's data; once the transfer has ended (TLAST seen), 0 and complete = false.
-static ap_uint<{beat_bits}> next_beat(hls::stream<axis_beat> &in, bool &ended, bool &complete) {{
-    if (ended) {{
-        complete = false;
-        return 0;
-    }}
-    axis_beat word = in.read();
-    ended = word.last;
-    return word.data;
-}}
-{call}
-void {project}_axi(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out) {{
-    #pragma HLS INTERFACE axis port=in
-    #pragma HLS INTERFACE axis port=out
-    #pragma HLS INTERFACE ap_ctrl_none port=return
-
-    axis_beat control = in.read();
-    bool ended = control.last;
-    if (control.data & CONTROL_RESET) {{
-        nnet::lstm_reset_all();
-    }}
-    const unsigned calls = control.data.range(CALLS_SHIFT + 31, CALLS_SHIFT).to_uint();
+// The calls' input beats -> the model's input packs, values in order. A call cut short (TLAST
+// before its last beat) is completed with zeros; after the last call, beats up to TLAST are
+// drained. The status (calls complete, STATUS_SHORT, STATUS_LONG) goes to the writer.
+static void read_calls(hls::stream<axis_beat> &in, bool ended, unsigned calls, hls::stream<x_pack_t> &x,
+                       hls::stream<ap_uint<{beat_bits}>> &status) {{
+    x_pack_t pack;
+    unsigned slot = 0; // N_X is a multiple of x_pack_t::size: every call starts a pack
     unsigned done = 0;
     bool short_input = false;
 Calls:
     for (unsigned call = 0; call < calls; call++) {{
-        if (accel_call(in, out, ended)) {{
+        bool complete = true;
+    ReadBeats:
+        for (unsigned beat = 0; beat < IN_BEATS; beat++) {{
+            #pragma HLS PIPELINE
+            ap_uint<{beat_bits}> data = 0;
+            if (ended) {{
+                complete = false;
+            }} else {{
+                axis_beat word = in.read();
+                ended = word.last;
+                data = word.data;
+            }}
+            for (unsigned k = 0; k < IN_PER_BEAT; k++) {{
+                if (beat * IN_PER_BEAT + k < N_X) {{
+                    pack[slot].range(IN_WIDTH - 1, 0) = data.range(k * IN_WIDTH + IN_WIDTH - 1, k * IN_WIDTH);
+                    if (++slot == x_pack_t::size) {{
+                        x.write(pack);
+                        slot = 0;
+                    }}
+                }}
+            }}
+        }}
+        if (complete) {{
             done++;
         }} else {{
             short_input = true;
@@ -188,14 +149,67 @@ Drain:
         ended = in.read().last;
         long_input = true;
     }}
-    ap_uint<{beat_bits}> status = done;
+    ap_uint<{beat_bits}> word = done;
     if (short_input) {{
-        status |= STATUS_SHORT;
+        word |= STATUS_SHORT;
     }}
     if (long_input) {{
-        status |= STATUS_LONG;
+        word |= STATUS_LONG;
     }}
-    out.write(beat_of(status, true));
+    status.write(word);
+}}
+{run_calls}
+// The model's output packs -> OUT_BEATS beats per call, then the status beat with TLAST.
+static void write_calls(hls::stream<y_pack_t> &y, unsigned calls, hls::stream<ap_uint<{beat_bits}>> &status,
+                        hls::stream<axis_beat> &out) {{
+    y_pack_t pack;
+    unsigned slot = 0;
+Calls:
+    for (unsigned call = 0; call < calls; call++) {{
+    WriteBeats:
+        for (unsigned beat = 0; beat < OUT_BEATS; beat++) {{
+            #pragma HLS PIPELINE
+            ap_uint<{beat_bits}> data = 0;
+            for (unsigned k = 0; k < OUT_PER_BEAT; k++) {{
+                if (beat * OUT_PER_BEAT + k < N_OUT) {{
+                    if (slot == 0) {{
+                        pack = y.read();
+                    }}
+                    data.range(k * OUT_WIDTH + OUT_WIDTH - 1, k * OUT_WIDTH) = pack[slot].range(OUT_WIDTH - 1, 0);
+                    slot = (slot + 1 == y_pack_t::size) ? 0 : slot + 1;
+                }}
+            }}
+            out.write(beat_of(data, false));
+        }}
+    }}
+    out.write(beat_of(status.read(), true));
+}}
+
+// One transfer after its control beat: reader, model and writer run concurrently on FIFOs a few
+// packs deep (no stage holds a frame).
+static void run_transfer(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out, bool ended, unsigned calls) {{
+    #pragma HLS DATAFLOW
+    hls::stream<x_pack_t> x("x");
+    hls::stream<y_pack_t> y("y");
+    hls::stream<ap_uint<{beat_bits}>> status("status");
+    #pragma HLS STREAM variable=x depth={fifo_depth}
+    #pragma HLS STREAM variable=y depth={fifo_depth}
+    #pragma HLS STREAM variable=status depth=2
+    read_calls(in, ended, calls, x, status);
+    run_calls(x, y, calls);
+    write_calls(y, calls, status, out);
+}}
+
+void {project}_axi(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out) {{
+    #pragma HLS INTERFACE axis port=in
+    #pragma HLS INTERFACE axis port=out
+    #pragma HLS INTERFACE ap_ctrl_none port=return
+
+    axis_beat control = in.read();
+    if (control.data & CONTROL_RESET) {{
+        nnet::lstm_reset_all();
+    }}
+    run_transfer(in, out, control.last, control.data.range(CALLS_SHIFT + 31, CALLS_SHIFT).to_uint());
 }}
 """
 
@@ -263,9 +277,15 @@ def write_wrapper(hls_model, project_dir) -> list:
     out_type = from_hls4ml(out.type.precision, rounding_matters=False)
     fields = dict(project=project, input_t=inp.type.name, output_t=out.type.name, beat_bits=BEAT_BITS)
     if io_type == "io_parallel":
-        call = PARALLEL_IO.format(**fields)
+        run_calls = PARALLEL_MODEL.format(**fields)
+        x_pack, y_pack = f"nnet::array<{inp.type.name}, 1>", f"nnet::array<{out.type.name}, 1>"
+        x_size = y_size = 1
     else:
-        call = STREAM_IO.format(**fields, x_depth=max(1, n_x // inp.shape[-1]), y_depth=max(1, n_out // out.shape[-1]))
+        from hls_project.input_stream import stream_element_values
+
+        run_calls = STREAM_MODEL.format(**fields)
+        x_pack, y_pack = inp.type.name, out.type.name
+        x_size, y_size = stream_element_values(inp), stream_element_values(out)
     header = HEADER.format(
         guard=project.upper(),
         project=project,
@@ -287,7 +307,17 @@ def write_wrapper(hls_model, project_dir) -> list:
     project_dir = Path(project_dir)
     paths = [firmware / f"{project}_axi.h", firmware / f"{project}_axi.cpp", project_dir / "emulator_bridge.cpp"]
     paths[0].write_text(header)
-    paths[1].write_text(SOURCE.format(project=project, beat_bits=BEAT_BITS, call=call))
+    source = SOURCE.format(
+        project=project,
+        beat_bits=BEAT_BITS,
+        run_calls=run_calls,
+        x_pack=x_pack,
+        y_pack=y_pack,
+        x_size=x_size,
+        y_size=y_size,
+        fifo_depth=FIFO_DEPTH,
+    )
+    paths[1].write_text(source)
     paths[2].write_text(BRIDGE.format(project=project))
     paths.append(project_dir / "emulator_weights.h")
     paths[3].write_text(WEIGHTS_HEADER)

@@ -91,18 +91,19 @@ def prepare_output_folder(out_dir: Path) -> None:
 
 def check_top_interface(hls_model) -> None:
     """Refuse a design whose top-level port (io_parallel: the whole call's values reshaped into one
-    word) or stream element (io_stream: one frame) is wider than ``MAX_TOP_BITS``, with the numbers."""
+    word) or stream element (io_stream: a row of the tensor, or the narrowed input of our LSTM
+    layers, ``hls_project.input_stream``) is wider than ``MAX_TOP_BITS``, with the numbers."""
+    from hls_project.input_stream import stream_element_values
+
     io_type = hls_model.config.get_config_value("IOType")
     for role, variable in (
         ("input", hls_model.get_input_variables()[0]),
         ("output", hls_model.get_output_variables()[0]),
     ):
-        values = variable.size() if io_type == "io_parallel" else variable.shape[-1]
+        values = variable.size() if io_type == "io_parallel" else stream_element_values(variable)
         bits = values * variable.type.precision.width
         if bits > MAX_TOP_BITS:
-            what = (
-                "port (all values of a call in one word)" if io_type == "io_parallel" else "stream element (one frame)"
-            )
+            what = "port (all values of a call in one word)" if io_type == "io_parallel" else "stream element"
             raise ValueError(
                 f"the accelerator's {role} {what} would be {bits:,} bits ({values:,} values x "
                 f"{variable.type.precision.width} bits), wider than the {MAX_TOP_BITS:,} bits this flow writes "

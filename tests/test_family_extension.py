@@ -100,12 +100,17 @@ class ToyLSTMLayer(LSTMFamilyLayer):
         types = self.lstm_types
         mac_t = exact_cpp(product_sum_type(self.get_attr("n_in"), types.input, types.kernel))
         kernel = self.weight_vars("input_map")[0]
-        return f"""    template <class x_T> static void input_map(const x_T x[n_join], accum_t zx[4 * n_state]) {{
-        for (unsigned j = 0; j < 4 * n_state; j++) {{
-            {mac_t} acc = 0;
-            for (unsigned i = 0; i < n_join; i++) acc += x[i] * {kernel}[i * 4 * n_state + j];
-            zx[j] = acc;
+        return f"""    template <class data_T>
+    static void input_map(hls::stream<data_T> &frame, const state_t h[n_state], accum_t zx[4 * n_state]) {{
+        nnet::join_reader<data_T, config{self.index}> reader;
+        {mac_t} acc[4 * n_state];
+        for (unsigned i = 0; i < n_join; i++) {{
+            const join_t x = reader.next(frame, h);
+            for (unsigned j = 0; j < 4 * n_state; j++) {{
+                acc[j] = (i == 0 ? {mac_t}(0) : acc[j]) + x * {kernel}[i * 4 * n_state + j];
+            }}
         }}
+        for (unsigned j = 0; j < 4 * n_state; j++) zx[j] = acc[j];
     }}"""
 
     def recurrent_map_type(self):

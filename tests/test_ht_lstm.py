@@ -60,6 +60,11 @@ def test_cheapest_order_on_the_ucf11_shapes():
     fdht_shape = ht_lstm_shape([8, 20, 20, 19], [4, 4, 4, 4], 6)
     assert order_cost(fdht_shape, POST_ORDER)[:2] == (37_668_864, 875_520)
     assert fdht_shape.order == min(order_cost(fdht_shape, order) for order in valid_orders(fdht_shape))[2]
+    # the hardware chain: a leaf reads the whole (joined) frame as it streams; the largest buffer
+    for shape, n_join, largest in [(ht_lstm_shape(**UCF11), 57_600, 65_536), (fdht_shape, 60_800, 221_184)]:
+        steps = shape.schedule()
+        assert steps[0].in_size == n_join and (steps[0].p, steps[0].q, steps[0].v) == (1, 1, 1)
+        assert max(step.out_size for step in steps) == largest
 
 
 @pytest.mark.parametrize(

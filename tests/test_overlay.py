@@ -80,15 +80,66 @@ def test_hls_clock_is_the_boards(overlays, tmp_path):
     assert period == pytest.approx(1000 / BOARD_CLOCK_MHZ["alveo-u250"]) and "HLS clock 300 MHz" in result.stdout
 
 
-@pytest.mark.parametrize("io_type, what", [("io_stream", "stream element"), ("io_parallel", "port")])
-def test_a_top_interface_wider_than_hls_takes_is_refused_with_the_numbers(io_type, what, tmp_path):
-    model, _ = family_model(models.TTLSTM, 1, [10, 10, 6], [2, 2, 2], tt_ranks=2, **quantizers("w12"))
+@pytest.mark.parametrize(
+    "io_type, role, what, input_modes, output_modes",
+    [
+        ("io_parallel", "input", "port", [10, 10, 6], [2, 2, 2]),  # 600 inputs in one word
+        ("io_stream", "output", "stream element", [2, 2, 2], [8, 8, 8]),  # 512 units in one element
+    ],
+)
+def test_a_top_interface_wider_than_hls_takes_is_refused_with_the_numbers(
+    io_type, role, what, input_modes, output_modes, tmp_path
+):
+    """The input of our LSTM layers streams narrow whatever the frame size, but a whole-call port
+    (io_parallel) or a stream element of stock width (the LSTM's output row) is refused."""
+    model, layer = family_model(models.TTLSTM, 1, input_modes, output_modes, tt_ranks=2, **quantizers("w12"))
     model.save(tmp_path / "wide.h5")
-    env = dict(os.environ)
-    result = run_build(tmp_path / "wide.h5", tmp_path / "out", env, "pynq-z2", "--io-type", io_type)
+    result = run_build(tmp_path / "wide.h5", tmp_path / "out", dict(os.environ), "pynq-z2", "--io-type", io_type)
     assert result.returncode == 2
-    assert f"input {what}" in result.stderr and "6,000 bits (600 values x 10 bits)" in result.stderr
+    values = int(np.prod(input_modes if role == "input" else output_modes))
+    width = layer.cell.fixed_types["input_quantizer" if role == "input" else "state_quantizer"].width
+    assert f"{role} {what}" in result.stderr
+    assert f"{values * width:,} bits ({values} values x {width} bits)" in result.stderr
     assert not (tmp_path / "out/manifest.json").exists()
+
+
+PAPER_SHAPES = {
+    "tt_lstm": (models.TTLSTM, [8, 20, 20, 18], {"tt_ranks": [1, 4, 4, 4, 1]}),
+    "ht_lstm": (models.HTLSTM, [8, 20, 20, 18], {"ht_ranks": 4}),
+    "fdht_lstm": (models.FDHTLSTM, [8, 20, 20, 19], {"ht_ranks": 6}),
+}
+
+
+@pytest.mark.parametrize("name", PAPER_SHAPES)
+def test_paper_shapes_build_for_pynq_z2_with_default_options(name, tmp_path, rng):
+    """57,600 features -> 4 x 256 (UCF11 frames): the default build passes the interface check
+    (the input streams narrow), and the accelerator top equals the reference on a clip."""
+    from host import Accelerator
+    from overlay import MissingToolError, build_overlay
+
+    layer_class, modes, ranks = PAPER_SHAPES[name]
+    model, layer = family_model(layer_class, 2, modes, [4, 4, 4, 4], n_features=57_600, **ranks, **quantizers("w12"))
+    model.save(tmp_path / "paper.h5")
+    with pytest.raises(MissingToolError):
+        build_overlay(tmp_path / "paper.h5", "pynq-z2", tmp_path / "overlay")
+    assert warnings_in_our_code(tmp_path / "overlay") == []
+    clip = rng.uniform(0, 1, (2, 57_600)).astype(np.float32)
+    expected, _ = hls_project.execute(layer, clip[None])
+    with Accelerator(tmp_path / "overlay", backend="emulated") as accelerator:
+        assert accelerator.manifest.io_type == "io_stream"
+        np.testing.assert_array_equal(accelerator.run_clip(clip), expected)
+
+
+@pytest.mark.parametrize("n_values", [1, 7, 24, 600, 57_600, 60_800, 257])
+@pytest.mark.parametrize("width", [1, 6, 9, 10, 16, 33, 64, 65])
+def test_the_input_stream_element_is_the_widest_that_divides_a_frame_and_fits_a_beat(n_values, width):
+    from hls_project.input_stream import ELEMENT_BITS, element_values
+
+    values = element_values(n_values, width)
+    assert n_values % values == 0
+    assert values * width <= ELEMENT_BITS or values == 1
+    wider = [d for d in range(values + 1, n_values + 1) if n_values % d == 0 and d * width <= ELEMENT_BITS]
+    assert wider == []
 
 
 def test_build_with_tools_collects_the_bitstream(overlays, tmp_path):

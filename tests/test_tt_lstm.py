@@ -10,6 +10,7 @@ from qkeras import quantized_bits
 
 import hls_project
 import models
+from hls_project.tt_lstm import frame_mode
 from models.tt import TTShape, contract_step, tt_svd, tt_to_dense
 
 PAPER = dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], tt_ranks=[1, 4, 4, 4, 1])
@@ -28,6 +29,11 @@ def test_paper_shape_counts():
     assert cost.dense_input_map_params == 57_600 * 1_024
     model, _ = tt_model(2, **PAPER)
     assert model.count_params() == cost.params
+    # the hardware chain: the last core reads the streaming frame, the largest buffer is its output
+    steps = model.layers[-1].cell.tt_shape.schedule()
+    mode = frame_mode(steps[0])
+    assert (mode.a * mode.u * mode.b, mode.t) == (57_600, 16)
+    assert max(step.out_size for step in steps) == 51_200
 
 
 # -- the TT mat-vec against the dense matrix -----------------------------------------------------

@@ -1,18 +1,20 @@
 #ifndef NNET_TT_LSTM_H_
 #define NNET_TT_LSTM_H_
 
-// TT-LSTM input map: the tensor-train mat-vec, one core per call, cores as separate arrays.
-// The schedule (last core first), buffer sizes and exact MAC types are computed in Python
-// (models/tt.py, hls_project/tt_lstm.py) and emitted as one tt_core_config per step.
+// TT-LSTM input map: the tensor-train mat-vec, one core per step, last core first (models/tt.py).
+// The first step is the last core on the streaming frame (frame_mode_contract in
+// nnet_decomposed.h); every other core is one tt_core_contract over a banked buffer. The
+// schedule, buffer layouts, core layouts and exact MAC types are computed in Python
+// (hls_project/tt_lstm.py) and emitted as one config per step.
 
 #include "nnet_common.h"
-#include "nnet_lstm_cell.h"
+#include "nnet_decomposed.h"
 
 namespace nnet {
 
 struct tt_core_config {
     // core shape (rank_out, n_in, n_out, rank_in); buffers:
-    // in  (n_left * n_in, n_right, rank_in), out (n_left, n_out * n_right, rank_out)
+    // in  (n_left, n_in, n_right, rank_in), out (n_left, n_out, n_right, rank_out)
     static const unsigned n_left = 1;
     static const unsigned n_in = 1;
     static const unsigned n_out = 1;
@@ -20,17 +22,24 @@ struct tt_core_config {
     static const unsigned rank_in = 1;
     static const unsigned rank_out = 1;
     static const unsigned reuse_factor = 1;
-    // typedef core_t; typedef mac_t (exact sum of n_in * rank_in products)
+    // typedef core_t; typedef mac_t (exact sum of n_in * rank_in products);
+    // typedef bank_view<...> out_view (the next step's layout of this step's output)
 };
 
-// out[l, j * n_right + p, a] = sum_{i, b} core[a, i, j, b] * in[l * n_in + i, p, b], rounded once.
-template <class in_T, class out_T, class CONFIG_T>
+// out[l, j, p, a] = sum_{i, b} core[a, i, j, b] * in[l, i, p, b], rounded once.
+// in is banked by (i, b) (bank_view<1, n_in, n_right, rank_in, 1>: bank i * rank_in + b,
+// offset l * n_right + p) and the core is stored as (i, b, a, j) in n_in * rank_in blocks, so the
+// n_in * rank_in terms of one output come from different banks of both in one cycle.
+template <class in_T, class out_T, class CONFIG_T, unsigned OUT_DEPTH>
 void tt_core_contract(
-    const in_T in[CONFIG_T::n_left * CONFIG_T::n_in * CONFIG_T::n_right * CONFIG_T::rank_in],
-    out_T out[CONFIG_T::n_left * CONFIG_T::n_out * CONFIG_T::n_right * CONFIG_T::rank_out],
-    const typename CONFIG_T::core_t core[CONFIG_T::rank_out * CONFIG_T::n_in * CONFIG_T::n_out * CONFIG_T::rank_in]) {
-    const unsigned n_in = CONFIG_T::n_in, n_out = CONFIG_T::n_out, n_right = CONFIG_T::n_right;
-    const unsigned rank_in = CONFIG_T::rank_in, rank_out = CONFIG_T::rank_out;
+    const in_T in[CONFIG_T::n_in * CONFIG_T::rank_in][CONFIG_T::n_left * CONFIG_T::n_right],
+    out_T out[CONFIG_T::out_view::banks][OUT_DEPTH],
+    const typename CONFIG_T::core_t core[CONFIG_T::n_in * CONFIG_T::rank_in * CONFIG_T::rank_out * CONFIG_T::n_out]) {
+    const unsigned n_out = CONFIG_T::n_out, n_right = CONFIG_T::n_right, rank_out = CONFIG_T::rank_out;
+    const unsigned terms = CONFIG_T::n_in * CONFIG_T::rank_in;
+    #pragma HLS ARRAY_PARTITION variable=core block factor=terms
+    // outputs leave in address order (l, j, p, a): the cursor banks them for the next step
+    bank_cursor<typename CONFIG_T::out_view> cursor;
 Left:
     for (unsigned l = 0; l < CONFIG_T::n_left; l++) {
     Out:
@@ -41,14 +50,12 @@ Left:
                 for (unsigned a = 0; a < rank_out; a++) {
                     #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
                     typename CONFIG_T::mac_t acc = 0;
-                Terms:
-                    for (unsigned i = 0; i < n_in; i++) {
-                        for (unsigned b = 0; b < rank_in; b++) {
-                            acc += core[((a * n_in + i) * n_out + j) * rank_in + b] *
-                                   in[((l * n_in + i) * n_right + p) * rank_in + b];
-                        }
+                Terms: // (i, b) = term: one bank of in and of core each
+                    for (unsigned term = 0; term < terms; term++) {
+                        acc += core[term * rank_out * n_out + a * n_out + j] * in[term][l * n_right + p];
                     }
-                    out[((l * n_out + j) * n_right + p) * rank_out + a] = acc;
+                    out[cursor.bank()][cursor.offset()] = acc;
+                    cursor.next();
                 }
             }
         }
