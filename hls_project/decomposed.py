@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hls_project.lstm_cell import multiplier_limit
+
 
 @dataclass(frozen=True)
 class BankView:
@@ -66,6 +68,7 @@ FRAME_MODE_TEMPLATE = """// step 0: the frame as (a, u, b) = ({a}, {u}, {b}), u 
 struct config{index}_frame : nnet::frame_mode_config {{
     static const unsigned a = {a}, u = {u}, t = {t}, b = {b};
     static const unsigned reuse_factor = {reuse_factor};
+    static const unsigned multiplier_limit = {multiplier_limit};
     typedef {core_t} core_t;
     typedef {mac_t} mac_t;
     typedef {out_view} out_view;
@@ -84,6 +87,7 @@ def frame_mode_config(index: int, mode: FrameMode, reuse_factor: int, core_t: st
         macs=mode.a * mode.u * mode.t * mode.b,
         acc=mode.t * mode.b,
         reuse_factor=reuse_factor,
+        multiplier_limit=multiplier_limit(mode.t, reuse_factor),
         core_t=core_t,
         mac_t=mac_t,
         out_view=out_view.cpp(),

@@ -15,7 +15,7 @@ from functools import partial
 import numpy as np
 
 from hls_project.decomposed import BankView, FrameMode, Link, chain_cpp, frame_mode_config
-from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, map_input_type, product_sum_type
+from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, map_input_type, multiplier_limit, product_sum_type
 from hls_project.reference import staged_input_map
 from models.ht import HTShape, contract_step
 from models.ht_lstm import FDHTLSTM, HTLSTM
@@ -56,6 +56,7 @@ STEP_TEMPLATE = """// step {step}: node {node}, (a,p,u,q,v,t,b) = {view}, {macs}
 struct config{index}_ht{step} : nnet::ht_node_config {{
     static const unsigned a = {a}, p = {p}, u = {u}, q = {q}, v = {v}, t = {t}, b = {b};
     static const unsigned reuse_factor = {reuse_factor};
+    static const unsigned multiplier_limit = {multiplier_limit};
     typedef {core_t} core_t;
     typedef {mac_t} mac_t;
     typedef {out_view} out_view;
@@ -107,6 +108,7 @@ class HTLSTMLayer(LSTMFamilyLayer):
                 view=view,
                 **dict(zip("apuqvtb", view, strict=True)),
                 reuse_factor=reuse_factor,
+                multiplier_limit=multiplier_limit(step.terms, reuse_factor),
                 core_t=core_t,
                 mac_t=exact_cpp(product_sum_type(step.terms, types.accumulator, types.kernel)),
                 out_view=views[number].cpp(),

@@ -38,6 +38,19 @@ def product_sum_type(terms: int, in_type: FixedType, weight_type: FixedType) -> 
     return exact_sum_type(terms * magnitude(in_type) * magnitude(weight_type), in_type.frac + weight_type.frac)
 
 
+def multiplier_limit(products: int, reuse_factor: int) -> int:
+    """Multipliers of a loop pipelined at II ``reuse_factor`` with ``products`` per iteration
+    (the ``ALLOCATION`` limit every kernel config carries as ``multiplier_limit``)."""
+    return -(-int(products) // max(1, int(reuse_factor)))
+
+
+def recurrent_block(n_state: int, reuse_factor: int) -> int:
+    """Terms of ``h @ U`` read per cycle: the smallest divisor of ``n_state`` that reaches II
+    ``reuse_factor`` (a divisor, so that cyclic banks of ``h`` and of gate-major ``U`` line up)."""
+    need = multiplier_limit(n_state, reuse_factor)
+    return min(d for d in range(need, n_state + 1) if n_state % d == 0)
+
+
 def cell_tables(types: LSTMTypes, activation: str, recurrent_activation: str) -> LSTMCellTables:
     return LSTMCellTables(
         gate=activation_table(recurrent_activation, types.accumulator, types.activation),
@@ -104,14 +117,18 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
         ``input_map_reference``: it reads the ``n_join`` values of ``[x; h; 0...]`` in order with
         one ``nnet::join_reader<data_T, config>`` (the frame as it streams in)."""
 
-    def weight_layout(self, name: str, data):
-        """Weight ``name`` (float values, the Keras shape) in the order the kernel reads it; as is by default."""
-        return data
-
     def recurrent_map_type(self) -> FixedType:
         """The type of ``zh`` (the recurrent map's output): exact for the dense ``h @ U``."""
         types = self.lstm_types
         return product_sum_type(self.get_attr("n_out"), types.state, types.recurrent)
+
+    def weight_layout(self, name: str, data):
+        """Weight ``name`` (float values, the Keras shape) in the order the kernel reads it. By
+        default the dense recurrent kernel is stored gate-major, ``(4H, H)``, for
+        ``nnet::dense_recurrent_map``; everything else as is."""
+        if name == "recurrent_kernel" and type(self).recurrent_map_cpp is LSTMFamilyLayer.recurrent_map_cpp:
+            return np.asarray(data).T
+        return data
 
     def recurrent_map_cpp(self) -> str:
         """The member ``static void recurrent_map(const state_t h[n_state], rec_t zh[4 * n_state])``."""
@@ -227,6 +244,8 @@ CELL_CONFIG_TEMPLATE = """struct config{index} : nnet::lstm_cell_config {{
     static const bool return_sequences = {return_sequences};
     static const bool stateful = {stateful};
     static const unsigned reuse_factor = {reuse_factor};
+    static const unsigned recurrent_block = {recurrent_block};  // terms (and multipliers) of h U per cycle
+    static const unsigned state_multiplier_limit = {state_multiplier_limit};  // 3 products per unit
     static const bool fused_recurrent = {fused_recurrent};
     static const unsigned n_join = {n_join};
     typedef {input_t} input_t;
@@ -268,6 +287,8 @@ class LSTMConfigTemplate(LayerConfigTemplate):
         rec_type = types.accumulator if fused else node.recurrent_map_type()
         terms = [types.accumulator, types.bias] + ([] if fused else [rec_type])
         preact = exact_sum_type(sum(magnitude(t) for t in terms), max(t.frac for t in terms))
+        reuse_factor = node.get_attr("reuse_factor", 1)
+        block = recurrent_block(node.get_attr("n_out"), reuse_factor)
         params = {
             "index": node.index,
             "n_in": node.get_attr("n_in"),
@@ -275,7 +296,9 @@ class LSTMConfigTemplate(LayerConfigTemplate):
             "n_timesteps": node.get_attr("n_timesteps"),
             "return_sequences": str(bool(node.get_attr("return_sequences"))).lower(),
             "stateful": str(bool(node.get_attr("stateful"))).lower(),
-            "reuse_factor": node.get_attr("reuse_factor", 1),
+            "reuse_factor": reuse_factor,
+            "recurrent_block": block,
+            "state_multiplier_limit": multiplier_limit(3, reuse_factor),
             "fused_recurrent": str(fused).lower(),
             "n_join": node.cell.decomposition.n_in if fused else node.get_attr("n_in"),
             "input_t": node.get_attr("input_t").name,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import partial
 
 from hls_project.decomposed import BankView, FrameMode, Link, chain_cpp, frame_mode_config
-from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, map_input_type, product_sum_type
+from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, map_input_type, multiplier_limit, product_sum_type
 from hls_project.reference import staged_input_map
 from models.tt import ContractionStep, contract_step
 from models.tt_lstm import TTLSTM
@@ -26,6 +26,7 @@ struct config{index}_tt{step} : nnet::tt_core_config {{
     static const unsigned rank_in = {rank_in};
     static const unsigned rank_out = {rank_out};
     static const unsigned reuse_factor = {reuse_factor};
+    static const unsigned multiplier_limit = {multiplier_limit};
     typedef {core_t} core_t;
     typedef {mac_t} mac_t;
     typedef {out_view} out_view;
@@ -64,7 +65,7 @@ class TTLSTMLayer(LSTMFamilyLayer):
             return data.transpose(1, 2, 0, 3)
         if name.startswith("core_"):
             return data.transpose(1, 3, 0, 2)
-        return data
+        return super().weight_layout(name, data)
 
     def buffer_views(self) -> list:
         """The layout of each step's output: the next step's ``input_view``, one bank for ``zx``."""
@@ -100,6 +101,7 @@ class TTLSTMLayer(LSTMFamilyLayer):
                 rank_in=step.rank_in,
                 rank_out=step.rank_out,
                 reuse_factor=reuse_factor,
+                multiplier_limit=multiplier_limit(step.terms, reuse_factor),
                 core_t=core_t,
                 mac_t=exact_cpp(product_sum_type(step.terms, types.accumulator, types.kernel)),
                 out_view=views[number].cpp(),

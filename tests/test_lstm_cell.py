@@ -214,3 +214,16 @@ def test_the_stock_head_gets_its_own_parallelism(tmp_path, rng):
         assert int(re.search(r"reuse_factor = (\d+);", lstm).group(1)) == 2
         assert f"reuse factor {expected_rf} ({-(-8 * 3 // expected_rf)} multipliers)" in " ".join(printed)
     np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+@pytest.mark.parametrize("n_state", [1, 4, 12, 256, 257])
+@pytest.mark.parametrize("reuse_factor", [1, 2, 3, 5, 64, 1000])
+def test_the_recurrent_map_reads_a_divisor_of_the_state_per_cycle_within_its_reuse_factor(n_state, reuse_factor):
+    """The banks of h and of gate-major U line up only if the block divides n_state; a gate then
+    takes n_state / block cycles, never more than the reuse factor asks, with the fewest multipliers."""
+    from hls_project.lstm_cell import multiplier_limit, recurrent_block
+
+    block = recurrent_block(n_state, reuse_factor)
+    assert n_state % block == 0 and n_state // block <= reuse_factor
+    assert all(n_state % d or n_state // d > reuse_factor for d in range(1, block))
+    assert multiplier_limit(n_state, reuse_factor) <= block

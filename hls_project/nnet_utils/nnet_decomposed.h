@@ -53,6 +53,7 @@ struct frame_mode_config {
     // the frame read as (a, u, b): mode u is contracted, a and b are the modes before and after it
     static const unsigned a = 1, u = 1, t = 1, b = 1;
     static const unsigned reuse_factor = 1;
+    static const unsigned multiplier_limit = 1; // ceil(t / reuse_factor)
     // typedef core_t (core[u][t]); typedef mac_t (exact sum of u products);
     // typedef bank_view<...> out_view (the next step's layout of this step's output)
 };
@@ -77,6 +78,7 @@ Rows:
         for (unsigned u = 0; u < U; u++) {
             for (unsigned b = 0; b < B; b++) {
                 #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
+                #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit
                 const typename LSTM_T::join_t x = reader.next(frame, h);
                 for (unsigned t = 0; t < T; t++) {
                     const typename CONFIG_T::mac_t sum = (u == 0) ? typename CONFIG_T::mac_t(0) : acc[t][b];

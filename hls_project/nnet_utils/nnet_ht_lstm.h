@@ -18,6 +18,7 @@ namespace nnet {
 struct ht_node_config {
     static const unsigned a = 1, p = 1, u = 1, q = 1, v = 1, t = 1, b = 1;
     static const unsigned reuse_factor = 1;
+    static const unsigned multiplier_limit = 1; // ceil(u * v / reuse_factor)
     // typedef core_t; typedef mac_t (exact sum of u * v products);
     // typedef bank_view<...> out_view (the next step's layout of this step's output)
 };
@@ -40,6 +41,7 @@ Outputs:
                 for (unsigned t = 0; t < T; t++) {
                     for (unsigned b = 0; b < B; b++) {
                         #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
+                        #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit
                         const unsigned offset = ((a * P + p) * Q + q) * B + b;
                         typename CONFIG_T::mac_t acc = 0;
                     Terms: // u * v reads, one per bank of in and of core

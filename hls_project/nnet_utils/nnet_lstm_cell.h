@@ -78,20 +78,35 @@ template <class in_T, class out_T, int lo, unsigned size> out_T lut_lookup(in_T 
     return table[index];
 }
 
-// The default recurrent map: zh = h U, exact in rec_t. weights: (n_state, 4 * n_state) row-major.
+// The default recurrent map: zh = h U, exact in rec_t. weights: U stored gate-major,
+// (4 * n_state, n_state). Each cycle adds recurrent_block terms of one gate, read from
+// recurrent_block cyclic banks of h and of weights (recurrent_block divides n_state): a gate takes
+// n_state / recurrent_block cycles (at most reuse_factor), with recurrent_block multipliers.
 template <class CONFIG_T, class weight_T>
 void dense_recurrent_map(const typename CONFIG_T::state_t h[CONFIG_T::n_state],
                          typename CONFIG_T::rec_t zh[4 * CONFIG_T::n_state],
-                         const weight_T weights[CONFIG_T::n_state * 4 * CONFIG_T::n_state]) {
-    const unsigned n_gates = 4 * CONFIG_T::n_state;
-Gates:
-    for (unsigned j = 0; j < n_gates; j++) {
-        #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
-        typename CONFIG_T::rec_t acc = 0;
-        for (unsigned i = 0; i < CONFIG_T::n_state; i++) {
-            acc += h[i] * weights[i * n_gates + j];
+                         const weight_T weights[4 * CONFIG_T::n_state * CONFIG_T::n_state]) {
+    const unsigned n = CONFIG_T::n_state, block = CONFIG_T::recurrent_block, rounds = n / block;
+    #pragma HLS ARRAY_PARTITION variable=h cyclic factor=block
+    #pragma HLS ARRAY_PARTITION variable=weights cyclic factor=block
+    typename CONFIG_T::rec_t acc = 0;
+    unsigned j = 0, r = 0; // gate, round
+Terms:
+    for (unsigned step = 0; step < 4 * n * rounds; step++) {
+        #pragma HLS PIPELINE II=1
+        #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::recurrent_block
+        typename CONFIG_T::rec_t sum = (r == 0) ? typename CONFIG_T::rec_t(0) : acc;
+        for (unsigned k = 0; k < block; k++) {
+            sum += h[r * block + k] * weights[j * n + r * block + k];
         }
-        zh[j] = acc;
+        acc = sum;
+        if (r + 1 == rounds) {
+            zh[j] = sum;
+            r = 0;
+            j++;
+        } else {
+            r++;
+        }
     }
 }
 
@@ -138,6 +153,7 @@ Preactivation:
 State:
     for (unsigned k = 0; k < CONFIG_T::n_state; k++) {
         #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
+        #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::state_multiplier_limit
         const unsigned n = CONFIG_T::n_state;
         act_t gate_i = lut_lookup<accum_t, act_t, CONFIG_T::gate_lut_lo, CONFIG_T::gate_lut_size>(z[k], gate_lut);
         act_t gate_f = lut_lookup<accum_t, act_t, CONFIG_T::gate_lut_lo, CONFIG_T::gate_lut_size>(z[n + k], gate_lut);

@@ -22,6 +22,7 @@ struct tt_core_config {
     static const unsigned rank_in = 1;
     static const unsigned rank_out = 1;
     static const unsigned reuse_factor = 1;
+    static const unsigned multiplier_limit = 1; // ceil(n_in * rank_in / reuse_factor)
     // typedef core_t; typedef mac_t (exact sum of n_in * rank_in products);
     // typedef bank_view<...> out_view (the next step's layout of this step's output)
 };
@@ -49,6 +50,7 @@ Left:
             RankOut:
                 for (unsigned a = 0; a < rank_out; a++) {
                     #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
+                    #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit
                     typename CONFIG_T::mac_t acc = 0;
                 Terms: // (i, b) = term: one bank of in and of core each
                     for (unsigned term = 0; term < terms; term++) {
