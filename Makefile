@@ -49,6 +49,7 @@ format: setup
 bench: setup
 	$(PY) -m benchmarks.run --out $(OUT)/bench
 	$(PY) -m benchmarks.compare_families --out $(OUT)/bench
+	$(PY) -m benchmarks.estimate_boards --out $(OUT)/bench
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -9,14 +9,16 @@ Every decomposed map is a chain of steps (``nnet_decomposed.h``):
   layout with a ``bank_cursor``, so the reader's parallel reads hit different banks;
 - the last step's buffer (one bank) is copied into ``zx``.
 
-``chain_cpp`` writes that chain once for every family; a family supplies its steps as ``Link``.
+``Chain`` describes that chain once for every family (a family supplies its frame step and its
+later steps as ``Link``); its C++, its configs and its cost ``stages`` are all read from it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hls_project.lstm_cell import multiplier_limit
+from hls_project.cost import Memory, Stage
+from hls_project.lstm_cell import exact_cpp, map_input_type, multiplier_limit, product_sum_type
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,10 @@ class FrameMode:
     t: int
     b: int
 
+    @property
+    def out_size(self) -> int:
+        return self.a * self.t * self.b
+
 
 FRAME_MODE_TEMPLATE = """// step 0: the frame as (a, u, b) = ({a}, {u}, {b}), u -> {t}; {macs} MACs, {acc} accumulators
 struct config{index}_frame : nnet::frame_mode_config {{
@@ -76,61 +82,153 @@ struct config{index}_frame : nnet::frame_mode_config {{
 """
 
 
-def frame_mode_config(index: int, mode: FrameMode, reuse_factor: int, core_t: str, mac_t: str, out_view) -> str:
-    """The ``nnet::frame_mode_config`` of layer ``index``'s first step."""
-    return FRAME_MODE_TEMPLATE.format(
-        index=index,
-        a=mode.a,
-        u=mode.u,
-        t=mode.t,
-        b=mode.b,
-        macs=mode.a * mode.u * mode.t * mode.b,
-        acc=mode.t * mode.b,
-        reuse_factor=reuse_factor,
-        multiplier_limit=multiplier_limit(mode.t, reuse_factor),
-        core_t=core_t,
-        mac_t=mac_t,
-        out_view=out_view.cpp(),
-    )
-
-
 @dataclass(frozen=True)
 class Link:
-    """A later step of a chain: ``kernel<accum_t, accum_t, config, OUT_DEPTH>(in, out, core)``."""
+    """A later step of a chain: ``kernel<accum_t, accum_t, config, OUT_DEPTH>(in, out, core)``, one
+    output of ``terms`` products per iteration."""
 
     kernel: str  # the family's C++ kernel, e.g. nnet::ht_node_contract
     config: str  # its step config struct
     core: str  # the C++ name of the step's core
-    out_size: int  # words written
+    out_size: int  # words written (= iterations)
+    terms: int  # products per output
+    core_words: int
 
 
-def chain_cpp(comment: str, index: int, first_core: str, first_out_size: int, links: list, views: list) -> str:
-    """The family's ``input_map`` member: the frame step into ``buf1``, then ``links`` buffer to
-    buffer, the last buffer copied into ``zx``. ``views[k]``: the layout of ``buf{k + 1}`` (the
-    reader's ``BankView``; ``BankView()`` for the last)."""
-    sizes = [first_out_size] + [link.out_size for link in links]
-    lines = [
-        f"    // {comment}",
-        "    template <class data_T>",
-        "    static void input_map(hls::stream<data_T> &frame, const state_t h[n_state], accum_t zx[4 * n_state]) {",
-    ]
-    # static: these are on-chip memories in hardware, and large shapes would overflow the C-sim stack
-    for number, (size, view) in enumerate(zip(sizes, views, strict=True), start=1):
-        lines.append(f"        static accum_t buf{number}[{view.banks}][{size // view.banks}];")
-        lines.append(f"        #pragma HLS ARRAY_PARTITION variable=buf{number} complete dim=1")
-    depth = sizes[0] // views[0].banks
-    call = f"nnet::frame_mode_contract<config{index}, config{index}_frame, data_T, accum_t, {depth}>"
-    lines.append(f"        {call}(frame, h, buf1, {first_core});")
-    for number, link in enumerate(links, start=1):
-        depth = link.out_size // views[number].banks
-        call = f"{link.kernel}<accum_t, accum_t, {link.config}, {depth}>"
-        lines.append(f"        {call}(buf{number}, buf{number + 1}, {link.core});")
-    lines += [
-        "    Output:",
-        "        for (unsigned i = 0; i < 4 * n_state; i++) {",
-        "            #pragma HLS PIPELINE",
-        f"            zx[i] = buf{len(sizes)}[0][i];",
-        "        }",
-        "    }",
-    ]
-    return "\n".join(lines)
+@dataclass(frozen=True)
+class Chain:
+    """A family's whole input map: the frame step, the later steps, the layout of every buffer.
+
+    ``views[k]`` is the layout of ``buf{k + 1}`` (the reader's ``BankView``; ``BankView()`` for the
+    last, copied into ``zx``). ``cpp``, the configs and ``stages`` all read this one description.
+    """
+
+    first: FrameMode
+    first_core: str
+    links: tuple
+    views: tuple
+
+    def frame_config(self, index: int, reuse_factor: int, core_t: str, mac_t: str) -> str:
+        """The ``nnet::frame_mode_config`` of layer ``index``'s first step."""
+        mode = self.first
+        return FRAME_MODE_TEMPLATE.format(
+            index=index,
+            a=mode.a,
+            u=mode.u,
+            t=mode.t,
+            b=mode.b,
+            macs=mode.a * mode.u * mode.t * mode.b,
+            acc=mode.t * mode.b,
+            reuse_factor=reuse_factor,
+            multiplier_limit=multiplier_limit(mode.t, reuse_factor),
+            core_t=core_t,
+            mac_t=mac_t,
+            out_view=self.views[0].cpp(),
+        )
+
+    def cpp(self, comment: str, index: int) -> str:
+        """The family's ``input_map`` member: the frame step into ``buf1``, then the links buffer
+        to buffer, the last buffer copied into ``zx``."""
+        sizes = [self.first.out_size] + [link.out_size for link in self.links]
+        lines = [
+            f"    // {comment}",
+            "    template <class data_T>",
+            "    static void input_map(hls::stream<data_T> &frame, const state_t h[n_state],",
+            "                          accum_t zx[4 * n_state]) {",
+        ]
+        # static: these are on-chip memories in hardware, and large shapes would overflow the C-sim stack
+        for number, (size, view) in enumerate(zip(sizes, self.views, strict=True), start=1):
+            lines.append(f"        static accum_t buf{number}[{view.banks}][{size // view.banks}];")
+            lines.append(f"        #pragma HLS ARRAY_PARTITION variable=buf{number} complete dim=1")
+        depth = sizes[0] // self.views[0].banks
+        call = f"nnet::frame_mode_contract<config{index}, config{index}_frame, data_T, accum_t, {depth}>"
+        lines.append(f"        {call}(frame, h, buf1, {self.first_core});")
+        for number, link in enumerate(self.links, start=1):
+            depth = link.out_size // self.views[number].banks
+            call = f"{link.kernel}<accum_t, accum_t, {link.config}, {depth}>"
+            lines.append(f"        {call}(buf{number}, buf{number + 1}, {link.core});")
+        lines += [
+            "    Output:",
+            "        for (unsigned i = 0; i < 4 * n_state; i++) {",
+            "            #pragma HLS PIPELINE",
+            f"            zx[i] = buf{len(sizes)}[0][i];",
+            "        }",
+            "    }",
+        ]
+        return "\n".join(lines)
+
+    def stages(self, reuse_factor: int, in_bits: int, kernel_bits: int, acc_bits: int, mac_bits: list) -> list:
+        """The chain's ``hls_project.cost.Stage`` per frame, loop by loop as ``cpp`` writes them.
+
+        ``mac_bits[k]``: the exact sum's width of step k (0: the frame step)."""
+        mode = self.first
+        buffers = [
+            Memory(f"buf{number}", size, acc_bits, view.banks)
+            for number, (size, view) in enumerate(
+                zip([mode.out_size] + [link.out_size for link in self.links], self.views, strict=True), start=1
+            )
+        ]
+        stages = [
+            Stage(
+                "step 0 (frame) accumulate",
+                mode.a * mode.u * mode.b,
+                reuse_factor,
+                multiplier_limit(mode.t, reuse_factor),
+                (in_bits, kernel_bits),
+                mac_bits[0],
+                (
+                    Memory("core (step 0)", mode.u * mode.t, kernel_bits, mode.t),
+                    Memory("acc", mode.t * mode.b, mac_bits[0], mode.t),
+                ),
+            ),
+            Stage("step 0 (frame) round", mode.out_size, 1, memories=(buffers[0],)),
+        ]
+        for number, link in enumerate(self.links, start=1):
+            core = Memory(f"core (step {number})", link.core_words, kernel_bits, link.terms)
+            stages.append(
+                Stage(
+                    f"step {number}",
+                    link.out_size,
+                    reuse_factor,
+                    multiplier_limit(link.terms, reuse_factor),
+                    (acc_bits, kernel_bits),
+                    mac_bits[number],
+                    (core, buffers[number]),
+                )
+            )
+        stages.append(Stage("output copy", self.links[-1].out_size if self.links else mode.out_size, 1))
+        return stages
+
+
+class ChainedInputMap:
+    """Mixin of an ``LSTMFamilyLayer`` whose input map is a ``Chain``: the family supplies
+    ``chain()`` and ``link_configs(chain, mac_types)`` (its later steps' config structs); the
+    configs, the C++ and the cost stages of the whole map follow from them here."""
+
+    chain_comment = ""
+
+    def mac_types(self, chain: Chain) -> list:
+        """The exact sum type of every step: the frame step's, then each link's."""
+        types = self.lstm_types
+        first = product_sum_type(chain.first.u, map_input_type(types, self.fused_recurrent), types.kernel)
+        return [first] + [product_sum_type(link.terms, types.accumulator, types.kernel) for link in chain.links]
+
+    def input_map_configs(self):
+        chain = self.chain()
+        macs = self.mac_types(chain)
+        core_t = self.get_weights("core_0").type.name
+        text = chain.frame_config(self.index, self.get_attr("reuse_factor", 1), core_t, exact_cpp(macs[0]))
+        return text + self.link_configs(chain, macs[1:])
+
+    def input_map_cpp(self):
+        return self.chain().cpp(self.chain_comment, self.index)
+
+    def input_map_stages(self):
+        chain, types = self.chain(), self.lstm_types
+        return chain.stages(
+            self.get_attr("reuse_factor", 1),
+            map_input_type(types, self.fused_recurrent).width,
+            types.kernel.width,
+            types.accumulator.width,
+            [mac.width for mac in self.mac_types(chain)],
+        )

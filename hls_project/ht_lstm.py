@@ -14,8 +14,8 @@ from functools import partial
 
 import numpy as np
 
-from hls_project.decomposed import BankView, FrameMode, Link, chain_cpp, frame_mode_config
-from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, map_input_type, multiplier_limit, product_sum_type
+from hls_project.decomposed import BankView, Chain, ChainedInputMap, FrameMode, Link
+from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, multiplier_limit
 from hls_project.reference import staged_input_map
 from models.ht import HTShape, contract_step
 from models.ht_lstm import FDHTLSTM, HTLSTM
@@ -64,39 +64,42 @@ struct config{index}_ht{step} : nnet::ht_node_config {{
 """
 
 
-class HTLSTMLayer(LSTMFamilyLayer):
+class HTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
     """IR of an HT-LSTM layer: the shared LSTM block plus one core per tree node."""
 
     keras_class = HTLSTM
     headers = ("nnet_decomposed.h", "nnet_ht_lstm.h")
+    chain_comment = "HT mat-vec, tree nodes in the cheapest order; buffers banked for their reader"
 
     @staticmethod
     def input_map_reference(cell, weights, types, frac):
         stages = [(partial(contract_step, step), weights[step.node]) for step in cell.ht_shape.schedule()]
         return lambda x: staged_input_map(x, stages, types, frac)
 
-    def buffer_views(self) -> list:
-        """The layout of each step's output: the next step's ``BankView``, one bank for ``zx``."""
-        steps = self.cell.ht_shape.schedule()
-        return [BankView.of(following) for following in steps[1:]] + [BankView()]
-
-    def input_map_configs(self):
-        types = self.lstm_types
-        steps = self.cell.ht_shape.schedule()
-        views = self.buffer_views()
-        core_t = self.get_weights("core_0").type.name
-        reuse_factor = self.get_attr("reuse_factor", 1)
-        first = steps[0]  # a leaf: p = q = v = 1
-        in_type = map_input_type(types, self.fused_recurrent)
-        text = frame_mode_config(
-            self.index,
-            FrameMode(a=first.a, u=first.u, t=first.t, b=first.b),
-            reuse_factor,
-            core_t,
-            exact_cpp(product_sum_type(first.terms, in_type, types.kernel)),
-            views[0],
+    def chain(self) -> Chain:
+        """The schedule as a chain: the first leaf on the frame (``p = q = v = 1``), then one link per node."""
+        shape = self.cell.ht_shape
+        steps = shape.schedule()
+        cores = self.weight_vars("input_map")
+        first = steps[0]
+        links = tuple(
+            Link(
+                "nnet::ht_node_contract",
+                f"config{self.index}_ht{number}",
+                cores[step.node],
+                step.out_size,
+                step.terms,
+                step.u * step.v * step.t,
+            )
+            for number, step in enumerate(steps[1:], start=1)
         )
-        for number, step in enumerate(steps[1:], start=1):
+        views = tuple(BankView.of(step) for step in steps[1:]) + (BankView(),)
+        return Chain(FrameMode(a=first.a, u=first.u, t=first.t, b=first.b), cores[first.node], links, views)
+
+    def link_configs(self, chain, mac_types):
+        reuse_factor = self.get_attr("reuse_factor", 1)
+        text = ""
+        for number, (step, mac) in enumerate(zip(self.cell.ht_shape.schedule()[1:], mac_types, strict=True), start=1):
             view = (step.a, step.p, step.u, step.q, step.v, step.t, step.b)
             text += STEP_TEMPLATE.format(
                 index=self.index,
@@ -109,21 +112,11 @@ class HTLSTMLayer(LSTMFamilyLayer):
                 **dict(zip("apuqvtb", view, strict=True)),
                 reuse_factor=reuse_factor,
                 multiplier_limit=multiplier_limit(step.terms, reuse_factor),
-                core_t=core_t,
-                mac_t=exact_cpp(product_sum_type(step.terms, types.accumulator, types.kernel)),
-                out_view=views[number].cpp(),
+                core_t=self.get_weights("core_0").type.name,
+                mac_t=exact_cpp(mac),
+                out_view=chain.views[number].cpp(),
             )
         return text
-
-    def input_map_cpp(self):
-        steps = self.cell.ht_shape.schedule()
-        cores = self.weight_vars("input_map")
-        links = [
-            Link("nnet::ht_node_contract", f"config{self.index}_ht{number}", cores[step.node], step.out_size)
-            for number, step in enumerate(steps[1:], start=1)
-        ]
-        comment = "HT mat-vec, tree nodes in the cheapest order; buffers banked for their reader"
-        return chain_cpp(comment, self.index, cores[steps[0].node], steps[0].out_size, links, self.buffer_views())
 
 
 class FDHTLSTMLayer(HTLSTMLayer):

@@ -20,6 +20,7 @@ from hls4ml.model.types import NamedType
 
 from fixedpoint import FixedType, exact_sum_type, magnitude
 from fixedpoint.hls_types import to_hls4ml
+from hls_project.cost import LayerEstimate, Memory, Stage
 from hls_project.lut import activation_table
 from hls_project.reference import LSTMCellTables, join_raw, join_type, lstm_sequence
 from models.quantization import LSTMTypes
@@ -137,6 +138,58 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
             "    static void recurrent_map(const state_t h[n_state], rec_t zh[4 * n_state]) {\n"
             f"        nnet::dense_recurrent_map<config{self.index}>(h, zh, {weights[0]});\n"
             "    }"
+        )
+
+    # -- cost (hls_project.cost) ------------------------------------------------------------
+    @abstractmethod
+    def input_map_stages(self) -> list:
+        """The input map's ``hls_project.cost.Stage`` list for one frame, computed from the same
+        schedule objects that write its configs and C++ (one source of truth)."""
+
+    def recurrent_map_stages(self) -> list:
+        """The recurrent map's stages (override together with ``recurrent_map_cpp``): the dense
+        ``h @ U`` of ``nnet::dense_recurrent_map``, ``recurrent_block`` terms per cycle."""
+        types, n = self.lstm_types, self.get_attr("n_out")
+        block = recurrent_block(n, self.get_attr("reuse_factor", 1))
+        weights = Memory("recurrent kernel", 4 * n * n, types.recurrent.width, block)
+        product = (types.state.width, types.recurrent.width)
+        return [
+            Stage("recurrent map", 4 * n * (n // block), 1, block, product, self.recurrent_map_type().width, (weights,))
+        ]
+
+    def estimate(self) -> LayerEstimate:
+        """The layer's stages for one frame, run ``n_timesteps`` times per model call."""
+        types, n, reuse_factor = self.lstm_types, self.get_attr("n_out"), self.get_attr("reuse_factor", 1)
+        tables = tuple(
+            Memory(f"{name} table", self.get_weights(f"{name}_lut").data_length, types.activation.width)
+            for name in ("gate", "candidate", "state")
+        )
+        state = (
+            Memory("h", n, types.state.width),
+            Memory("c", n, types.state.width),
+            Memory("bias", 4 * n, types.bias.width),
+        )
+        cell = [
+            Stage("preactivation", 4 * n, reuse_factor),
+            Stage(
+                "state update",
+                n,
+                reuse_factor,
+                multiplier_limit(3, reuse_factor),
+                (types.activation.width, max(types.state.width, types.activation.width)),
+                types.state.width,
+                tables + state,
+            ),
+        ]
+        stages = self.input_map_stages() + ([] if self.fused_recurrent else self.recurrent_map_stages()) + cell
+        decomposition = self.cell.decomposition
+        macs = decomposition.macs + (0 if self.fused_recurrent else 4 * n * n)
+        return LayerEstimate(
+            self.name,
+            self.keras_class.__name__,
+            tuple(stages),
+            self.get_attr("n_timesteps"),
+            macs * self.get_attr("n_timesteps"),
         )
 
     # -- shared ------------------------------------------------------------------------------

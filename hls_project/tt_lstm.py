@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from hls_project.decomposed import BankView, FrameMode, Link, chain_cpp, frame_mode_config
-from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, map_input_type, multiplier_limit, product_sum_type
+from hls_project.decomposed import BankView, Chain, ChainedInputMap, FrameMode, Link
+from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, multiplier_limit
 from hls_project.reference import staged_input_map
 from models.tt import ContractionStep, contract_step
 from models.tt_lstm import TTLSTM
@@ -46,11 +46,12 @@ def frame_mode(step: ContractionStep) -> FrameMode:
     return FrameMode(a=step.n_left, u=step.n_in, t=step.n_out * step.rank_out, b=1)
 
 
-class TTLSTMLayer(LSTMFamilyLayer):
+class TTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
     """IR of a TT-LSTM layer: the shared LSTM block plus TT cores ``core_0 .. core_{d-1}``."""
 
     keras_class = TTLSTM
     headers = ("nnet_decomposed.h", "nnet_tt_lstm.h")
+    chain_comment = "TT mat-vec, last core first; buffers banked for their reader"
 
     @staticmethod
     def input_map_reference(cell, weights, types, frac):
@@ -67,26 +68,28 @@ class TTLSTMLayer(LSTMFamilyLayer):
             return data.transpose(1, 3, 0, 2)
         return super().weight_layout(name, data)
 
-    def buffer_views(self) -> list:
-        """The layout of each step's output: the next step's ``input_view``, one bank for ``zx``."""
-        return [input_view(step) for step in self.cell.tt_shape.schedule()[1:]] + [BankView()]
-
-    def input_map_configs(self):
-        types = self.lstm_types
+    def chain(self) -> Chain:
+        """The schedule as a chain: the last core on the frame, then one link per core."""
         steps = self.cell.tt_shape.schedule()
-        views = self.buffer_views()
-        core_t = self.get_weights("core_0").type.name
-        reuse_factor = self.get_attr("reuse_factor", 1)
-        in_type = map_input_type(types, self.fused_recurrent)
-        text = frame_mode_config(
-            self.index,
-            frame_mode(steps[0]),
-            reuse_factor,
-            core_t,
-            exact_cpp(product_sum_type(steps[0].terms, in_type, types.kernel)),
-            views[0],
+        cores = self.weight_vars("input_map")
+        links = tuple(
+            Link(
+                "nnet::tt_core_contract",
+                f"config{self.index}_tt{number}",
+                cores[step.core],
+                step.out_size,
+                step.terms,
+                step.rank_out * step.n_in * step.n_out * step.rank_in,
+            )
+            for number, step in enumerate(steps[1:], start=1)
         )
-        for number, step in enumerate(steps[1:], start=1):
+        views = tuple(input_view(step) for step in steps[1:]) + (BankView(),)
+        return Chain(frame_mode(steps[0]), cores[steps[0].core], links, views)
+
+    def link_configs(self, chain, mac_types):
+        reuse_factor = self.get_attr("reuse_factor", 1)
+        text = ""
+        for number, (step, mac) in enumerate(zip(self.cell.tt_shape.schedule()[1:], mac_types, strict=True), start=1):
             text += STEP_TEMPLATE.format(
                 index=self.index,
                 step=number,
@@ -102,18 +105,8 @@ class TTLSTMLayer(LSTMFamilyLayer):
                 rank_out=step.rank_out,
                 reuse_factor=reuse_factor,
                 multiplier_limit=multiplier_limit(step.terms, reuse_factor),
-                core_t=core_t,
-                mac_t=exact_cpp(product_sum_type(step.terms, types.accumulator, types.kernel)),
-                out_view=views[number].cpp(),
+                core_t=self.get_weights("core_0").type.name,
+                mac_t=exact_cpp(mac),
+                out_view=chain.views[number].cpp(),
             )
         return text
-
-    def input_map_cpp(self):
-        steps = self.cell.tt_shape.schedule()
-        cores = self.weight_vars("input_map")
-        links = [
-            Link("nnet::tt_core_contract", f"config{self.index}_tt{number}", cores[step.core], step.out_size)
-            for number, step in enumerate(steps[1:], start=1)
-        ]
-        comment = "TT mat-vec, last core first; buffers banked for their reader"
-        return chain_cpp(comment, self.index, cores[steps[0].core], steps[0].out_size, links, self.buffer_views())

@@ -52,6 +52,8 @@ class Manifest:
     files: dict = field(default_factory=dict)
     tools: dict = field(default_factory=dict)
     dataset: dict = field(default_factory=dict)  # how the model's features were made (models.train)
+    estimate: dict = field(default_factory=dict)  # the build's hardware estimate (overlay.estimate; not measured)
+    measured: dict = field(default_factory=dict)  # the vendor tools' reports, when they ran (overlay.reports)
     beat_bits: int = BEAT_BITS
     in_values_per_beat: int = 0  # filled from the types (the count the top and host pack with)
     out_values_per_beat: int = 0

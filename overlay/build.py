@@ -2,7 +2,10 @@
 
 Steps (each printed as it runs):
 1. load the model (with ``models.custom_objects()``) and convert it with hls4ml's
-   VivadoAccelerator backend for the board (AXI-stream with DMA);
+   VivadoAccelerator backend for the board (AXI-stream with DMA); estimate its cost on the board
+   (``overlay.estimate``: printed, written to ``estimate.json`` and the manifest), choose the most
+   parallel LSTM reuse factor that fits unless one is given, and refuse a design that does not
+   fit unless ``--force``;
 2. write the HLS project, our accelerator top (``overlay.axi_wrapper``) and the board's Vivado
    block design (hls4ml's ``design.tcl``);
 3. compile the accelerator top with g++ into the emulator library ``emulator/libaccel.so``
@@ -65,7 +68,7 @@ def load_keras_model(path):
     return model
 
 
-OVERLAY_ARTEFACTS = ("hls", MANIFEST_NAME, "accelerator.bit", "accelerator.hwh", "accelerator.xclbin")
+OVERLAY_ARTEFACTS = ("hls", MANIFEST_NAME, "estimate.json", "accelerator.bit", "accelerator.hwh", "accelerator.xclbin")
 
 
 def prepare_output_folder(out_dir: Path) -> None:
@@ -193,9 +196,47 @@ def find_outputs(hls_dir: Path, board: str) -> dict:
     return found
 
 
+def measured_against_estimate(hls_dir: Path, estimate: dict) -> dict:
+    """What the vendor tools reported (``overlay.reports``), next to the build's estimate.
+
+    A negative worst slack stops here: a bitstream that failed timing is not handed to the host.
+    Returns ``{"wns_ns", "hls", "synth", "error"}`` for the reports that exist, ``error`` being
+    (measured - estimate) / measured per resource of the C-synthesis report.
+    """
+    from overlay.reports import find_reports, read_csynth, read_vivado_utilization, read_wns
+
+    reports, measured = find_reports(hls_dir), {}
+    if "timing_summary" in reports:
+        wns = read_wns(reports["timing_summary"])
+        if wns is not None and wns < 0:
+            raise ValueError(
+                f"the design failed timing (worst negative slack {wns} ns in {reports['timing_summary']}): "
+                "no bitstream collected; raise the reuse factor or lower the clock and rebuild"
+            )
+        measured["wns_ns"] = wns
+    if "vivado_synth" in reports:
+        measured["synth"] = read_vivado_utilization(reports["vivado_synth"])
+    if "csynth" in reports:
+        hls = read_csynth(reports["csynth"])
+        measured["hls"] = hls
+        tool = dict(hls["resources"], bram36=hls["resources"]["bram18"] / 2)
+        estimated = estimate.get("total", {})
+        measured["error"] = {
+            key: (tool[key] - estimated[key]) / tool[key] if tool[key] else None
+            for key in ("dsp", "bram36", "lut", "ff")
+            if key in estimated
+        }
+        for key, error in measured["error"].items():
+            shown = "n/a" if error is None else f"{error:+.0%}"
+            log(f"{key}: {tool[key]:,} from Vivado HLS, {estimated[key]:,} estimated (error {shown})")
+    return measured
+
+
 def collect(out_dir: Path, manifest: Manifest) -> Manifest:
-    """Copy the bitstream files next to the manifest and record their hashes."""
+    """Check the tools' reports (timing), record them next to the estimate, copy the bitstream
+    files next to the manifest and record their hashes."""
     hls_dir = out_dir / "hls"
+    manifest.measured = measured_against_estimate(hls_dir, manifest.estimate)
     for role, path in find_outputs(hls_dir, manifest.board).items():
         target = out_dir / f"accelerator{path.suffix}"
         shutil.copyfile(path, target)
@@ -204,11 +245,54 @@ def collect(out_dir: Path, manifest: Manifest) -> Manifest:
     return manifest
 
 
-def build_overlay(
-    model_path, board: str, out_dir, io_type="io_stream", reuse_factor=1, head_reuse_factor=None
-) -> Manifest:
-    """Run the build steps above; returns the manifest (raises ``MissingToolError`` without Vivado)."""
+def convert_for_board(model, board: str, hls_dir: Path, io_type: str, reuse_factor, head_reuse_factor, force: bool):
+    """Convert for ``board`` at the LSTM reuse factor given, or (None) the most parallel one whose
+    estimate fits; refuse a design whose estimate exceeds the board unless ``force``. Returns
+    ``(hls_model, estimate)``."""
     import hls_project
+    from overlay.estimate import estimate_network, format_table, largest_fitting_setting
+
+    clock_mhz = BOARD_CLOCK_MHZ[board]
+
+    def convert(factor):
+        log(f"converting for {board} ({io_type}, LSTM reuse factor {factor}, HLS clock {clock_mhz} MHz)")
+        hls_model = hls_project.convert(
+            model,
+            hls_dir,
+            backend="VivadoAccelerator",
+            io_type=io_type,
+            board=board,
+            reuse_factor=factor,
+            head_reuse_factor=head_reuse_factor,
+            clock_period=1000 / clock_mhz,
+        )
+        check_top_interface(hls_model)
+        return hls_model, estimate_network(hls_model, board, clock_mhz)
+
+    hls_model, estimate = convert(reuse_factor or 1)
+    if estimate.over():
+        fits = largest_fitting_setting(hls_model, board, clock_mhz, reuse_factor or 1)
+        if reuse_factor is None and fits is not None:
+            over = ", ".join(estimate.over())
+            log(f"reuse factor 1 exceeds {board} (estimate: {over}); {fits} is the most parallel that fits (estimate)")
+            hls_model, estimate = convert(fits)
+        elif not force:
+            total, available = estimate.total(), estimate.part.available()
+            needs = ", ".join(f"{key} {total[key]:,} of {available[key]:,}" for key in estimate.over())
+            advice = f"--reuse-factor {fits} fits (estimate)" if fits else "no LSTM reuse factor up to 4,096 fits"
+            raise ValueError(f"the design does not fit {board} (estimate: {needs}); {advice}; --force builds it anyway")
+        else:
+            log(f"--force: building a design whose estimate exceeds {board} ({', '.join(estimate.over())})")
+    print(format_table(estimate), flush=True)
+    return hls_model, estimate
+
+
+def build_overlay(
+    model_path, board: str, out_dir, io_type="io_stream", reuse_factor=None, head_reuse_factor=None, force=False
+) -> Manifest:
+    """Run the build steps above; returns the manifest (raises ``MissingToolError`` without Vivado).
+
+    ``reuse_factor`` None: the most parallel LSTM reuse factor whose estimate fits the board."""
     from fixedpoint.hls_types import from_hls4ml
     from hls_project.convert import family_layers
 
@@ -219,19 +303,8 @@ def build_overlay(
     prepare_output_folder(out_dir)
     log(f"loading {model_path}")
     model = load_keras_model(model_path)
-    clock_mhz = BOARD_CLOCK_MHZ[board]
-    log(f"converting for {board} ({io_type}, reuse factor {reuse_factor}, HLS clock {clock_mhz} MHz)")
-    hls_model = hls_project.convert(
-        model,
-        hls_dir,
-        backend="VivadoAccelerator",
-        io_type=io_type,
-        board=board,
-        reuse_factor=reuse_factor,
-        head_reuse_factor=head_reuse_factor,
-        clock_period=1000 / clock_mhz,
-    )
-    check_top_interface(hls_model)
+    hls_model, estimate = convert_for_board(model, board, hls_dir, io_type, reuse_factor, head_reuse_factor, force)
+    (out_dir / "estimate.json").write_text(json.dumps(estimate.as_dict(), indent=1))
     hls_model.write()
     write_wrapper(hls_model, hls_dir)
     log(f"HLS project and block design written to {hls_dir} (build_prj.tcl, design.tcl)")
@@ -249,6 +322,7 @@ def build_overlay(
         model_sha256=sha256_of(model_path),
         layers=[{"name": layer.name, "class": type(layer).__name__} for layer in lstm_layers],
         dataset=training_dataset(model_path),
+        estimate=estimate.as_dict(),
     )
     manifest.add_file("emulator", out_dir, emulator)
     for weights in sorted((hls_dir / "firmware" / "weights").glob("*.txt")):
@@ -272,6 +346,7 @@ def main_build(args) -> int:
             io_type=args.io_type,
             reuse_factor=args.reuse_factor,
             head_reuse_factor=args.head_reuse_factor,
+            force=args.force,
         )
     except MissingToolError as err:
         print(f"[overlay] error: {err}", file=sys.stderr)

@@ -16,6 +16,7 @@ from conftest import check_csim, quantizers, random_weights
 import hls_project
 import models
 from fixedpoint import requantize_raw
+from hls_project.cost import Memory, Stage
 from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, product_sum_type
 from models.families import discover
 from models.lstm_cell import QuantizedLSTMCell, QuantizedRNN
@@ -122,6 +123,16 @@ class ToyLSTMLayer(LSTMFamilyLayer):
         return f"""    static void recurrent_map(const state_t h[n_state], rec_t zh[4 * n_state]) {{
         for (unsigned j = 0; j < 4 * n_state; j++) zh[j] = h[j % n_state] * {diagonal}[j];
     }}"""
+
+    def input_map_stages(self):
+        types, n_in, gates = self.lstm_types, self.get_attr("n_in"), 4 * self.get_attr("n_out")
+        product = (types.input.width, types.kernel.width)
+        kernel = Memory("kernel", n_in * gates, types.kernel.width)
+        return [Stage("dense input map", n_in, 1, gates, product, 32, (kernel,))]
+
+    def recurrent_map_stages(self):
+        types, gates = self.lstm_types, 4 * self.get_attr("n_out")
+        return [Stage("diagonal", gates, 1, 1, (types.state.width, types.recurrent.width), 32)]
 
 
 def toy_model(frames, **kwargs):
