@@ -11,12 +11,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def stage(number: int, title: str) -> None:
@@ -30,7 +27,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     started = time.perf_counter()
+    from models.quiet import quiet_imports
 
+    quiet_imports()
     import numpy as np
 
     import hls_project

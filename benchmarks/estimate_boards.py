@@ -5,7 +5,9 @@ each board: the most parallel LSTM reuse factor whose estimate fits, and at it t
 BRAM36, LUT, FF, frames/s, latency per frame) and its fraction of the board's physical limit
 (``overlay.estimate``). Every figure is an estimate from our schedules, not a tool run; the
 published anchors printed below come from ../shared/REFERENCE.md and are labelled published.
-Writes ``estimate_boards.json``.
+Then the calibration: our estimate of the stock layers (Dense + activation) behind hls4ml's own
+Vivado / Vitis synthesis baselines (real tool results, tests/data/hls4ml_reports), with the
+error per resource. Writes ``estimate_boards.json``.
 """
 
 from __future__ import annotations
@@ -54,6 +56,76 @@ def paper_classifier(name: str):
     inputs = tf.keras.Input((8, 57_600))
     head = QDense(11, kernel_quantizer=quantizer, bias_quantizer=quantizer)
     return tf.keras.Model(inputs, head(layer(inputs)))
+
+
+BASELINES = Path(__file__).resolve().parent.parent / "tests/data/hls4ml_reports/baselines"
+# hls4ml's test_keras_api models behind its synthesis baselines (its test/pytest/test_keras_api.py):
+# test_dense: Dense(2) on 1 input + ELU; test_activations: Dense(64) on 1 input + the activation.
+BASELINE_NAME = r"test_keras_api_(test_dense|test_activations)_(io_\w+?)-(Vivado|Vitis)(?:-(\w+))?"
+BASELINE_MODELS = {
+    "test_dense": (2, "elu"),
+    "test_activations": (64, None),  # the activation is the file name's last part
+}
+
+
+def baseline_model(test: str, activation_name: str | None):
+    import tensorflow as tf
+
+    units, fixed = BASELINE_MODELS[test]
+    name = fixed or activation_name
+    activation = {
+        "relu": tf.keras.layers.Activation("relu"),
+        "sigmoid": tf.keras.layers.Activation("sigmoid"),
+        "elu": tf.keras.layers.ELU(alpha=1.0),
+        "leaky_relu": tf.keras.layers.LeakyReLU(alpha=1.0),
+        "prelu": tf.keras.layers.PReLU(alpha_initializer="zeros"),
+    }[name]
+    return tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(units, name="Dense"), activation])
+
+
+def calibration(scratch: Path) -> list:
+    """Our estimate of the stock layers behind each of hls4ml's Vivado / Vitis synthesis baselines
+    of a Dense model (the layer our classifier heads use), next to the tool's figures."""
+    import re
+
+    import hls4ml
+
+    from hls_project.cost import Part
+    from overlay.estimate import PARTS, layer_estimate
+
+    part: Part = PARTS["alveo-u250"]  # the baselines' part: 12,288 DSP available
+    results = []
+    for path in sorted(BASELINES.glob("Vi*/*/*.json")):
+        match = re.fullmatch(
+            r"test_keras_api_(test_dense|test_activations)_(io_\w+?)-(Vivado|Vitis)(?:-(\w+))?", path.stem
+        )
+        if not match:
+            continue
+        test, io_type, backend, activation = match.groups()
+        model = baseline_model(test, activation)
+        hls_model = hls4ml.converters.convert_from_keras_model(
+            model,
+            hls_config=hls4ml.utils.config_from_keras_model(model),
+            output_dir=str(scratch / path.stem),
+            backend=backend,
+            io_type=io_type,
+        )
+        ours = {"dsp": 0, "bram18": 0.0, "ff": 0, "lut": 0}
+        for node in hls_model.get_layers():
+            estimate = layer_estimate(node)
+            if estimate is not None:
+                for key, value in estimate.resources(part).items():
+                    ours["bram18" if key == "bram36" else key] += value * 2 if key == "bram36" else value
+        report = json.loads(path.read_text())["CSynthesisReport"]
+        tool = {
+            "dsp": int(report["DSP"]),
+            "bram18": int(report["BRAM_18K"]),
+            "ff": int(report["FF"]),
+            "lut": int(report["LUT"]),
+        }
+        errors = {key: (tool[key] - ours[key]) / tool[key] if tool[key] else None for key in tool}
+        results.append({"baseline": str(path.relative_to(BASELINES)), "tool": tool, "estimate": ours, "error": errors})
+    return results
 
 
 def main(argv=None) -> int:
@@ -108,10 +180,36 @@ def main(argv=None) -> int:
         ["family", "board", "RF", "DSP", "BRAM36", "LUT", "FF", "frames/s", "us/frame", "of limit"],
         rows,
     )
+    with tempfile.TemporaryDirectory() as scratch:
+        calibrated = calibration(Path(scratch))
+    shown = lambda error: "n/a" if error is None else f"{error:+.0%}"  # noqa: E731
+    table(
+        "Calibration: our estimate of hls4ml's stock layers vs hls4ml's own synthesis baselines "
+        "(tests/data/hls4ml_reports; error = (tool - estimate) / tool; a figure, not a threshold)",
+        [
+            "baseline",
+            "DSP tool/est",
+            "BRAM18 tool/est",
+            "FF tool/est",
+            "LUT tool/est",
+            "DSP err",
+            "BRAM err",
+            "FF err",
+            "LUT err",
+        ],
+        [
+            [
+                row["baseline"].replace("test_keras_api_", ""),
+                *(f"{row['tool'][k]}/{row['estimate'][k]:g}" for k in ("dsp", "bram18", "ff", "lut")),
+                *(shown(row["error"][k]) for k in ("dsp", "bram18", "ff", "lut")),
+            ]
+            for row in calibrated
+        ],
+    )
     table("Published anchors (../shared/REFERENCE.md; not comparable one to one)", ["work", "figure"], PUBLISHED)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "estimate_boards.json").write_text(json.dumps(results, indent=1))
+    (out / "estimate_boards.json").write_text(json.dumps({"boards": results, "calibration": calibrated}, indent=1))
     print(f"\nwritten: {out / 'estimate_boards.json'}")
     return 0
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 import hls4ml
+import numpy as np
 
 from hls_project.lstm_cell import FAMILY_LAYERS
 from models.quantization import LSTMTypes
@@ -25,7 +28,8 @@ def convert(
     clock_period=None,
     echo=print,
 ):
-    """Convert a Keras model holding our LSTM layers; returns the (uncompiled) hls4ml model.
+    """Convert a Keras model holding our LSTM layers; returns the (uncompiled) hls4ml model, whose
+    ``predict`` refuses NaN or infinite input (``refuse_non_finite``).
 
     The model input gets the first LSTM layer's input type (same rounding as Keras).
     ``precision`` is only the default for stock layers without quantizers (e.g. a float
@@ -59,10 +63,10 @@ def convert(
         # the C-sim rounds floats into the input type exactly as the layer's input_quantizer does
         input_type = LSTMTypes.from_fixed_types(first.cell.fixed_types, first.name).input
         config["LayerName"][input_name]["Precision"] = input_type.cpp()
-    kwargs = {"board": board} if backend == "VivadoAccelerator" and board else {}
+    kwargs = {"board": board, "part": board_part(board)} if backend == "VivadoAccelerator" and board else {}
     if clock_period is not None:
         kwargs["clock_period"] = clock_period
-    return hls4ml.converters.convert_from_keras_model(
+    hls_model = hls4ml.converters.convert_from_keras_model(
         model,
         output_dir=str(output_dir),
         backend=backend,
@@ -71,6 +75,38 @@ def convert(
         project_name="myproject",
         **kwargs,
     )
+    return refuse_non_finite(hls_model)
+
+
+def refuse_non_finite(hls_model):
+    """Make this hls4ml model's ``predict`` raise ``ValueError`` on NaN or infinite input, as the host
+    does (the C-simulation would turn them into numbers that differ from the NumPy reference).
+    Only the instance's ``predict`` is wrapped: the model stays hls4ml's ``ModelGraph``."""
+    predict = hls_model.predict
+
+    @functools.wraps(predict)
+    def checked_predict(x, *args, **kwargs):
+        for array in x if isinstance(x, list | tuple) else [x]:
+            if not np.all(np.isfinite(np.asarray(array, dtype=np.float64))):
+                raise ValueError("the input of the C-simulation contains NaN or infinity")
+        return predict(x, *args, **kwargs)
+
+    hls_model.predict = checked_predict
+    return hls_model
+
+
+def board_part(board: str) -> str:
+    """The FPGA part hls4ml's VivadoAccelerator backend uses for ``board`` (its supported_boards.json),
+    passed along so that hls4ml does not warn that its default part is not the board's."""
+    import json
+    from pathlib import Path
+
+    import hls4ml.backends.vivado_accelerator as accelerator
+
+    boards = json.loads((Path(accelerator.__file__).parent / "supported_boards.json").read_text())
+    if board not in boards:
+        raise ValueError(f"hls4ml's VivadoAccelerator backend knows no board {board!r} (it knows {', '.join(boards)})")
+    return boards[board]["part"]
 
 
 DENSE_CLASSES = ("Dense", "QDense")

@@ -184,7 +184,9 @@ class Accelerator:
         """
         clip = np.asarray(clip)
         per_call = self.frames_per_call
-        if clip.ndim != 2 or clip.shape[0] % per_call or not clip.shape[0]:
+        if clip.ndim == 2 and not clip.shape[0]:
+            raise ValueError(f"a clip needs at least one frame (a multiple of {per_call}), got {clip.shape}")
+        if clip.ndim != 2 or clip.shape[0] % per_call:
             raise ValueError(
                 f"a clip must be (frames, features) with frames a multiple of {per_call}, got {clip.shape}"
             )

@@ -2,14 +2,17 @@
 
 Written by ``python -m overlay build`` next to the bitstream, read by ``host.Accelerator``.
 Every file it names carries a SHA-256, so a manifest that does not belong to the bitstream beside
-it is refused instead of silently decoding garbage.
+it is refused instead of silently decoding garbage; and the manifest's own fields carry one
+(``content_sha256``, written by ``Manifest.save``), so an edited manifest (a type, ``stateful``)
+is refused instead of driving the overlay with the wrong numbers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 from fixedpoint import FixedType
@@ -17,10 +20,15 @@ from host.protocol import BEAT_BITS, beats_for, values_per_beat
 
 MANIFEST_NAME = "manifest.json"
 WEIGHTS_ROLE = "weights:"  # one file role per weights file the emulator reads, "weights:<name>"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+CONTENT_HASH = "content_sha256"  # the key of the hash of every other field (``dataset`` aside)
+# What a user may edit by hand: the description of the data the host makes or reads (frame size,
+# class names; host.stream checks it against the shapes). Everything else is the build's.
+UNHASHED = (CONTENT_HASH, "dataset")
 
 
 def sha256_of(path) -> str:
+    """The SHA-256 of a file, in hex."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -126,28 +134,116 @@ class Manifest:
         return folders.pop()
 
     def save(self, directory) -> Path:
+        """Write ``manifest.json`` in ``directory`` with the hash of its fields as they are now."""
         data = asdict(self)
         data["input_type"] = self.input_type.to_dict()
         data["output_type"] = self.output_type.to_dict()
+        data[CONTENT_HASH] = content_hash(data)
         path = Path(directory) / MANIFEST_NAME
         path.write_text(json.dumps(data, indent=2) + "\n")
         return path
 
     @classmethod
     def load(cls, directory) -> Manifest:
+        """Read ``manifest.json`` from ``directory``; a malformed or edited one raises ``ValueError``."""
         path = Path(directory) / MANIFEST_NAME
         if not path.exists():
             raise FileNotFoundError(f"no {MANIFEST_NAME} in {directory}: build one with 'python -m overlay build'")
         try:
             data = json.loads(path.read_text())
-            if data.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"format_version {data.get('format_version')} (this host reads {FORMAT_VERSION})")
-            data["input_type"] = FixedType.from_dict(data["input_type"])
-            data["output_type"] = FixedType.from_dict(data["output_type"])
-            manifest = cls(**data)
+            check_fields(data)
+            fields = {key: value for key, value in data.items() if key != CONTENT_HASH}
+            fields["input_type"] = FixedType.from_dict(data["input_type"])
+            fields["output_type"] = FixedType.from_dict(data["output_type"])
+            manifest = cls(**fields)
             packing = (data.get("in_values_per_beat"), data.get("out_values_per_beat"))
             if packing != (manifest.in_values_per_beat, manifest.out_values_per_beat):
                 raise ValueError(f"values per beat {packing} do not follow from the types")
-            return manifest
-        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
+        except (TypeError, ValueError) as err:
             raise ValueError(f"{path} is not a valid overlay manifest: {err}") from None
+        check_content_hash(data, path)
+        return manifest
+
+
+REQUIRED_FIELDS = [f.name for f in dataclass_fields(Manifest) if f.default is MISSING and f.default_factory is MISSING]
+
+
+def content_hash(data: dict) -> str:
+    """The SHA-256 of a manifest's fields (all but ``UNHASHED``) in canonical JSON."""
+    covered = {key: value for key, value in data.items() if key not in UNHASHED}
+    return hashlib.sha256(json.dumps(covered, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def check_content_hash(data: dict, path: Path) -> None:
+    """Refuse a manifest whose fields are not the ones ``Manifest.save`` hashed."""
+    if CONTENT_HASH not in data:
+        raise ValueError(f"{path} has no {CONTENT_HASH}: rebuild the overlay with 'python -m overlay build'")
+    if data[CONTENT_HASH] != content_hash(data):
+        raise ValueError(
+            f"{path} was edited after the build (its fields do not match its {CONTENT_HASH}): rebuild the overlay "
+            "with 'python -m overlay build' or restore its manifest"
+        )
+
+
+def _instance_of(kind):
+    return lambda value: isinstance(value, kind)
+
+
+def _is_shape(value, rank: int | None = None) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and (rank is None or len(value) == rank)
+        and all(type(dim) is int and dim > 0 for dim in value)
+    )
+
+
+def _is_fixed_type(value) -> bool:
+    return (
+        isinstance(value, dict)
+        and all(type(value.get(key)) is int for key in ("width", "integer"))
+        and all(isinstance(value.get(key, False), bool) for key in ("signed", "symmetric"))
+    )
+
+
+def _is_file_table(value) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(entry, dict) and isinstance(entry.get("path"), str) and isinstance(entry.get("sha256"), str)
+        for entry in value.values()
+    )
+
+
+# field -> (check, what it must be); the others are checked by the dataclass and FixedType
+FIELD_CHECKS = {
+    "board": (_instance_of(str), "a string"),
+    "io_type": (lambda value: value in ("io_parallel", "io_stream"), "'io_parallel' or 'io_stream'"),
+    "input_shape": (lambda value: _is_shape(value, 2), "[frames per call, features] (positive integers)"),
+    "output_shape": (_is_shape, "a list of positive integers"),
+    "input_type": (_is_fixed_type, "a fixed-point type {width, integer, signed, symmetric}"),
+    "output_type": (_is_fixed_type, "a fixed-point type {width, integer, signed, symmetric}"),
+    "stateful": (_instance_of(bool), "true or false"),
+    "model_sha256": (_instance_of(str), "a string"),
+    "layers": (_instance_of(list), "a list"),
+    "files": (_is_file_table, "{role: {path, sha256}}"),
+    "tools": (_instance_of(dict), "an object"),
+    "dataset": (_instance_of(dict), "an object"),
+    "estimate": (_instance_of(dict), "an object"),
+    "measured": (_instance_of(dict), "an object"),
+    "beat_bits": (lambda value: value == BEAT_BITS, f"{BEAT_BITS} (the host protocol's beat)"),
+}
+
+
+def check_fields(data) -> None:
+    """Refuse (``ValueError``) a manifest that is not an object of this format with every field
+    of ``Manifest`` well-formed."""
+    if not isinstance(data, dict):
+        raise ValueError(f"the top level must be a JSON object, not a {type(data).__name__}")
+    if data.get("format_version") != FORMAT_VERSION:
+        version = data.get("format_version")
+        raise ValueError(f"format_version {version} (this host reads {FORMAT_VERSION}: rebuild the overlay)")
+    missing = [name for name in REQUIRED_FIELDS if name not in data]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    for name, (check, expected) in FIELD_CHECKS.items():
+        if name in data and not check(data[name]):
+            raise ValueError(f"'{name}' must be {expected}, got {data[name]!r}")

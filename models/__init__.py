@@ -36,12 +36,13 @@ def __getattr__(name):
 
 def custom_objects() -> dict:
     """Everything ``tf.keras.models.load_model`` needs for our layers (every registered family,
-    layer and cell) and QKeras' own."""
+    layer and cell), QKeras' own, and ``models.saving.MODEL_CLASSES`` for ``.keras`` files."""
     from qkeras.utils import _add_supported_quantized_objects
 
     from models.families import discover
+    from models.saving import MODEL_CLASSES
 
-    objects = {}
+    objects = dict(MODEL_CLASSES)
     for layer in discover().values():
         objects[layer.__name__] = layer
         objects[layer.cell_class.__name__] = layer.cell_class

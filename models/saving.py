@@ -1,16 +1,23 @@
 """Loading saved models (``.h5`` and ``.keras``) with our layers.
 
-``.keras`` files name Keras classes by public API name (``keras.Sequential``) and Keras 2.15
+``.keras`` files name Keras classes by public API name (``keras.layers.InputLayer``) and Keras 2.15
 resolves those names through TensorFlow's export registry. QKeras imports
 tensorflow-model-optimization, which imports ``tf_keras`` and re-registers every ``keras.*``
-name to tf_keras' classes, so a plain ``load_model`` rebuilds the model from tf_keras classes that
-cannot hold our (Keras 2.15) layers. ``load_model`` resolves those names against ``tf.keras``
-while it loads.
-"""
+name to tf_keras' classes. A plain ``tf.keras.models.load_model`` then rebuilds a functional
+model's ``InputLayer`` from tf_keras, which Keras 2.15's graph reconstruction does not recognise
+as an input layer: it re-queues the next layer's call forever, spinning at 100% CPU.
+
+``custom_objects()`` therefore maps ``Functional`` (the class a functional model's config names)
+to a stand-in that rebuilds the model, and later its optimizer, while ``keras.*`` names resolve
+against ``tf.keras``, so ``tf.keras.models.load_model(path, custom_objects=models.custom_objects())``
+loads functional ``.keras`` models. A ``Sequential`` model's config names ``keras.Sequential``
+itself, which ``custom_objects`` cannot override: only ``load_model``, which resolves the names
+around the whole load, loads those."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 
 import tensorflow as tf
@@ -37,6 +44,32 @@ def _keras_names_from_tf_keras_api():
         yield
     finally:
         tf_export.get_symbol_from_name = original
+
+
+def _resolving_keras_names(method):
+    @functools.wraps(method)
+    def resolving(*args, **kwargs):
+        with _keras_names_from_tf_keras_api():
+            return method(*args, **kwargs)
+
+    return resolving
+
+
+class _Functional:
+    """Stands in for ``Functional`` in ``custom_objects()``: rebuilds a functional model from its config while
+    ``keras.*`` names resolve against ``tf.keras``, and so does the model's ``compile_from_config`` (which Keras
+    calls next for a compiled ``.keras`` file, to rebuild its optimizer)."""
+
+    @staticmethod
+    def from_config(config, custom_objects=None):
+        """``tf.keras.Model.from_config`` with the layers' ``keras.*`` names resolved against ``tf.keras``."""
+        with _keras_names_from_tf_keras_api():
+            model = tf.keras.Model.from_config(config, custom_objects=custom_objects)
+        model.compile_from_config = _resolving_keras_names(model.compile_from_config)
+        return model
+
+
+MODEL_CLASSES = {"Functional": _Functional}
 
 
 def load_model(path, compile: bool = True):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -157,21 +158,29 @@ def fit(model, x, y, x_test, y_test, epochs, batch_size, learning_rate, descript
     return float(model.evaluate(x_test, y_test, verbose=0)[1])
 
 
+class DataError(ValueError):
+    """The ``--data`` folder could not be read."""
+
+
 def train(args) -> dict:
+    """Train every model of ``args.models`` on the data of ``args``; write them and the report."""
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(args.seed)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    x, y, x_test, y_test, description = load_data(
-        args.data, args.clips, args.seed, args.frames, args.height, args.width, args.channels
-    )
+    try:
+        x, y, x_test, y_test, description = load_data(
+            args.data, args.clips, args.seed, args.frames, args.height, args.width, args.channels
+        )
+    except (OSError, ValueError) as err:
+        raise DataError(f"--data {args.data}: {err}") from None
     classes = len(description["class_names"])
     n_features = x.shape[-1]
     print(
         f"[train] data: {description['kind']}, {len(x)} train / {len(x_test)} held-out clips, "
         f"{x.shape[1]} frames x {n_features} features, {classes} classes"
     )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     report = {"dataset": description, "models": {}}
     for name in args.models:
         model = build_classifier(name, x.shape[1], n_features, classes, args.units, args.modes, args.rank)
@@ -185,30 +194,119 @@ def train(args) -> dict:
     return report
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder root/<class>/<clip>")
-    parser.add_argument("--out", default="build/models")
-    parser.add_argument("--models", nargs="+", default=["tt_lstm", DENSE_BASELINE], choices=model_names())
-    parser.add_argument("--clips", type=int, default=2400, help="synthetic clips (train + held-out)")
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--height", type=int, default=16)
-    parser.add_argument("--width", type=int, default=16)
-    parser.add_argument("--channels", type=int, default=1)
-    parser.add_argument("--units", type=int, default=16)
-    parser.add_argument(
-        "--modes", type=int, default=4, help="modes per dimension of the decomposed map (TT cores, HT leaves)"
+def at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+
+    def integer(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return integer
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def data_source(text: str) -> str:
+    """An argparse type: 'synthetic', or a folder holding at least two class folders."""
+    if text == "synthetic":
+        return text
+    root = Path(text)
+    if not text or not root.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'synthetic' nor an existing folder")
+    classes = [path for path in root.iterdir() if path.is_dir()]
+    if len(classes) < 2:
+        raise argparse.ArgumentTypeError(
+            f"folder {root} has {len(classes)} class folder(s), a classifier needs at least 2 (root/<class>/<clip>)"
+        )
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m models.train`` (every option with its help and default)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m models.train",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--rank", type=int, default=4, help="every inner rank of the decomposition")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=5e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--data", type=data_source, default="synthetic", help="'synthetic' or a folder root/<class>/<clip>.avi|mp4"
+    )
+    parser.add_argument("--out", default="build/models", help="folder for the models (.h5) and train_report.json")
+    parser.add_argument(
+        "--models", nargs="+", default=["tt_lstm", DENSE_BASELINE], choices=model_names(), help="models to train"
+    )
+    parser.add_argument("--clips", type=at_least(2), default=2400, help="synthetic clips (train + held-out)")
+    parser.add_argument("--frames", type=at_least(2), default=8, help="frames per clip")
+    parser.add_argument("--height", type=at_least(4), default=16, help="frame height in pixels")
+    parser.add_argument("--width", type=at_least(4), default=16, help="frame width in pixels")
+    parser.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 (grey) or 3 (RGB)")
+    parser.add_argument("--units", type=at_least(1), default=16, help="LSTM hidden units")
+    parser.add_argument(
+        "--modes", type=at_least(1), default=4, help="modes per dimension of the decomposed map (TT cores, HT leaves)"
+    )
+    parser.add_argument("--rank", type=at_least(1), default=4, help="every inner rank of the decomposition")
+    parser.add_argument("--epochs", type=at_least(1), default=30, help="training epochs")
+    parser.add_argument("--batch-size", type=at_least(1), default=32, help="clips per training step")
+    parser.add_argument("--learning-rate", type=positive_float, default=5e-3, help="Adam's learning rate")
+    parser.add_argument("--seed", type=at_least(0), default=0, help="seed of the data, split and initial weights")
+    return parser
+
+
+def check_args(parser: argparse.ArgumentParser, args) -> None:
+    """What the types cannot check alone, before any data is read: ``parser.error`` names an
+    ``--out`` that is a file, or ``--units`` / ``--modes`` / ``--rank`` a model cannot take (each
+    model is built once for the data's shapes)."""
+    from models import datasets
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        parser.error(f"argument --out: {out} is a file, not a folder")
+    n_features = args.height * args.width * args.channels
+    if args.data == "synthetic":
+        classes = datasets.SyntheticVideoConfig().classes
+    else:
+        classes = sum(path.is_dir() for path in Path(args.data).iterdir())
+    for name in args.models:
+        try:
+            build_classifier(name, args.frames, n_features, classes, args.units, args.modes, args.rank)
+        except ValueError as err:
+            parser.error(
+                f"--models {name} cannot take --units {args.units} --modes {args.modes} --rank {args.rank}: {err}"
+            )
+
+
+def parse_args(argv=None):
+    """The arguments of ``argv``; a bad one exits (code 2) with one message before any work."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    return args
 
 
 def main(argv=None) -> int:
-    train(parse_args(argv))
+    from models.quiet import quiet_imports
+
+    quiet_imports()
+    args = parse_args(argv)
+    try:
+        train(args)
+    except DataError as err:
+        print(f"[train] error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

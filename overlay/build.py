@@ -22,6 +22,8 @@ tool and the commands to run on a machine that has it.
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -71,12 +73,22 @@ def load_keras_model(path):
 OVERLAY_ARTEFACTS = ("hls", MANIFEST_NAME, "estimate.json", "accelerator.bit", "accelerator.hwh", "accelerator.xclbin")
 
 
+def check_output_folder(out_dir: Path) -> None:
+    """Refuse, before any work, an ``--out`` that is a file, lies under a file, or cannot be written."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file, not a folder")
+    existing = next(parent for parent in (out_dir, *out_dir.parents) if parent.exists())
+    if not existing.is_dir():
+        raise ValueError(f"--out {out_dir} lies under {existing}, which is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out_dir}: {existing} is not writable")
+
+
 def prepare_output_folder(out_dir: Path) -> None:
     """An empty folder for this build: a previous overlay's artefacts are removed (so nothing a
     vendor run left for another model can be collected for this one); a file, or a folder with
     anything else in it, is refused before any work."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out {out_dir} is a file, not a folder")
+    check_output_folder(out_dir)
     if out_dir.is_dir():
         others = sorted(p.name for p in out_dir.iterdir() if p.name not in OVERLAY_ARTEFACTS)
         if others:
@@ -143,14 +155,55 @@ def compile_emulator(hls_dir: Path, project: str = "myproject") -> Path:
         project=project,
     )
     (target.parent / "compile.log").write_text(log_text)
+    report_warnings(log_text, target.parent / "compile.log")
     return target
+
+
+def warning_origins(log_text: str) -> dict:
+    """The g++ warning lines of a log by origin: ``ours`` (our headers, the top, the bridge),
+    ``ap_types`` (the fixed-point headers hls4ml bundles), ``hls4ml`` (its nnet_utils), ``other``."""
+    from hls_project import HEADERS
+
+    ours = (*(path.name for path in HEADERS.glob("nnet_*.h")), "_axi.cpp", "emulator_bridge.cpp")
+    origins = {"ours": [], "ap_types": [], "hls4ml": [], "other": []}
+    for line in log_text.splitlines():
+        if "warning:" not in line:
+            continue
+        source = line.split(":", 1)[0]
+        origin = (
+            "ours"
+            if any(name in source for name in ours)
+            else "ap_types"
+            if "ap_types/" in source
+            else "hls4ml"
+            if "nnet_utils/" in source
+            else "other"
+        )
+        origins[origin].append(line)
+    return origins
+
+
+def report_warnings(log_text: str, log_path: Path) -> None:
+    """Say where the compiler's warnings come from; print those in our code in full."""
+    origins = warning_origins(log_text)
+    counts = ", ".join(f"{len(lines)} in {name}" for name, lines in origins.items() if lines)
+    if not counts:
+        log("g++ -Wall -Wextra: no warnings")
+        return
+    log(
+        f"g++ -Wall -Wextra warnings: {counts} (ap_types: the fixed-point headers hls4ml bundles, "
+        f"hls4ml: its nnet_utils; full log {log_path})"
+    )
+    for line in origins["ours"] + origins["other"]:
+        print(line, file=sys.stderr)
 
 
 def tool_commands(board: str) -> list:
     if board.startswith("alveo"):
         link = (
-            f"cd xclbin_files && v++ -t hw --platform {ALVEO_PLATFORM} --link ../xo_files/myproject_kernel.xo "
-            "-o myproject_kernel.xclbin --user_ip_repo_paths ../myproject_prj/solution1/impl/ip"
+            f"mkdir -p xo_files xclbin_files && cd xclbin_files && v++ -t hw --platform {ALVEO_PLATFORM} "
+            "--link ../xo_files/myproject_kernel.xo -o myproject_kernel.xclbin "
+            "--user_ip_repo_paths ../myproject_prj/solution1/impl/ip"
         )
         return [("vivado_hls", HLS_COMMAND), ("vivado", "vivado -mode batch -source design.tcl"), ("v++", link)]
     return [("vivado_hls", HLS_COMMAND), ("vivado", "vivado -mode batch -source design.tcl")]
@@ -170,10 +223,9 @@ def run_tools(hls_dir: Path, board: str) -> dict:
         raise MissingToolError(
             f"{', '.join(missing)} not found on PATH: the HLS project and block design are written to "
             f"{hls_dir}; on a machine with Vivado HLS / Vivado{' / Vitis' if board.startswith('alveo') else ''} "
-            f"run, in that directory:\n{commands}\nthen 'python -m overlay collect --out {hls_dir.parent}'"
+            f"run, in that directory:\n{commands}\n"
+            f"then: python -m overlay collect --out {shlex.quote(str(hls_dir.parent))}"
         )
-    (hls_dir / "xo_files").mkdir(exist_ok=True)
-    (hls_dir / "xclbin_files").mkdir(exist_ok=True)
     versions = {}
     for tool, command in steps:
         log(f"running {command}")
@@ -191,7 +243,10 @@ def find_outputs(hls_dir: Path, board: str) -> dict:
     for role, pattern in patterns.items():
         matches = sorted(hls_dir.glob(pattern))
         if not matches:
-            raise FileNotFoundError(f"the vendor flow finished but no {pattern} is under {hls_dir}")
+            raise FileNotFoundError(
+                f"no {pattern} under {hls_dir}: the vendor tools have not produced a bitstream there "
+                f"(run the commands 'overlay build' printed, in that directory, then collect again)"
+            )
         found[role] = matches[-1]
     return found
 
@@ -288,21 +343,49 @@ def convert_for_board(model, board: str, hls_dir: Path, io_type: str, reuse_fact
 
 
 def build_overlay(
-    model_path, board: str, out_dir, io_type="io_stream", reuse_factor=None, head_reuse_factor=None, force=False
+    model_path,
+    board: str,
+    out_dir,
+    io_type="io_stream",
+    reuse_factor=None,
+    head_reuse_factor=None,
+    force=False,
+    stream=False,
 ) -> Manifest:
     """Run the build steps above; returns the manifest (raises ``MissingToolError`` without Vivado).
 
-    ``reuse_factor`` None: the most parallel LSTM reuse factor whose estimate fits the board."""
-    from fixedpoint.hls_types import from_hls4ml
-    from hls_project.convert import family_layers
-
+    ``reuse_factor`` None: the most parallel LSTM reuse factor whose estimate fits the board.
+    ``stream``: build the model's stateful one-frame-per-call copy (``models.train.streaming_copy``),
+    for frame-by-frame video. A build that fails leaves nothing behind in ``out_dir``."""
     if board not in BOARDS:
         raise ValueError(f"--board must be one of {', '.join(BOARDS)}, got {board!r}")
     out_dir = Path(out_dir)
-    hls_dir = out_dir / "hls"
+    created = not out_dir.exists()
     prepare_output_folder(out_dir)
+    try:
+        return build_into(model_path, board, out_dir, io_type, reuse_factor, head_reuse_factor, force, stream)
+    except MissingToolError:
+        raise  # everything but the vendor tools' outputs is written
+    except BaseException:
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        else:
+            prepare_output_folder(out_dir)  # the artefacts this build wrote
+        raise
+
+
+def build_into(model_path, board, out_dir: Path, io_type, reuse_factor, head_reuse_factor, force, stream) -> Manifest:
+    from fixedpoint.hls_types import from_hls4ml
+    from hls_project.convert import family_layers
+
+    hls_dir = out_dir / "hls"
     log(f"loading {model_path}")
     model = load_keras_model(model_path)
+    if stream:
+        from models.train import streaming_copy
+
+        model = streaming_copy(model)
+        log("building the stateful one-frame-per-call copy of the model (--stream)")
     hls_model, estimate = convert_for_board(model, board, hls_dir, io_type, reuse_factor, head_reuse_factor, force)
     (out_dir / "estimate.json").write_text(json.dumps(estimate.as_dict(), indent=1))
     hls_model.write()
@@ -347,6 +430,7 @@ def main_build(args) -> int:
             reuse_factor=args.reuse_factor,
             head_reuse_factor=args.head_reuse_factor,
             force=args.force,
+            stream=args.stream,
         )
     except MissingToolError as err:
         print(f"[overlay] error: {err}", file=sys.stderr)

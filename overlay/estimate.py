@@ -133,11 +133,22 @@ def layer_estimate(node) -> LayerEstimate | None:
         stages = dense_stages(node.name, n_in, n_out, node.get_attr("reuse_factor"), in_bits, weight_bits, acc_bits)
         return LayerEstimate(node.name, kind, stages, macs=n_in * n_out)
     size = node.get_output_variable().size()
-    if kind == "Softmax":
-        width = node.get_attr("table_t").precision.width if node.get_attr("table_t") else 18
-        tables = tuple(Memory(f"table {k}", node.get_attr("table_size", 1024), width) for k in range(SOFTMAX_TABLES))
-        return LayerEstimate(node.name, kind, (Stage(node.name, size, 1, memories=tables),))
-    return LayerEstimate(node.name, kind, (Stage(node.name, size, 1),))  # elementwise (activation, ...)
+    tables = ()
+    if node.get_attr("table_size"):  # a lookup-table activation (sigmoid, tanh, ELU, softmax, ...)
+        table_t = node.get_attr("table_t")
+        width = table_t.precision.width if table_t is not None else 18
+        count = SOFTMAX_TABLES if kind == "Softmax" else 1
+        # every value of a cycle (io_parallel: all; io_stream: a stream element) is looked up at
+        # once: one two-port copy of the table per two values
+        parallel = (
+            size
+            if node.model.config.get_config_value("IOType") == "io_parallel"
+            else node.get_output_variable().shape[-1]
+        )
+        copies = -(-parallel // 2)
+        words = node.get_attr("table_size") * copies
+        tables = tuple(Memory(f"table {k}", words, width, copies) for k in range(count))
+    return LayerEstimate(node.name, kind, (Stage(node.name, size, 1, memories=tables),))  # elementwise
 
 
 def top_stages(hls_model) -> tuple:

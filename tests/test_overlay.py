@@ -1,6 +1,7 @@
 """``python -m overlay build``: project, block design, emulator, manifest; vendor tools faked."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -185,6 +186,84 @@ def test_an_output_folder_with_other_files_is_refused_before_any_work(overlays, 
     (tmp_path / "file").write_text("")
     result = run_build(overlays["clip"]["root"] / "model.h5", tmp_path / "file", dict(os.environ))
     assert result.returncode == 2 and "is a file" in result.stderr
+    result = run_build(overlays["clip"]["root"] / "model.h5", tmp_path / "file/sub/out", dict(os.environ))
+    assert result.returncode == 2 and "lies under" in result.stderr and "loading" not in result.stdout
+
+
+def test_a_failed_build_leaves_nothing_behind(tmp_path):
+    """A model that fails after the output folder was made (here: refused by the board-fit check
+    after its conversion): the folder it created is gone; a folder that existed is left empty."""
+    model, _ = family_model(
+        models.TTLSTM, 1, [8, 20, 20, 18], [4, 4, 4, 4], tt_ranks=[1, 4, 4, 4, 1], **quantizers("w12")
+    )
+    model.save(tmp_path / "big.h5")
+    for existed in (False, True):
+        out = tmp_path / f"out_{existed}"
+        if existed:
+            out.mkdir()
+        result = run_build(tmp_path / "big.h5", out, dict(os.environ), "pynq-z2", "--reuse-factor", "1")
+        assert result.returncode == 2 and "does not fit" in result.stderr
+        assert (list(out.iterdir()) == []) if existed else not out.exists()
+
+
+def test_the_commands_printed_without_tools_run_as_printed(overlays, tmp_path):
+    """The collect hint is shell-quoted (a path with a space), the Alveo commands make the folders
+    they cd into, and collect before any vendor run says that no bitstream was produced."""
+    import shlex
+
+    out = tmp_path / "my overlay"
+    no_tools = {**os.environ, "PATH": "/usr/bin:/bin"}
+    result = run_build(overlays["clip"]["root"] / "model.h5", out, no_tools, "alveo-u250")
+    assert result.returncode == 3
+    assert f"collect --out {shlex.quote(str(out))}" in result.stderr
+    assert "mkdir -p xo_files xclbin_files && cd xclbin_files" in result.stderr
+    collect = subprocess.run(
+        [sys.executable, "-m", "overlay", "collect", "--out", str(out)], capture_output=True, text=True
+    )
+    assert collect.returncode == 2 and "have not produced a bitstream" in collect.stderr
+
+
+def test_stream_builds_the_frame_by_frame_copy_of_a_whole_clip_model(overlays, tmp_path):
+    result = run_build(overlays["clip"]["root"] / "model.h5", tmp_path / "out", dict(os.environ), "pynq-z2", "--stream")
+    assert result.returncode == 3, result.stderr
+    manifest = Manifest.load(tmp_path / "out")
+    assert manifest.input_shape[0] == 1 and manifest.stateful
+    assert overlays["clip"]["model"].input_shape[1] == 6  # the file itself is a whole-clip model
+
+
+def test_build_output_is_quiet_and_says_where_compiler_warnings_come_from(overlays):
+    """No TensorFlow start-up noise, no legacy-format or quantizer-serialization warning (with
+    TensorFlow's own log level unset); the g++ warnings are summarized by origin, none in our code."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    command = ["estimate", "--model", str(overlays["clip"]["root"] / "model.h5"), "--board", "pynq-z2"]
+    result = subprocess.run([sys.executable, "-m", "overlay", *command], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    noises = ("Unable to register", "oneDNN", "TensorRT", "cpu_feature_guard", "constraints.serialize()", "HDF5")
+    for noise in noises:
+        assert noise not in result.stdout + result.stderr, noise
+    for built in overlays.values():
+        output = built["result"].stdout + built["result"].stderr
+        assert re.search(r"g\+\+ -Wall -Wextra (warnings: \d+ in ap_types|: no warnings)", output)
+        assert "in ours" not in output
+
+
+def test_quiet_imports_keep_every_message_that_is_not_known_to_be_harmless(tmp_path):
+    (tmp_path / "noisy.py").write_text(
+        "import os\n"
+        "os.write(2, b'E cuda_dnn.cc] Unable to register cuDNN factory: already registered\\n')\n"
+        "os.write(2, b'a real problem\\n')\n"
+    )
+    code = "from models.quiet import quiet_imports; quiet_imports(('noisy',))"
+    env = {**os.environ, "PYTHONPATH": f"{os.getcwd()}:{tmp_path}"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and result.stderr.strip() == "a real problem"
+
+
+def test_build_help_documents_the_exit_codes_and_options():
+    result = subprocess.run([sys.executable, "-m", "overlay", "build", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for text in ("exit codes", "3 the project is written", "--stream", "--force", ".keras", "registered LSTM family"):
+        assert text in " ".join(result.stdout.split()), text
 
 
 def test_alveo_build_runs_vitis_and_collects_the_xclbin(overlays, tmp_path):
