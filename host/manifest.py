@@ -21,10 +21,8 @@ from host.protocol import BEAT_BITS, beats_for, values_per_beat
 MANIFEST_NAME = "manifest.json"
 WEIGHTS_ROLE = "weights:"  # one file role per weights file the emulator reads, "weights:<name>"
 FORMAT_VERSION = 3
-CONTENT_HASH = "content_sha256"  # the key of the hash of every other field (``dataset`` aside)
-# What a user may edit by hand: the description of the data the host makes or reads (frame size,
-# class names; host.stream checks it against the shapes). Everything else is the build's.
-UNHASHED = (CONTENT_HASH, "dataset")
+CONTENT_HASH = "content_sha256"  # the key of the hash of every other field
+UNHASHED = (CONTENT_HASH,)
 
 
 def sha256_of(path) -> str:

@@ -13,6 +13,7 @@ import pytest
 
 import hls_project
 from host import Accelerator, protocol
+from host.manifest import Manifest
 
 
 def test_emulated_whole_clip_equals_csim(overlays, tmp_path, rng):
@@ -146,12 +147,22 @@ def test_host_never_imports_tensorflow():
 
 
 def _overlay_with_dataset(overlays, tmp_path, dataset):
+    """The overlay as built from a model trained on ``dataset`` (the build writes it, hashed)."""
     copy = tmp_path / "overlay"
     shutil.copytree(overlays["frames"]["overlay"], copy)
-    manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["dataset"] = dataset
-    (copy / "manifest.json").write_text(json.dumps(manifest))
+    manifest = Manifest.load(copy)
+    manifest.dataset = dataset
+    manifest.save(copy)
     return copy
+
+
+def test_an_edited_data_set_description_is_refused(overlays, tmp_path):
+    overlay = _overlay_with_dataset(overlays, tmp_path, {"height": 4, "width": 6, "channels": 1})
+    raw = json.loads((overlay / "manifest.json").read_text())
+    raw["dataset"]["class_names"] = ["x", "y", "z"]
+    (overlay / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match="edited after the build"):
+        Manifest.load(overlay)
 
 
 def test_stream_cli_on_synthetic_clips(overlays, tmp_path):
