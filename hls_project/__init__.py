@@ -16,7 +16,7 @@ from pathlib import Path
 
 import hls4ml
 
-from hls_project.input_stream import PASS_NAME, NarrowInputStream
+from hls_project.input_stream import PASS_NAME, RESET_PASS_NAME, AddResetPort, NarrowInputStream
 from hls_project.lstm_cell import BACKENDS, FAMILY_LAYERS, execute
 from models.families import FAMILY_SUFFIX
 
@@ -36,6 +36,7 @@ def register() -> dict:
         # after hls4ml's transform_types (the flow Vivado, Vitis and VivadoAccelerator all run)
         vivado = hls4ml.backends.get_backend("Vivado")
         vivado.register_pass(PASS_NAME, NarrowInputStream, flow="vivado:specific_types")
+        vivado.register_pass(RESET_PASS_NAME, AddResetPort, flow="vivado:optimize")
     return dict(FAMILY_LAYERS)
 
 

@@ -7,6 +7,7 @@ import functools
 import hls4ml
 import numpy as np
 
+from hls_project.input_stream import RESET_CONFIG_KEY
 from hls_project.lstm_cell import FAMILY_LAYERS
 from models.quantization import LSTMTypes
 
@@ -26,6 +27,7 @@ def convert(
     reuse_factor=1,
     head_reuse_factor=None,
     clock_period=None,
+    reset_port=False,
     echo=print,
 ):
     """Convert a Keras model holding our LSTM layers; returns the (uncompiled) hls4ml model, whose
@@ -36,7 +38,9 @@ def convert(
     ``Dense``); it defaults to hls4ml's ``ap_fixed<16,6>``. ``reuse_factor`` is the LSTM layers';
     the stock dense layers (e.g. the classifier head) get their own parallelism,
     ``head_reuse_factor`` (see ``stock_dense_parallelism``). ``clock_period``: the HLS clock in ns
-    (hls4ml's default, 5 ns, when None). Datapath types derived from the four
+    (hls4ml's default, 5 ns, when None). ``reset_port``: every stateful LSTM layer takes its
+    reset as an argument, from a second model input ``lstm_reset`` (for the accelerator top;
+    ``hls_project.input_stream.AddResetPort``). Datapath types derived from the four
     QKeras quantizers (``models.quantization.derive_datapath_types``) are printed with ``echo``.
     """
     layers = family_layers(model)
@@ -58,6 +62,7 @@ def convert(
         default_reuse_factor=int(reuse_factor),
     )
     stock_dense_parallelism(model, config, backend, head_reuse_factor, echo)
+    config["Model"][RESET_CONFIG_KEY] = bool(reset_port)
     first, input_name = layers[0], model.input_names[0]
     if first.input is model.input and input_name in config["LayerName"]:
         # the C-sim rounds floats into the input type exactly as the layer's input_quantizer does

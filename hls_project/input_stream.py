@@ -54,3 +54,37 @@ class NarrowInputStream(OptimizerPass):
         variable.pragma = ("stream", variable.size() // values)
         node.set_attr("narrow_stream_done", True)
         return False  # the graph is unchanged
+
+
+RESET_PASS_NAME = "lstm_reset_port"
+RESET_INPUT = "lstm_reset"
+RESET_CONFIG_KEY = "LSTMResetPort"  # in hls_config["Model"], set by ``convert(..., reset_port=True)``
+
+
+class AddResetPort(OptimizerPass):
+    """Give every stateful LSTM family layer its reset as an argument: a second model input
+    ``lstm_reset`` (one 1-bit value per call), which the accelerator top drives from its control
+    word. Only when the config asks for it (overlay builds): the C-simulation keeps one input."""
+
+    def match(self, node):
+        from hls_project.lstm_cell import LSTMFamilyLayer
+
+        return (
+            isinstance(node, LSTMFamilyLayer)
+            and bool(node.model.config.get_config_value("HLSConfig", {}).get("Model", {}).get(RESET_CONFIG_KEY))
+            and bool(node.get_attr("stateful"))
+            and len(node.inputs) == 1
+        )
+
+    def transform(self, model, node):
+        from collections import OrderedDict
+
+        from hls4ml.model.types import IntegerPrecisionType
+
+        if RESET_INPUT not in model.graph:
+            reset = model.make_node(Input, RESET_INPUT, {"input_shape": [1], "type_name": "reset_t"}, ["input"])
+            reset.get_output_variable().type.precision = IntegerPrecisionType(width=1, signed=False)
+            model.graph = OrderedDict([(RESET_INPUT, reset), *model.graph.items()])
+            model.inputs.append(RESET_INPUT)
+        node.inputs.append(RESET_INPUT)
+        return True

@@ -321,7 +321,7 @@ CELL_CONFIG_TEMPLATE = """struct config{index} : nnet::lstm_cell_config {{
 """
 
 FUNCTION_TEMPLATE = (
-    "nnet::lstm_sequence<{input_t}, {output_t}, {config}>({input}, {output}, {b}, {gate_lut}, {candidate_lut}, "
+    "nnet::lstm_sequence<{input_t}, {output_t}, {config}>({input}, {reset}{output}, {b}, {gate_lut}, {candidate_lut}, "
     "{state_lut});"
 )
 
@@ -384,6 +384,8 @@ class LSTMFunctionTemplate(FunctionCallTemplate):
     def format(self, node):
         params = self._default_function_params(node)
         params["b"] = node.get_weights("bias").name
+        # the reset port of a stateful layer in an overlay (hls_project.input_stream.AddResetPort)
+        params["reset"] = f"{node.get_input_variable(node.inputs[1]).name}, " if len(node.inputs) > 1 else ""
         for name in ("gate", "candidate", "state"):
             params[f"{name}_lut"] = node.get_weights(f"{name}_lut").name
         return self.template.format(**params)

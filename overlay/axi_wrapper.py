@@ -55,26 +55,37 @@ void {project}_axi(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out);
 
 STREAM_MODEL = """
 // The model on the packs as they come: hls4ml's io_stream top.
-static void run_calls(hls::stream<x_pack_t> &x, hls::stream<y_pack_t> &y, unsigned calls) {{
+static void run_calls(hls::stream<x_pack_t> &x, hls::stream<y_pack_t> &y, unsigned calls, bool reset) {{
 Calls:
     for (unsigned call = 0; call < calls; call++) {{
-        {project}(x, y);
+{reset_arg}        {project}(x, {reset_port}y);
     }}
 }}
 """
 
+# The reset argument of the stateful LSTM layers (hls_project.input_stream.AddResetPort), set for
+# the first call of a transfer whose control word asks for it.
+STREAM_RESET = """        hls::stream<{reset_t}> lstm_reset("lstm_reset");
+        {reset_t} reset_pack;
+        reset_pack[0] = reset && call == 0;
+        lstm_reset.write(reset_pack);
+"""
+PARALLEL_RESET = """        {reset_t} lstm_reset[1];
+        lstm_reset[0] = reset && call == 0;
+"""
+
 PARALLEL_MODEL = """
 // The model on arrays (io_parallel, small models only: the whole call is one port of the model).
-static void run_calls(hls::stream<x_pack_t> &x, hls::stream<y_pack_t> &y, unsigned calls) {{
+static void run_calls(hls::stream<x_pack_t> &x, hls::stream<y_pack_t> &y, unsigned calls, bool reset) {{
 Calls:
     for (unsigned call = 0; call < calls; call++) {{
-        {input_t} x_call[N_X];
+{reset_arg}        {input_t} x_call[N_X];
         {output_t} y_call[N_OUT];
         for (unsigned i = 0; i < N_X; i++) {{
             #pragma HLS PIPELINE
             x_call[i] = x.read()[0];
         }}
-        {project}(x_call, y_call);
+        {project}(x_call, {reset_port}y_call);
         for (unsigned j = 0; j < N_OUT; j++) {{
             #pragma HLS PIPELINE
             y_pack_t pack;
@@ -187,7 +198,8 @@ Calls:
 
 // One transfer after its control beat: reader, model and writer run concurrently on FIFOs a few
 // packs deep (no stage holds a frame).
-static void run_transfer(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out, bool ended, unsigned calls) {{
+static void run_transfer(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out, bool ended, unsigned calls,
+                         bool reset) {{
     #pragma HLS DATAFLOW
     hls::stream<x_pack_t> x("x");
     hls::stream<y_pack_t> y("y");
@@ -196,7 +208,7 @@ static void run_transfer(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out
     #pragma HLS STREAM variable=y depth={fifo_depth}
     #pragma HLS STREAM variable=status depth=2
     read_calls(in, ended, calls, x, status);
-    run_calls(x, y, calls);
+    run_calls(x, y, calls, reset);
     write_calls(y, calls, status, out);
 }}
 
@@ -206,10 +218,8 @@ void {project}_axi(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out) {{
     #pragma HLS INTERFACE ap_ctrl_none port=return
 
     axis_beat control = in.read();
-    if (control.data & CONTROL_RESET) {{
-        nnet::lstm_reset_all();
-    }}
-    run_transfer(in, out, control.last, control.data.range(CALLS_SHIFT + 31, CALLS_SHIFT).to_uint());
+    const bool reset = (control.data & CONTROL_RESET) != 0;
+    run_transfer(in, out, control.last, control.data.range(CALLS_SHIFT + 31, CALLS_SHIFT).to_uint(), reset);
 }}
 """
 
@@ -276,6 +286,12 @@ def write_wrapper(hls_model, project_dir) -> list:
     in_type = from_hls4ml(inp.type.precision)
     out_type = from_hls4ml(out.type.precision, rounding_matters=False)
     fields = dict(project=project, input_t=inp.type.name, output_t=out.type.name, beat_bits=BEAT_BITS)
+    inputs = hls_model.get_input_variables()
+    reset = inputs[1] if len(inputs) > 1 else None  # the stateful layers' reset port
+    reset_template = STREAM_RESET if io_type == "io_stream" else PARALLEL_RESET
+    no_reset = "        (void)reset; // no stateful layer: nothing to reset\n"
+    fields["reset_arg"] = reset_template.format(reset_t=reset.type.name) if reset else no_reset
+    fields["reset_port"] = "lstm_reset, " if reset else ""
     if io_type == "io_parallel":
         run_calls = PARALLEL_MODEL.format(**fields)
         x_pack, y_pack = f"nnet::array<{inp.type.name}, 1>", f"nnet::array<{out.type.name}, 1>"

@@ -27,6 +27,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from host.manifest import MANIFEST_NAME, WEIGHTS_ROLE, Manifest, sha256_of
@@ -320,6 +321,7 @@ def convert_for_board(model, board: str, hls_dir: Path, io_type: str, reuse_fact
             reuse_factor=factor,
             head_reuse_factor=head_reuse_factor,
             clock_period=1000 / clock_mhz,
+            reset_port=True,
         )
         check_top_interface(hls_model)
         return hls_model, estimate_network(hls_model, board, clock_mhz)
@@ -340,6 +342,27 @@ def convert_for_board(model, board: str, hls_dir: Path, io_type: str, reuse_fact
             log(f"--force: building a design whose estimate exceeds {board} ({', '.join(estimate.over())})")
     print(format_table(estimate), flush=True)
     return hls_model, estimate
+
+
+@contextmanager
+def accelerator_writer_sees_the_frames_input():
+    """While hls4ml 1.3.0's VivadoAccelerator writer runs, its accelerator config sees only the
+    model's first input (the frames). It asserts a single input because its own AXI wrapper
+    handles one; we replace that wrapper (``overlay.axi_wrapper``), whose second input is the
+    stateful layers' reset port. Everything else it writes (the HLS project with both inputs,
+    the block design) does not depend on it."""
+    from hls4ml.backends import VivadoAcceleratorConfig
+
+    original = VivadoAcceleratorConfig.__init__
+
+    def frames_only(self, config, model_inputs, model_outputs):
+        original(self, config, model_inputs[:1], model_outputs)
+
+    VivadoAcceleratorConfig.__init__ = frames_only
+    try:
+        yield
+    finally:
+        VivadoAcceleratorConfig.__init__ = original
 
 
 def build_overlay(
@@ -388,7 +411,8 @@ def build_into(model_path, board, out_dir: Path, io_type, reuse_factor, head_reu
         log("building the stateful one-frame-per-call copy of the model (--stream)")
     hls_model, estimate = convert_for_board(model, board, hls_dir, io_type, reuse_factor, head_reuse_factor, force)
     (out_dir / "estimate.json").write_text(json.dumps(estimate.as_dict(), indent=1))
-    hls_model.write()
+    with accelerator_writer_sees_the_frames_input():
+        hls_model.write()
     write_wrapper(hls_model, hls_dir)
     log(f"HLS project and block design written to {hls_dir} (build_prj.tcl, design.tcl)")
     emulator = compile_emulator(hls_dir)

@@ -24,7 +24,7 @@ struct lstm_cell_config {
     static const unsigned n_state = 1;     // H
     static const unsigned n_timesteps = 1; // frames per call
     static const bool return_sequences = false;
-    static const bool stateful = false; // keep (h, c) between calls until lstm_reset_all()
+    static const bool stateful = false; // keep (h, c) between calls until a call's reset is set
     static const unsigned reuse_factor = 1;
     // fused families (FDHT) take [x_t; h_t-1] (n_join values of join_t) and have no recurrent map
     static const bool fused_recurrent = false;
@@ -39,17 +39,6 @@ struct lstm_cell_config {
     static const int state_lut_lo = 0;
     static const unsigned state_lut_size = 1;
 };
-
-// The reset request of stateful layers: each stateful layer zeroes its state once after the
-// epoch changes. The accelerator top calls lstm_reset_all() when the host asks for a reset.
-inline unsigned &lstm_reset_epoch() {
-    static unsigned epoch = 0;
-    return epoch;
-}
-
-inline void lstm_reset_all() {
-    lstm_reset_epoch()++;
-}
 
 // The raw integer behind a fixed-point value: two's complement for ap_fixed, plain for ap_ufixed.
 template <class T> struct fixed_raw_int;
@@ -167,14 +156,12 @@ State:
     }
 }
 
-// The per-layer state: zero at start, kept between calls when CONFIG_T::stateful, zeroed again
-// after lstm_reset_all(); zeroed on every call otherwise.
+// The per-layer state: zero at start, kept between calls when CONFIG_T::stateful until a call
+// whose reset argument is set; zeroed on every call otherwise.
 template <class CONFIG_T>
-void lstm_load_state(typename CONFIG_T::state_t h[CONFIG_T::n_state], typename CONFIG_T::state_t c[CONFIG_T::n_state]) {
-    static unsigned seen_epoch = 0;
-    const bool reset = !CONFIG_T::stateful || seen_epoch != lstm_reset_epoch();
-    seen_epoch = lstm_reset_epoch();
-    if (reset) {
+void lstm_load_state(bool reset, typename CONFIG_T::state_t h[CONFIG_T::n_state],
+                     typename CONFIG_T::state_t c[CONFIG_T::n_state]) {
+    if (reset || !CONFIG_T::stateful) {
         for (unsigned k = 0; k < CONFIG_T::n_state; k++) {
             #pragma HLS UNROLL
             h[k] = 0;
@@ -222,15 +209,15 @@ void lstm_frame(hls::stream<data_T> &frame, typename CONFIG_T::state_t h[CONFIG_
 // io_parallel (small models: the whole call is one port): data[n_timesteps * n_in] ->
 // res[n_state] (or [n_timesteps * n_state]). Each frame goes through a FIFO of single values.
 template <class data_T, class res_T, class CONFIG_T>
-void lstm_sequence(const data_T data[CONFIG_T::n_timesteps * CONFIG_T::n_in],
-                   res_T res[(CONFIG_T::return_sequences ? CONFIG_T::n_timesteps : 1) * CONFIG_T::n_state],
-                   const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
-                   const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
-                   const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
-                   const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
+void lstm_sequence_call(bool reset, const data_T data[CONFIG_T::n_timesteps * CONFIG_T::n_in],
+                        res_T res[(CONFIG_T::return_sequences ? CONFIG_T::n_timesteps : 1) * CONFIG_T::n_state],
+                        const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
+                        const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
+                        const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
+                        const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
     static typename CONFIG_T::state_t h[CONFIG_T::n_state];
     static typename CONFIG_T::state_t c[CONFIG_T::n_state];
-    lstm_load_state<CONFIG_T>(h, c);
+    lstm_load_state<CONFIG_T>(reset, h, c);
 Frames:
     for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
         hls::stream<array<data_T, 1>> frame("frame");
@@ -252,14 +239,14 @@ Frames:
 // io_stream: n_timesteps frames of n_in / data_T::size packs in (consumed as they arrive), one
 // (or n_timesteps) frames of n_state / res_T::size packs out.
 template <class data_T, class res_T, class CONFIG_T>
-void lstm_sequence(hls::stream<data_T> &data, hls::stream<res_T> &res,
-                   const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
-                   const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
-                   const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
-                   const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
+void lstm_sequence_call(bool reset, hls::stream<data_T> &data, hls::stream<res_T> &res,
+                        const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
+                        const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
+                        const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
+                        const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
     static typename CONFIG_T::state_t h[CONFIG_T::n_state];
     static typename CONFIG_T::state_t c[CONFIG_T::n_state];
-    lstm_load_state<CONFIG_T>(h, c);
+    lstm_load_state<CONFIG_T>(reset, h, c);
 Frames:
     for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
         lstm_frame<data_T, CONFIG_T>(data, h, c, bias, gate_lut, candidate_lut, state_lut);
@@ -273,6 +260,32 @@ Frames:
             }
         }
     }
+}
+
+// The layer's entry points (hls_project/lstm_cell.py FUNCTION_TEMPLATE): without a reset port
+// (C-simulation; a stateful layer keeps its state for the library's lifetime), or with one, the
+// reset as an argument of every call (reset_T: one value; an overlay's lstm_reset input).
+template <class data_T, class res_T, class CONFIG_T, class in_T, class out_T>
+void lstm_sequence(in_T &data, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
+                   const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
+                   const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
+                   const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
+    lstm_sequence_call<data_T, res_T, CONFIG_T>(false, data, res, bias, gate_lut, candidate_lut, state_lut);
+}
+
+template <class reset_T> bool reset_value(hls::stream<reset_T> &reset) {
+    return reset.read()[0] != 0;
+}
+template <class reset_T> bool reset_value(const reset_T reset[1]) {
+    return reset[0] != 0;
+}
+
+template <class data_T, class res_T, class CONFIG_T, class in_T, class reset_T, class out_T>
+void lstm_sequence(in_T &data, reset_T &reset, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
+                   const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
+                   const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
+                   const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
+    lstm_sequence_call<data_T, res_T, CONFIG_T>(reset_value(reset), data, res, bias, gate_lut, candidate_lut, state_lut);
 }
 
 } // namespace nnet
