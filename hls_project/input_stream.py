@@ -1,4 +1,4 @@
-"""The model input of an io_stream design as a narrow stream, for the LSTM families.
+"""The model inputs of our LSTM layers: a narrow frame stream, and a reset port for overlays.
 
 hls4ml streams a tensor one last-axis row per element: a ``(frames, features)`` input becomes a
 stream of ``nnet::array<T, features>``, which HLS splits into one FIFO per value (a 57,600-value
@@ -6,6 +6,9 @@ frame: 57,600 FIFOs). Our LSTM layers read their input value by value (``nnet::j
 when every consumer of the model input is one of them, ``NarrowInputStream`` repacks that stream
 into elements of at most ``ELEMENT_BITS`` (the largest number of values that divides a frame and
 fits): hls4ml's ``PackedType`` with ``unpack``, i.e. ``nnet::array<T, features / n_pack>``.
+
+``AddResetPort`` (overlay builds only, ``convert(..., reset_port=True)``) gives every stateful
+layer its reset as an argument: a second model input ``lstm_reset``, one bit per call.
 """
 
 from __future__ import annotations
