@@ -91,7 +91,7 @@ def calibration(scratch: Path) -> list:
     import hls4ml
 
     from hls_project.cost import Part
-    from overlay.estimate import PARTS, layer_estimate
+    from overlay.estimate import PARTS, layer_estimate, relative_errors, total_resources
 
     part: Part = PARTS["alveo-u250"]  # the baselines' part: 12,288 DSP available
     results = []
@@ -110,12 +110,9 @@ def calibration(scratch: Path) -> list:
             backend=backend,
             io_type=io_type,
         )
-        ours = {"dsp": 0, "bram18": 0.0, "ff": 0, "lut": 0}
-        for node in hls_model.get_layers():
-            estimate = layer_estimate(node)
-            if estimate is not None:
-                for key, value in estimate.resources(part).items():
-                    ours["bram18" if key == "bram36" else key] += value * 2 if key == "bram36" else value
+        layers = [estimate for node in hls_model.get_layers() if (estimate := layer_estimate(node)) is not None]
+        ours = total_resources(layers, part)
+        ours["bram18"] = ours.pop("bram36") * 2
         report = json.loads(path.read_text())["CSynthesisReport"]
         tool = {
             "dsp": int(report["DSP"]),
@@ -123,7 +120,7 @@ def calibration(scratch: Path) -> list:
             "ff": int(report["FF"]),
             "lut": int(report["LUT"]),
         }
-        errors = {key: (tool[key] - ours[key]) / tool[key] if tool[key] else None for key in tool}
+        errors = relative_errors(tool, ours)
         results.append({"baseline": str(path.relative_to(BASELINES)), "tool": tool, "estimate": ours, "error": errors})
     return results
 

@@ -108,6 +108,11 @@ class Chain:
     links: tuple
     views: tuple
 
+    @property
+    def buffer_sizes(self) -> list:
+        """Words of ``buf1 .. bufN``: the frame step's output, then each link's."""
+        return [self.first.out_size] + [link.out_size for link in self.links]
+
     def frame_config(self, index: int, reuse_factor: int, core_t: str, mac_t: str) -> str:
         """The ``nnet::frame_mode_config`` of layer ``index``'s first step."""
         mode = self.first
@@ -129,7 +134,7 @@ class Chain:
     def cpp(self, comment: str, index: int) -> str:
         """The family's ``input_map`` member: the frame step into ``buf1``, then the links buffer
         to buffer, the last buffer copied into ``zx``."""
-        sizes = [self.first.out_size] + [link.out_size for link in self.links]
+        sizes = self.buffer_sizes
         lines = [
             f"    // {comment}",
             "    template <class data_T>",
@@ -164,9 +169,7 @@ class Chain:
         mode = self.first
         buffers = [
             Memory(f"buf{number}", size, acc_bits, view.banks)
-            for number, (size, view) in enumerate(
-                zip([mode.out_size] + [link.out_size for link in self.links], self.views, strict=True), start=1
-            )
+            for number, (size, view) in enumerate(zip(self.buffer_sizes, self.views, strict=True), start=1)
         ]
         stages = [
             Stage(
@@ -196,7 +199,7 @@ class Chain:
                     (core, buffers[number]),
                 )
             )
-        stages.append(Stage("output copy", self.links[-1].out_size if self.links else mode.out_size, 1))
+        stages.append(Stage("output copy", self.buffer_sizes[-1], 1))
         return stages
 
 

@@ -39,6 +39,9 @@ def product_sum_type(terms: int, in_type: FixedType, weight_type: FixedType) -> 
     return exact_sum_type(terms * magnitude(in_type) * magnitude(weight_type), in_type.frac + weight_type.frac)
 
 
+STATE_PRODUCTS = 3  # per unit and frame in nnet::lstm_cell_step: f * c, i * g, o * tanh(c)
+
+
 def multiplier_limit(products: int, reuse_factor: int) -> int:
     """Multipliers of a loop pipelined at II ``reuse_factor`` with ``products`` per iteration
     (the ``ALLOCATION`` limit every kernel config carries as ``multiplier_limit``)."""
@@ -175,7 +178,7 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
                 "state update",
                 n,
                 reuse_factor,
-                multiplier_limit(3, reuse_factor),
+                multiplier_limit(STATE_PRODUCTS, reuse_factor),
                 (types.activation.width, max(types.state.width, types.activation.width)),
                 types.state.width,
                 tables + state,
@@ -351,7 +354,7 @@ class LSTMConfigTemplate(LayerConfigTemplate):
             "stateful": str(bool(node.get_attr("stateful"))).lower(),
             "reuse_factor": reuse_factor,
             "recurrent_block": block,
-            "state_multiplier_limit": multiplier_limit(3, reuse_factor),
+            "state_multiplier_limit": multiplier_limit(STATE_PRODUCTS, reuse_factor),
             "fused_recurrent": str(fused).lower(),
             "n_join": node.cell.decomposition.n_in if fused else node.get_attr("n_in"),
             "input_t": node.get_attr("input_t").name,

@@ -259,6 +259,7 @@ def measured_against_estimate(hls_dir: Path, estimate: dict) -> dict:
     Returns ``{"wns_ns", "hls", "synth", "error"}`` for the reports that exist, ``error`` being
     (measured - estimate) / measured per resource of the C-synthesis report.
     """
+    from overlay.estimate import relative_errors
     from overlay.reports import find_reports, read_csynth, read_vivado_utilization, read_wns
 
     reports, measured = find_reports(hls_dir), {}
@@ -277,11 +278,7 @@ def measured_against_estimate(hls_dir: Path, estimate: dict) -> dict:
         measured["hls"] = hls
         tool = dict(hls["resources"], bram36=hls["resources"]["bram18"] / 2)
         estimated = estimate.get("total", {})
-        measured["error"] = {
-            key: (tool[key] - estimated[key]) / tool[key] if tool[key] else None
-            for key in ("dsp", "bram36", "lut", "ff")
-            if key in estimated
-        }
+        measured["error"] = relative_errors(tool, estimated)
         for key, error in measured["error"].items():
             shown = "n/a" if error is None else f"{error:+.0%}"
             log(f"{key}: {tool[key]:,} from Vivado HLS, {estimated[key]:,} estimated (error {shown})")
@@ -410,7 +407,8 @@ def build_into(model_path, board, out_dir: Path, io_type, reuse_factor, head_reu
         model = streaming_copy(model)
         log("building the stateful one-frame-per-call copy of the model (--stream)")
     hls_model, estimate = convert_for_board(model, board, hls_dir, io_type, reuse_factor, head_reuse_factor, force)
-    (out_dir / "estimate.json").write_text(json.dumps(estimate.as_dict(), indent=1))
+    summary = estimate.as_dict()
+    (out_dir / "estimate.json").write_text(json.dumps(summary, indent=1))
     with accelerator_writer_sees_the_frames_input():
         hls_model.write()
     write_wrapper(hls_model, hls_dir)
@@ -429,7 +427,7 @@ def build_into(model_path, board, out_dir: Path, io_type, reuse_factor, head_reu
         model_sha256=sha256_of(model_path),
         layers=[{"name": layer.name, "class": type(layer).__name__} for layer in lstm_layers],
         dataset=training_dataset(model_path),
-        estimate=estimate.as_dict(),
+        estimate=summary,
     )
     manifest.add_file("emulator", out_dir, emulator)
     for weights in sorted((hls_dir / "firmware" / "weights").glob("*.txt")):

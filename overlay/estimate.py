@@ -26,6 +26,20 @@ RESOURCES = ("dsp", "bram36", "lut", "ff")
 SOFTMAX_TABLES = 2  # hls4ml's softmax: an exp and an inverse table
 
 
+def total_resources(layers, part: Part) -> dict:
+    """The summed ``RESOURCES`` of ``layers`` (``LayerEstimate``) on ``part``."""
+    total = dict.fromkeys(RESOURCES, 0)
+    for layer in layers:
+        for key, value in layer.resources(part).items():
+            total[key] += value
+    return total
+
+
+def relative_errors(tool: dict, estimated: dict) -> dict:
+    """``(tool - estimate) / tool`` for every resource both give (None where the tool reports 0)."""
+    return {key: (tool[key] - estimated[key]) / tool[key] if tool[key] else None for key in tool if key in estimated}
+
+
 @dataclass(frozen=True)
 class NetworkEstimate:
     board: str
@@ -55,11 +69,7 @@ class NetworkEstimate:
         return (top + per_frame) / self.clock_mhz
 
     def total(self) -> dict:
-        total = dict.fromkeys(RESOURCES, 0)
-        for layer in self.layers:
-            for key, value in layer.resources(self.part).items():
-                total[key] += value
-        return total
+        return total_resources(self.layers, self.part)
 
     @property
     def macs_per_frame(self) -> float:
