@@ -185,8 +185,7 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
             ),
         ]
         stages = self.input_map_stages() + ([] if self.fused_recurrent else self.recurrent_map_stages()) + cell
-        decomposition = self.cell.decomposition
-        macs = decomposition.macs + (0 if self.fused_recurrent else 4 * n * n)
+        macs = self.cell.decomposition.macs + self.cell.recurrent_map_macs()
         return LayerEstimate(
             self.name,
             self.keras_class.__name__,

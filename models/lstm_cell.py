@@ -205,6 +205,10 @@ class QuantizedLSTMCell(tf.keras.layers.Layer, metaclass=ABCMeta):
         compresses it (then it ends on the accumulator grid)."""
         return h @ weights[0]
 
+    def recurrent_map_macs(self) -> int:
+        """Multiply-accumulates of one recurrent map (per frame): ``H * 4H`` for the dense ``U``."""
+        return 0 if self.fused_recurrent else self.units * 4 * self.units
+
     def decompose_recurrent(self, matrix: np.ndarray) -> tuple:
         """A dense ``(H, 4H)`` recurrent matrix -> ``(recurrent-map weights, relative error)``: itself, exact."""
         return [matrix], 0.0
