@@ -78,23 +78,29 @@ class LSTMCost:
     recurrent_macs: int
     dense_input_map_params: int
     input_map_peak_buffer: int
+    dense_recurrent_params: int
 
     @classmethod
-    def of(cls, shape, units: int, n_in: int | None = None, fused_recurrent: bool = False) -> LSTMCost:
+    def of(
+        cls, shape, units: int, n_in: int | None = None, fused_recurrent: bool = False, recurrent_shape=None
+    ) -> LSTMCost:
         """Counts for a decomposed input map ``shape`` (``n_params``, ``macs``, ``peak_buffer``, ``n_in``).
 
         ``fused_recurrent``: the map takes ``[x; h]`` of ``n_in + units`` values, no dense ``U``.
+        ``recurrent_shape``: the structure of a compressed recurrent map (``n_params``, ``macs``);
+        None for the dense ``U``.
         """
-        recurrent = 0 if fused_recurrent else units * 4 * units
+        dense_recurrent = 0 if fused_recurrent else units * 4 * units
         dense_rows = (n_in + units) if fused_recurrent else shape.n_in
         return cls(
             input_map_params=shape.n_params,
-            recurrent_params=recurrent,
+            recurrent_params=dense_recurrent if recurrent_shape is None else recurrent_shape.n_params,
             bias_params=4 * units,
             input_map_macs=shape.macs,
-            recurrent_macs=recurrent,
+            recurrent_macs=dense_recurrent if recurrent_shape is None else recurrent_shape.macs,
             dense_input_map_params=dense_rows * 4 * units,
             input_map_peak_buffer=shape.peak_buffer,
+            dense_recurrent_params=dense_recurrent,
         )
 
     @property
@@ -103,7 +109,7 @@ class LSTMCost:
 
     @property
     def dense_params(self) -> int:
-        return self.dense_input_map_params + self.recurrent_params + self.bias_params
+        return self.dense_input_map_params + self.dense_recurrent_params + self.bias_params
 
     @property
     def compression(self) -> float:

@@ -1,0 +1,156 @@
+#ifndef NNET_BC_LSTM_H_
+#define NNET_BC_LSTM_H_
+
+// Block-circulant LSTM maps (models/circulant.py): y = x W with W cut into k x k circulant blocks,
+// block (g, i) stored as its defining vector c[g][i][0..k), never as a matrix:
+//     y[g * k + r] += c[g][i][(r - s) mod k] * x[i * k + s]
+// Chessboard schedule (Wang et al., TVLSI 2017): the input arrives one block of k values at a time
+// (the frame as it streams in, or h); while block i is held, every output block takes its products
+// with it, `lanes` output blocks side by side and `terms` consecutive s per cycle, so each vector
+// value read is used by one product per cycle and each input value by `lanes` products. With
+// terms dividing k, the `terms` indices (r - s) mod k of one cycle fall in different cyclic banks of
+// the vectors, and the lanes in different banks too (hls_project/bc_lstm.py stores the vectors as
+// [i][group][d][lane]). hls_project/bc_lstm.py checks the bank arithmetic in Python.
+
+#include "nnet_common.h"
+#include "nnet_lstm_cell.h"
+
+namespace nnet {
+
+struct bc_matvec_config {
+    static const unsigned n_in = 1;    // real inputs; p * k - n_in zeros pad the last block
+    static const unsigned n_state = 1; // real outputs per gate; q * k - n_state padded outputs are dropped
+    static const unsigned k = 1;       // block size
+    static const unsigned p = 1;       // input blocks
+    static const unsigned q = 1;       // output blocks per gate
+    static const unsigned lanes = 1;   // output blocks per cycle (divides 4 * q)
+    static const unsigned terms = 1;   // products per output and cycle (divides k)
+    static const unsigned multiplier_limit = 1; // lanes * terms
+    // typedef vector_t (the stored vectors); typedef mac_t (exact sum of p * k products)
+};
+
+// The products of input block i (x: its k values) with every output block, added to acc
+// ([(group * k + r) * lanes + lane], exact); block 0 starts the sums.
+template <class CONFIG_T, class in_T>
+void bc_block_products(unsigned i, const in_T x[CONFIG_T::k],
+                       typename CONFIG_T::mac_t acc[4 * CONFIG_T::q * CONFIG_T::k],
+                       const typename CONFIG_T::vector_t vectors[4 * CONFIG_T::q * CONFIG_T::p * CONFIG_T::k]) {
+    const unsigned K = CONFIG_T::k, L = CONFIG_T::lanes, S = CONFIG_T::terms;
+    const unsigned groups = 4 * CONFIG_T::q / L, rounds = K / S;
+    typename CONFIG_T::mac_t partial[L];
+    #pragma HLS ARRAY_PARTITION variable=partial complete
+    unsigned g = 0, r = 0, round = 0;
+    const unsigned base = i * groups; // vectors of block i: [i][group][d][lane]
+Products:
+    for (unsigned step = 0; step < groups * K * rounds; step++) {
+        #pragma HLS PIPELINE II=1
+        #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit
+        const unsigned first = round * S; // s = first + u
+    Lanes:
+        for (unsigned lane = 0; lane < L; lane++) {
+            const unsigned address = (g * K + r) * L + lane;
+            typename CONFIG_T::mac_t sum =
+                (round > 0) ? partial[lane] : ((i > 0) ? acc[address] : typename CONFIG_T::mac_t(0));
+        Terms:
+            for (unsigned u = 0; u < S; u++) {
+                const unsigned s = first + u;
+                const unsigned d = (r >= s) ? r - s : r + K - s; // (r - s) mod k
+                sum += vectors[((base + g) * K + d) * L + lane] * x[s];
+            }
+            partial[lane] = sum;
+            if (round + 1 == rounds) {
+                acc[address] = sum;
+            }
+        }
+        if (round + 1 < rounds) {
+            round++;
+        } else if (r + 1 < K) {
+            round = 0;
+            r++;
+        } else {
+            round = 0;
+            r = 0;
+            g++;
+        }
+    }
+}
+
+// The real outputs of acc, gate by gate: out[gate * n_state + j * k + r] (j * k + r < n_state).
+template <class CONFIG_T, class out_T>
+void bc_write_outputs(const typename CONFIG_T::mac_t acc[4 * CONFIG_T::q * CONFIG_T::k],
+                      out_T out[4 * CONFIG_T::n_state]) {
+    const unsigned K = CONFIG_T::k, L = CONFIG_T::lanes;
+    unsigned group = 0, lane = 0, o = 0;
+Gates:
+    for (unsigned gate = 0; gate < 4; gate++) {
+    Blocks:
+        for (unsigned j = 0; j < CONFIG_T::q; j++) {
+        Rows:
+            for (unsigned r = 0; r < K; r++) {
+                #pragma HLS PIPELINE
+                if (j * K + r < CONFIG_T::n_state) {
+                    out[o] = acc[(group * K + r) * L + lane];
+                    o++;
+                }
+            }
+            if (lane + 1 < L) {
+                lane++;
+            } else {
+                lane = 0;
+                group++;
+            }
+        }
+    }
+}
+
+// The input map: the frame's n_in values read block by block from the stream as they arrive.
+template <class LSTM_T, class CONFIG_T, class data_T>
+void bc_input_map(hls::stream<data_T> &frame, const typename LSTM_T::state_t h[LSTM_T::n_state],
+                  typename LSTM_T::accum_t zx[4 * LSTM_T::n_state],
+                  const typename CONFIG_T::vector_t vectors[4 * CONFIG_T::q * CONFIG_T::p * CONFIG_T::k]) {
+    #pragma HLS ARRAY_PARTITION variable=vectors cyclic factor=CONFIG_T::lanes * CONFIG_T::terms
+    static typename CONFIG_T::mac_t acc[4 * CONFIG_T::q * CONFIG_T::k]; // static: large for a C-sim stack
+    #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::lanes
+    join_reader<data_T, LSTM_T> reader;
+    unsigned index = 0;
+Blocks:
+    for (unsigned i = 0; i < CONFIG_T::p; i++) {
+        typename LSTM_T::join_t x[CONFIG_T::k];
+        #pragma HLS ARRAY_PARTITION variable=x cyclic factor=CONFIG_T::terms
+    Read:
+        for (unsigned s = 0; s < CONFIG_T::k; s++) {
+            #pragma HLS PIPELINE II=1
+            x[s] = (index < CONFIG_T::n_in) ? reader.next(frame, h) : typename LSTM_T::join_t(0);
+            index++;
+        }
+        bc_block_products<CONFIG_T>(i, x, acc, vectors);
+    }
+    bc_write_outputs<CONFIG_T>(acc, zx);
+}
+
+// A map of an array (the recurrent map of h): in[n_in] -> out[4 * n_state], exact.
+template <class CONFIG_T, class in_T, class out_T>
+void bc_array_map(const in_T in[CONFIG_T::n_in], out_T out[4 * CONFIG_T::n_state],
+                  const typename CONFIG_T::vector_t vectors[4 * CONFIG_T::q * CONFIG_T::p * CONFIG_T::k]) {
+    #pragma HLS ARRAY_PARTITION variable=vectors cyclic factor=CONFIG_T::lanes * CONFIG_T::terms
+    static typename CONFIG_T::mac_t acc[4 * CONFIG_T::q * CONFIG_T::k];
+    #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::lanes
+    unsigned index = 0;
+Blocks:
+    for (unsigned i = 0; i < CONFIG_T::p; i++) {
+        in_T x[CONFIG_T::k];
+        #pragma HLS ARRAY_PARTITION variable=x cyclic factor=CONFIG_T::terms
+    Read:
+        for (unsigned s = 0; s < CONFIG_T::k; s++) {
+            #pragma HLS PIPELINE II=1
+            x[s] = (index < CONFIG_T::n_in) ? in[index] : in_T(0);
+            index++;
+        }
+        bc_block_products<CONFIG_T>(i, x, acc, vectors);
+    }
+    bc_write_outputs<CONFIG_T>(acc, out);
+}
+
+} // namespace nnet
+
+#endif
