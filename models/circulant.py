@@ -47,6 +47,8 @@ class BCShape:
     def create(cls, n_in, units, block_size, parameter: str = "block_size", gates: int = GATES) -> BCShape:
         """A validated shape; ``parameter`` names the block size in errors."""
         n_in, units, k = int(n_in), int(units), check_block_size(block_size, parameter)
+        if n_in < 1 or units < 1:
+            raise ValueError(f"a {n_in} x {units} matrix has no blocks: 'input_dim' and 'units' must be >= 1")
         if k > max(n_in, units):
             raise ValueError(
                 f"'{parameter}'={k} is larger than the {n_in} x {units} matrix it divides (at most {max(n_in, units)})"

@@ -80,4 +80,12 @@ def load_model(path, compile: bool = True):
     if not path.exists():
         raise FileNotFoundError(f"model file {path} does not exist")
     with _keras_names_from_tf_keras_api():
-        return tf.keras.models.load_model(path, custom_objects=custom_objects(), compile=compile)
+        try:
+            return tf.keras.models.load_model(path, custom_objects=custom_objects(), compile=compile)
+        except ValueError as err:
+            if "Shape mismatch" not in str(err):
+                raise
+            # Keras names the variable (layer/cell/weight) and both shapes
+            raise ValueError(
+                f"model file {path}: a stored weight does not fit its layer's configuration: {err}"
+            ) from None
