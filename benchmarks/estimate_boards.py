@@ -1,6 +1,7 @@
 """``make bench``: the hardware estimate of every family on the UCF11 paper shape, on every board.
 
-For each family (57,600 features -> 4 x 256, the papers' modes and ranks, a QDense(11) head) and
+For each family (57,600 features -> 4 x 256, the papers' modes and ranks; block-circulant at
+block size 256, recurrent 16; a QDense(11) head) and
 each board: the most parallel LSTM reuse factor whose estimate fits, and at it the estimate (DSP,
 BRAM36, LUT, FF, frames/s, latency per frame) and its fraction of the board's physical limit
 (``overlay.estimate``). Every figure is an estimate from our schedules, not a tool run; the
@@ -22,10 +23,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks.run import table  # noqa: E402
 
-PAPER = {
-    "tt_lstm": ([8, 20, 20, 18], {"tt_ranks": [1, 4, 4, 4, 1]}),
-    "ht_lstm": ([8, 20, 20, 18], {"ht_ranks": 4}),
-    "fdht_lstm": ([8, 20, 20, 19], {"ht_ranks": 6}),
+PAPER = {  # constructor arguments after units=256 (57,600 features per frame)
+    "tt_lstm": dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], tt_ranks=[1, 4, 4, 4, 1]),
+    "ht_lstm": dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], ht_ranks=4),
+    "fdht_lstm": dict(input_modes=[8, 20, 20, 19], output_modes=[4, 4, 4, 4], ht_ranks=6),
+    "bc_lstm": dict(block_size=256, recurrent_block_size=16),
 }
 PUBLISHED = [  # ../shared/REFERENCE.md, hardware anchors (published, not ours)
     ("ESE (FPGA 2017)", "XCKU060, 200 MHz: 282 GOPS sparse LSTM, 41 W"),
@@ -40,18 +42,15 @@ def paper_classifier(name: str):
 
     from models.families import project_families
 
-    modes, ranks = PAPER[name]
     quantizer = quantized_bits(8, 0, alpha=1)
     layer = project_families()[name](
         256,
-        input_modes=modes,
-        output_modes=[4, 4, 4, 4],
+        **PAPER[name],
         kernel_quantizer=quantizer,
         recurrent_quantizer=quantizer,
         bias_quantizer=quantizer,
         input_quantizer=quantized_bits(9, 1, alpha=1),
         state_quantizer=quantized_bits(12, 3, alpha=1),
-        **ranks,
     )
     inputs = tf.keras.Input((8, 57_600))
     head = QDense(11, kernel_quantizer=quantizer, bias_quantizer=quantizer)
