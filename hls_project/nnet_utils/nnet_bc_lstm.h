@@ -18,13 +18,13 @@
 namespace nnet {
 
 struct bc_matvec_config {
-    static const unsigned n_in = 1;    // real inputs; p * k - n_in zeros pad the last block
-    static const unsigned n_state = 1; // real outputs per gate; q * k - n_state padded outputs are dropped
-    static const unsigned k = 1;       // block size
-    static const unsigned p = 1;       // input blocks
-    static const unsigned q = 1;       // output blocks per gate
-    static const unsigned lanes = 1;   // output blocks per cycle (divides 4 * q)
-    static const unsigned terms = 1;   // products per output and cycle (divides k)
+    static const unsigned n_in = 1;             // real inputs; p * k - n_in zeros pad the last block
+    static const unsigned n_state = 1;          // real outputs per gate; q * k - n_state padded outputs are dropped
+    static const unsigned k = 1;                // block size
+    static const unsigned p = 1;                // input blocks
+    static const unsigned q = 1;                // output blocks per gate
+    static const unsigned lanes = 1;            // output blocks per cycle (divides 4 * q)
+    static const unsigned terms = 1;            // products per output and cycle (divides k)
     static const unsigned multiplier_limit = 1; // lanes * terms
     // typedef vector_t (the stored vectors); typedef mac_t (exact sum of p * k products)
 };
@@ -32,8 +32,7 @@ struct bc_matvec_config {
 // The products of input block i (x: its k values) with every output block, added to acc
 // ([(group * k + r) * lanes + lane], exact); block 0 starts the sums.
 template <class CONFIG_T, class in_T>
-void bc_block_products(unsigned i, const in_T x[CONFIG_T::k],
-                       typename CONFIG_T::mac_t acc[4 * CONFIG_T::q * CONFIG_T::k],
+void bc_block_products(unsigned i, const in_T x[CONFIG_T::k], typename CONFIG_T::mac_t acc[4 * CONFIG_T::q * CONFIG_T::k],
                        const typename CONFIG_T::vector_t vectors[4 * CONFIG_T::q * CONFIG_T::p * CONFIG_T::k]) {
     const unsigned K = CONFIG_T::k, L = CONFIG_T::lanes, S = CONFIG_T::terms;
     const unsigned groups = 4 * CONFIG_T::q / L, rounds = K / S;
@@ -77,8 +76,7 @@ Products:
 
 // The real outputs of acc, gate by gate: out[gate * n_state + j * k + r] (j * k + r < n_state).
 template <class CONFIG_T, class out_T>
-void bc_write_outputs(const typename CONFIG_T::mac_t acc[4 * CONFIG_T::q * CONFIG_T::k],
-                      out_T out[4 * CONFIG_T::n_state]) {
+void bc_write_outputs(const typename CONFIG_T::mac_t acc[4 * CONFIG_T::q * CONFIG_T::k], out_T out[4 * CONFIG_T::n_state]) {
     const unsigned K = CONFIG_T::k, L = CONFIG_T::lanes;
     unsigned group = 0, lane = 0, o = 0;
 Gates:
