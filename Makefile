@@ -50,6 +50,8 @@ bench: setup
 	$(PY) -m benchmarks.run --out $(OUT)/bench
 	$(PY) -m benchmarks.compare_families --out $(OUT)/bench
 	$(PY) -m benchmarks.estimate_boards --out $(OUT)/bench
+	$(PY) -m benchmarks.bc_admm --out $(OUT)/bench
+	$(PY) -m benchmarks.bc_block_size --out $(OUT)/bench
 
 clean:
 	rm -rf $(OUT) .pytest_cache

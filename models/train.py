@@ -235,6 +235,16 @@ def data_source(text: str) -> str:
     return text
 
 
+def add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    """The task's options (clips, frame size, units), shared by every training command line."""
+    parser.add_argument("--clips", type=at_least(2), default=2400, help="synthetic clips (train + held-out)")
+    parser.add_argument("--frames", type=at_least(2), default=8, help="frames per clip")
+    parser.add_argument("--height", type=at_least(4), default=16, help="frame height in pixels")
+    parser.add_argument("--width", type=at_least(4), default=16, help="frame width in pixels")
+    parser.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 (grey) or 3 (RGB)")
+    parser.add_argument("--units", type=at_least(1), default=16, help="LSTM hidden units")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m models.train`` (every option with its help and default)."""
     parser = argparse.ArgumentParser(
@@ -249,12 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--models", nargs="+", default=["tt_lstm", DENSE_BASELINE], choices=model_names(), help="models to train"
     )
-    parser.add_argument("--clips", type=at_least(2), default=2400, help="synthetic clips (train + held-out)")
-    parser.add_argument("--frames", type=at_least(2), default=8, help="frames per clip")
-    parser.add_argument("--height", type=at_least(4), default=16, help="frame height in pixels")
-    parser.add_argument("--width", type=at_least(4), default=16, help="frame width in pixels")
-    parser.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 (grey) or 3 (RGB)")
-    parser.add_argument("--units", type=at_least(1), default=16, help="LSTM hidden units")
+    add_task_arguments(parser)
     parser.add_argument(
         "--modes", type=at_least(1), default=4, help="modes per dimension of the decomposed map (TT cores, HT leaves)"
     )
