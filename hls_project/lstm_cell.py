@@ -11,6 +11,7 @@ gate block in ``nnet_lstm_cell.h`` is configured from here.
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
+from dataclasses import fields
 
 import hls4ml
 import numpy as np
@@ -22,7 +23,8 @@ from fixedpoint import FixedType, exact_sum_type, magnitude
 from fixedpoint.hls_types import to_hls4ml
 from hls_project.cost import LayerEstimate, Memory, Stage
 from hls_project.lut import activation_table
-from hls_project.reference import LSTMCellTables, join_raw, join_type, lstm_sequence
+from hls_project.reference import LSTMCellActivations, join_raw, join_type, lstm_sequence
+from models import activation_pwl
 from models.quantization import LSTMTypes
 
 BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
@@ -40,6 +42,7 @@ def product_sum_type(terms: int, in_type: FixedType, weight_type: FixedType) -> 
 
 
 STATE_PRODUCTS = 3  # per unit and frame in nnet::lstm_cell_step: f * c, i * g, o * tanh(c)
+PWL_PRODUCTS = 5  # and with piecewise-linear activations, one slope product per i, f, g, o, tanh(c)
 
 
 def multiplier_limit(products: int, reuse_factor: int) -> int:
@@ -55,11 +58,53 @@ def recurrent_block(n_state: int, reuse_factor: int) -> int:
     return min(d for d in range(need, n_state + 1) if n_state % d == 0)
 
 
-def cell_tables(types: LSTMTypes, activation: str, recurrent_activation: str) -> LSTMCellTables:
-    return LSTMCellTables(
-        gate=activation_table(recurrent_activation, types.accumulator, types.activation),
-        candidate=activation_table(activation, types.accumulator, types.activation),
-        state=activation_table(activation, types.state, types.activation),
+def cell_activations(types: LSTMTypes, cell) -> LSTMCellActivations:
+    """The gate block's activations for Keras ``cell`` on ``types``: exact lookup tables, or the
+    cell's ``activation_approximation`` as piecewise-linear segments."""
+    if cell.activation_approximation is not None:
+        fixed_types = {f"{f.name}_quantizer": getattr(types, f.name) for f in fields(types)}
+        return LSTMCellActivations(
+            **activation_pwl.gate_block_activations(
+                cell.activation_approximation, cell.activation, cell.recurrent_activation, fixed_types
+            )
+        )
+    return LSTMCellActivations(
+        gate=activation_table(cell.recurrent_activation, types.accumulator, types.activation),
+        candidate=activation_table(cell.activation, types.accumulator, types.activation),
+        state=activation_table(cell.activation, types.state, types.activation),
+    )
+
+
+def state_products(activations: LSTMCellActivations) -> int:
+    """Products per unit in the state-update loop (its ``ALLOCATION`` limit's numerator)."""
+    return STATE_PRODUCTS + (PWL_PRODUCTS if activations.piecewise_linear else 0)
+
+
+def pwl_cpp(name: str, pwl, in_type_name: str) -> str:
+    """The segments of one PWL activation as a struct of the layer config (``nnet::pwl_eval``):
+    exact constants of the input type, ``base_t`` and ``slope_t`` (models.activation_pwl grids)."""
+    starts, _, bases, slopes = pwl.float_segments()
+    n = pwl.n_segments
+
+    def table(function, type_name, values):
+        literals = ", ".join(repr(float(v)) for v in values)
+        return (
+            f"        static {type_name} {function}(unsigned k) {{\n"
+            f"            static const {type_name} v[{n}] = {{{literals}}};\n"
+            "            return v[k];\n"
+            "        }\n"
+        )
+
+    return (
+        f"    struct {name}_pwl {{  // {pwl.function} on {in_type_name}: {n} segments\n"
+        f"        static const unsigned n_segments = {n};\n"
+        f"        typedef {in_type_name} x_t;\n"
+        f"        typedef {exact_cpp(pwl.value_type())} base_t;\n"
+        f"        typedef {exact_cpp(pwl.slope_type())} slope_t;\n"
+        + table("start", "x_t", starts)
+        + table("base", "base_t", bases)
+        + table("slope", "slope_t", slopes)
+        + "    };"
     )
 
 
@@ -163,10 +208,22 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
     def estimate(self) -> LayerEstimate:
         """The layer's stages for one frame, run ``n_timesteps`` times per model call."""
         types, n, reuse_factor = self.lstm_types, self.get_attr("n_out"), self.get_attr("reuse_factor", 1)
-        tables = tuple(
-            Memory(f"{name} table", self.get_weights(f"{name}_lut").data_length, types.activation.width)
-            for name in ("gate", "candidate", "state")
-        )
+        activations = self.activations
+        product_bits = (types.activation.width, max(types.state.width, types.activation.width))
+        sum_bits = types.state.width
+        if activations.piecewise_linear:
+            # no tables; PWL_PRODUCTS more products (slope * (z - start)) and adders (base + product) in the
+            # same loop: the stage's operands and adders are the widest of both kinds (one ALLOCATION limit)
+            tables = ()
+            for pwl in (activations.gate, activations.candidate, activations.state):
+                bits = sorted((pwl.slope_type().width, pwl.in_type.width + 1), reverse=True)
+                product_bits = tuple(max(a, b) for a, b in zip(sorted(product_bits, reverse=True), bits, strict=True))
+                sum_bits = max(sum_bits, pwl.value_type().width)
+        else:
+            tables = tuple(
+                Memory(f"{name} table", self.get_weights(f"{name}_lut").data_length, types.activation.width)
+                for name in ("gate", "candidate", "state")
+            )
         state = (
             Memory("h", n, types.state.width),
             Memory("c", n, types.state.width),
@@ -178,9 +235,9 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
                 "state update",
                 n,
                 reuse_factor,
-                multiplier_limit(STATE_PRODUCTS, reuse_factor),
-                (types.activation.width, max(types.state.width, types.activation.width)),
-                types.state.width,
+                multiplier_limit(state_products(activations), reuse_factor),
+                product_bits,
+                sum_bits,
                 tables + state,
             ),
         ]
@@ -205,6 +262,13 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
     @property
     def lstm_types(self) -> LSTMTypes:
         return LSTMTypes.from_fixed_types(self.cell.fixed_types, self.name)
+
+    @property
+    def activations(self) -> LSTMCellActivations:
+        """The gate block's activations (``cell_activations``), built once per node."""
+        if getattr(self, "_activations", None) is None:
+            self._activations = cell_activations(self.lstm_types, self.cell)
+        return self._activations
 
     @property
     def fused_recurrent(self) -> bool:
@@ -238,8 +302,11 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
                 data = self.weight_layout(name, self.get_attr(f"{name}_data"))
                 self.add_fixed_weight(name, f"{name}_{{index}}", f"{short}{{index}}_t", ftype, data)
         self.add_fixed_weight("bias", "b{index}", "bias{index}_t", types.bias, self.get_attr("bias_data"))
-        tables = cell_tables(types, self.cell.activation, self.cell.recurrent_activation)
-        for name, table in (("gate", tables.gate), ("candidate", tables.candidate), ("state", tables.state)):
+        activations = self.activations
+        if activations.piecewise_linear:
+            return  # no tables: the segments are constants of the layer config
+        for name in ("gate", "candidate", "state"):
+            table = getattr(activations, name)
             values = types.activation.from_raw(table.values)
             self.add_fixed_weight(
                 f"{name}_lut", f"{name}_lut{{index}}", "activation{index}_t", types.activation, values
@@ -300,7 +367,7 @@ CELL_CONFIG_TEMPLATE = """struct config{index} : nnet::lstm_cell_config {{
     static const bool stateful = {stateful};
     static const unsigned reuse_factor = {reuse_factor};
     static const unsigned recurrent_block = {recurrent_block};  // terms (and multipliers) of h U per cycle
-    static const unsigned state_multiplier_limit = {state_multiplier_limit};  // 3 products per unit
+    static const unsigned state_multiplier_limit = {state_multiplier_limit};  // {state_products} products per unit
     static const bool fused_recurrent = {fused_recurrent};
     static const unsigned n_join = {n_join};
     typedef {input_t} input_t;
@@ -311,21 +378,25 @@ CELL_CONFIG_TEMPLATE = """struct config{index} : nnet::lstm_cell_config {{
     typedef {rec_t} rec_t;
     typedef {bias_t} bias_t;
     typedef {preact_mac_t} preact_mac_t;
-    static const int gate_lut_lo = {gate_lut_lo};
-    static const unsigned gate_lut_size = {gate_lut_size};
-    static const int candidate_lut_lo = {candidate_lut_lo};
-    static const unsigned candidate_lut_size = {candidate_lut_size};
-    static const int state_lut_lo = {state_lut_lo};
-    static const unsigned state_lut_size = {state_lut_size};
+{activations}
 {input_map}
 {recurrent_map}
 }};
 """
 
+TABLES_CONFIG_TEMPLATE = """    static const int gate_lut_lo = {gate_lut_lo};
+    static const unsigned gate_lut_size = {gate_lut_size};
+    static const int candidate_lut_lo = {candidate_lut_lo};
+    static const unsigned candidate_lut_size = {candidate_lut_size};
+    static const int state_lut_lo = {state_lut_lo};
+    static const unsigned state_lut_size = {state_lut_size};"""
+PWL_CONFIG_LINE = "    static const bool pwl_activations = true;  // piecewise-linear sigmoid/tanh: no tables"
+
 FUNCTION_TEMPLATE = (
     "nnet::lstm_sequence<{input_t}, {output_t}, {config}>({input}, {reset}{output}, {b}, {gate_lut}, {candidate_lut}, "
     "{state_lut});"
 )
+PWL_FUNCTION_TEMPLATE = "nnet::lstm_sequence<{input_t}, {output_t}, {config}>({input}, {reset}{output}, {b});"
 
 
 class LSTMConfigTemplate(LayerConfigTemplate):
@@ -353,7 +424,8 @@ class LSTMConfigTemplate(LayerConfigTemplate):
             "stateful": str(bool(node.get_attr("stateful"))).lower(),
             "reuse_factor": reuse_factor,
             "recurrent_block": block,
-            "state_multiplier_limit": multiplier_limit(STATE_PRODUCTS, reuse_factor),
+            "state_multiplier_limit": multiplier_limit(state_products(node.activations), reuse_factor),
+            "state_products": state_products(node.activations),
             "fused_recurrent": str(fused).lower(),
             "n_join": node.cell.decomposition.n_in if fused else node.get_attr("n_in"),
             "input_t": node.get_attr("input_t").name,
@@ -366,11 +438,22 @@ class LSTMConfigTemplate(LayerConfigTemplate):
             "preact_mac_t": exact_cpp(preact),
             "input_map": node.input_map_cpp(),
             "recurrent_map": "" if fused else node.recurrent_map_cpp(),
+            "activations": self.activations_config(node),
         }
-        for name in ("gate", "candidate", "state"):
-            params[f"{name}_lut_lo"] = node.get_attr(f"{name}_lut_lo")
-            params[f"{name}_lut_size"] = node.get_weights(f"{name}_lut").data_length
         return node.input_map_configs() + CELL_CONFIG_TEMPLATE.format(**params)
+
+    @staticmethod
+    def activations_config(node) -> str:
+        """The table bounds, or the PWL segments (``nnet::pwl_eval``) on the input types' names."""
+        activations = node.activations
+        if not activations.piecewise_linear:
+            tables = {}
+            for name in ("gate", "candidate", "state"):
+                tables[f"{name}_lut_lo"] = node.get_attr(f"{name}_lut_lo")
+                tables[f"{name}_lut_size"] = node.get_weights(f"{name}_lut").data_length
+            return TABLES_CONFIG_TEMPLATE.format(**tables)
+        uses = (("gate", "accum_t"), ("candidate", "accum_t"), ("state", "state_t"))
+        return "\n".join([PWL_CONFIG_LINE, *(pwl_cpp(use, getattr(activations, use), x_t) for use, x_t in uses)])
 
 
 class LSTMFunctionTemplate(FunctionCallTemplate):
@@ -388,6 +471,8 @@ class LSTMFunctionTemplate(FunctionCallTemplate):
         params["b"] = node.get_weights("bias").name
         # the reset port of a stateful layer in an overlay (hls_project.input_stream.AddResetPort)
         params["reset"] = f"{node.get_input_variable(node.inputs[1]).name}, " if len(node.inputs) > 1 else ""
+        if node.activations.piecewise_linear:
+            return PWL_FUNCTION_TEMPLATE.format(**params)
         for name in ("gate", "candidate", "state"):
             params[f"{name}_lut"] = node.get_weights(f"{name}_lut").name
         return self.template.format(**params)
@@ -449,7 +534,7 @@ def execute(layer, x, state=None):
         recurrent_map,
         types.bias.to_raw(cell.bias.numpy()),
         types,
-        cell_tables(types, cell.activation, cell.recurrent_activation),
+        cell_activations(types, cell),
         state=state,
         return_sequences=bool(layer.return_sequences),
     )

@@ -1,4 +1,5 @@
-"""Lookup tables for sigmoid/tanh over a fixed-point input grid.
+"""Lookup tables for sigmoid/tanh over a fixed-point input grid (the gate block's default; the
+piecewise-linear alternative is ``models.activation_pwl``).
 
 The table is *exact*: entry ``k`` is ``out.quantize(f(x))`` for the input grid point
 ``x = (lo_raw + k) * in.lsb``, and it spans just the inputs where the rounded output still
@@ -37,6 +38,11 @@ class ActivationTable:
         """Raw inputs (any shape) -> raw outputs, clamping to the table."""
         index = np.clip(np.asarray(raw, np.int64) - self.lo_raw, 0, self.size - 1)
         return self.values[index]
+
+    def evaluate_raw(self, raw) -> np.ndarray:
+        """The gate block's interface to an activation (``models.activation_pwl.PWLActivation`` has it
+        too): raw inputs -> raw outputs."""
+        return self.lookup(raw)
 
 
 def _output_raw(function, raw, in_type: FixedType, out_type: FixedType):

@@ -13,16 +13,22 @@ import numpy as np
 
 from fixedpoint import FixedType, requantize_raw, round_shift
 from hls_project.lut import ActivationTable
+from models.activation_pwl import PWLActivation
 from models.quantization import LSTMTypes
 
 
 @dataclass(frozen=True)
-class LSTMCellTables:
-    """The three lookup tables of the gate block."""
+class LSTMCellActivations:
+    """The three activations of the gate block: exact lookup tables (``hls_project.lut``) or
+    piecewise-linear segments (``models.activation_pwl``), both ``evaluate_raw(raw) -> raw``."""
 
-    gate: ActivationTable  # recurrent_activation over the accumulator grid (i, f, o)
-    candidate: ActivationTable  # activation over the accumulator grid (g)
-    state: ActivationTable  # activation over the state grid (tanh(c))
+    gate: ActivationTable | PWLActivation  # recurrent_activation over the accumulator grid (i, f, o)
+    candidate: ActivationTable | PWLActivation  # activation over the accumulator grid (g)
+    state: ActivationTable | PWLActivation  # activation over the state grid (tanh(c))
+
+    @property
+    def piecewise_linear(self) -> bool:
+        return isinstance(self.gate, PWLActivation)
 
 
 def aligned_sum(*terms):
@@ -31,7 +37,7 @@ def aligned_sum(*terms):
     return sum(round_shift(raw, f - frac) for raw, f in terms), frac
 
 
-def lstm_step(zx, zh, c, bias, types: LSTMTypes, tables: LSTMCellTables):
+def lstm_step(zx, zh, c, bias, types: LSTMTypes, activations: LSTMCellActivations):
     """One gate/state step on raw integers.
 
     zx: (batch, 4H) accumulator raw; zh: the recurrent map's ``(raw (batch, 4H), frac)``, None for
@@ -43,15 +49,15 @@ def lstm_step(zx, zh, c, bias, types: LSTMTypes, tables: LSTMCellTables):
     z, frac = aligned_sum(*terms)
     z = requantize_raw(z, frac, t.accumulator)
     z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
-    i, f, o = (tables.gate.lookup(v) for v in (z_i, z_f, z_o))
-    g = tables.candidate.lookup(z_c)
+    i, f, o = (activations.gate.evaluate_raw(v) for v in (z_i, z_f, z_o))
+    g = activations.candidate.evaluate_raw(z_c)
     c_sum, frac = aligned_sum((f * c, t.activation.frac + t.state.frac), (i * g, 2 * t.activation.frac))
     c_new = requantize_raw(c_sum, frac, t.state)
-    h_new = requantize_raw(o * tables.state.lookup(c_new), 2 * t.activation.frac, t.state)
+    h_new = requantize_raw(o * activations.state.evaluate_raw(c_new), 2 * t.activation.frac, t.state)
     return h_new, c_new
 
 
-def lstm_sequence(x, input_map, recurrent_map, bias, types, tables, state=None, return_sequences=False):
+def lstm_sequence(x, input_map, recurrent_map, bias, types, activations, state=None, return_sequences=False):
     """Run a layer over ``x`` (batch, T, n_in) given as raw input values.
 
     ``input_map(x_t, h)`` maps (batch, n_in) input raw and the state -> (batch, 4H) accumulator
@@ -66,7 +72,7 @@ def lstm_sequence(x, input_map, recurrent_map, bias, types, tables, state=None, 
     outputs = []
     for step in range(steps):
         zh = None if recurrent_map is None else recurrent_map(h)
-        h, c = lstm_step(input_map(x[:, step], h), zh, c, bias, types, tables)
+        h, c = lstm_step(input_map(x[:, step], h), zh, c, bias, types, activations)
         outputs.append(h)
     out = np.stack(outputs, axis=1) if return_sequences else h
     return out, (h, c)

@@ -22,6 +22,10 @@ left at ``None`` means no rounding, i.e. float training)::
     c_t = q_state(f * c_{t-1} + i * g)
     h_t = q_state(o * q_activation(activation(c_t)))
 
+with sigmoid/tanh exact (the hardware's exact lookup tables), or, with
+``activation_approximation``, the piecewise-linear functions of ``models.activation_pwl`` (the
+hardware computes the same segments).
+
 All arithmetic is float64, so every sum of fixed-point products is exact (up to 53 bits) and the
 only rounding is the explicit ``q_*``: the hardware does the same with wide accumulators.
 
@@ -39,6 +43,7 @@ from math import prod
 import numpy as np
 import tensorflow as tf
 
+from models import activation_pwl
 from models.families import register as register_family
 from models.quantization import (
     QUANTIZER_NAMES,
@@ -138,6 +143,9 @@ class QuantizedLSTMCell(tf.keras.layers.Layer, metaclass=ABCMeta):
         accumulator_quantizer: every intermediate of the input map and the gate pre-activations.
         activation_quantizer: the outputs of the sigmoid/tanh lookups.
         activation, recurrent_activation: 'tanh' or 'sigmoid'.
+        activation_approximation: ``None`` (exact sigmoid/tanh) or piecewise-linear segments,
+            e.g. ``{"segments": 8}`` or ``{"sigmoid": [[x, y], ...], "tanh": [...]}``
+            (``models.activation_pwl``: grids, the cover rule).
 
     ``fixed_types`` maps each set (or derived) quantizer name to its ``FixedType``;
     ``derived_types`` maps the derived ones to the reason (see the module docstring).
@@ -154,6 +162,7 @@ class QuantizedLSTMCell(tf.keras.layers.Layer, metaclass=ABCMeta):
         recurrent_activation="sigmoid",
         recurrent_initializer="orthogonal",
         unit_forget_bias=True,
+        activation_approximation=None,
         **kwargs,
     ):
         quantizers = {name: kwargs.pop(name, None) for name in QUANTIZER_NAMES}
@@ -174,6 +183,11 @@ class QuantizedLSTMCell(tf.keras.layers.Layer, metaclass=ABCMeta):
         derived = derive_datapath_types(self.fixed_types, self.units, self.fused_recurrent)
         self.fixed_types.update({name: ftype for name, (ftype, _) in derived.items()})
         self.derived_types = {name: reason for name, (_, reason) in derived.items()}
+        self.activation_approximation = activation_pwl.normalize(activation_approximation)
+        # {'gate', 'candidate', 'state'} -> PWLActivation, or None for the exact functions
+        self.pwl_activations = activation_pwl.gate_block_activations(
+            self.activation_approximation, self.activation, self.recurrent_activation, self.fixed_types
+        )
         self.state_size = [self.units, self.units]
         self.output_size = self.units
 
@@ -273,14 +287,20 @@ class QuantizedLSTMCell(tf.keras.layers.Layer, metaclass=ABCMeta):
             z = self.input_map(x, kernels) + self.recurrent_map(h_prev, recurrent)
         z = self.quantize(z + self.quantized_weights([self.bias], "bias_quantizer")[0], "accumulator_quantizer")
         z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
-        gate = ACTIVATIONS[self.recurrent_activation]
-        act = ACTIVATIONS[self.activation]
+        gate, candidate, state = (self.activation_function(use) for use in ("gate", "candidate", "state"))
         i, f, o = (self.quantize(gate(v), "activation_quantizer") for v in (z_i, z_f, z_o))
-        g = self.quantize(act(z_c), "activation_quantizer")
+        g = self.quantize(candidate(z_c), "activation_quantizer")
         c = self.quantize(f * c_prev + i * g, "state_quantizer")
-        h = self.quantize(o * self.quantize(act(c), "activation_quantizer"), "state_quantizer")
+        h = self.quantize(o * self.quantize(state(c), "activation_quantizer"), "state_quantizer")
         h32, c32 = tf.cast(h, tf.float32), tf.cast(c, tf.float32)
         return h32, [h32, c32]
+
+    def activation_function(self, use: str):
+        """The function of ``use`` ('gate': i, f, o; 'candidate': g; 'state': tanh(c)) in
+        TensorFlow, before rounding: exact, or its piecewise-linear segments."""
+        if self.pwl_activations is None:
+            return ACTIVATIONS[self.recurrent_activation if use == "gate" else self.activation]
+        return self.pwl_activations[use].evaluate_tf
 
     def get_config(self):
         config = {
@@ -289,6 +309,7 @@ class QuantizedLSTMCell(tf.keras.layers.Layer, metaclass=ABCMeta):
             "recurrent_activation": self.recurrent_activation,
             "recurrent_initializer": tf.keras.initializers.serialize(self.recurrent_initializer),
             "unit_forget_bias": self.unit_forget_bias,
+            "activation_approximation": self.activation_approximation,
         }
         config.update({k: serialize_quantizer(q) for k, q in self.quantizers.items()})
         return {**super().get_config(), **config}
@@ -333,7 +354,11 @@ class QuantizedRNN(tf.keras.layers.RNN, metaclass=ABCMeta):
         for key in ("batch_input_shape", "input_shape", "batch_size"):
             if key in kwargs:
                 layer_kwargs[key] = kwargs.pop(key)
-        cell = self.cell_class(units, *args, **kwargs)
+        try:
+            cell = self.cell_class(units, *args, **kwargs)
+        except activation_pwl.ApproximationError as error:
+            name = layer_kwargs.get("name", self.family or type(self).__name__)
+            raise activation_pwl.ApproximationError(f"layer '{name}': {error}") from None
         super().__init__(cell, **rnn_kwargs, **layer_kwargs)
 
     @property

@@ -217,7 +217,6 @@ CSIM_CASES = [
     # preset, n_in, units, block, recurrent block, frames, io_type, reuse, return_sequences
     ("w8", 24, 8, 2, 2, 3, "io_stream", 1, True),  # all types <= 8 bits
     ("w12", 25, 7, 4, 3, 16, "io_stream", 2, True),  # non-dividing both ways
-    ("w12", 24, 8, 4, 2, 1, "io_parallel", 1, False),  # one frame
     ("w16", 24, 8, 1, 1, 16, "io_parallel", 1, True),  # block size 1: the dense LSTM
     ("w12", 10, 6, 10, 6, 5, "io_parallel", 3, False),  # one block per gate: the whole matrix
     ("w16", 24, 8, 3, 2, 4, "io_stream", 5, True),  # several lanes and terms

@@ -87,6 +87,23 @@ def test_csim_equals_reference_and_keras(name, backend, io_type, preset, frames,
     check_csim(model, layer, x, tmp_path / "prj", backend=backend, io_type=io_type, reuse_factor=reuse)
 
 
+PWL_TABLE = {"sigmoid": [[-6, 0], [-2.1, 0.11], [-0.5, 0.38], [0, 0.5], [0.5, 0.62], [2.1, 0.89], [6, 1]]}
+
+
+@pytest.mark.parametrize(
+    "io_type, preset, approximation",
+    [("io_parallel", "w8", {"segments": 8}), ("io_stream", "w16", {"segments": 6, **PWL_TABLE})],
+)
+@pytest.mark.parametrize("name", FAMILIES)
+def test_pwl_activations_csim_equals_reference_and_keras(name, io_type, preset, approximation, tmp_path, rng):
+    """Piecewise-linear sigmoid/tanh (``activation_approximation``): the kernel computes the same
+    segments (no tables), equal to the reference and to Keras."""
+    model, layer = family_model(name, 3, preset=preset, return_sequences=True, activation_approximation=approximation)
+    x = rng.uniform(-3, 3, (8, 3, N_FEATURES)).astype(np.float32)
+    hls_model = check_csim(model, layer, x, tmp_path / "prj", io_type=io_type, reuse_factor=2)
+    assert not any("lut" in weight.name for node in hls_model.get_layers() for weight in node.get_weights())
+
+
 @pytest.mark.parametrize("name", FAMILIES)
 def test_the_four_qkeras_quantizers_train_convert_and_stay_exact(name, tmp_path, rng):
     """Given QLSTM's four quantizers only, the datapath types follow the documented rule: the

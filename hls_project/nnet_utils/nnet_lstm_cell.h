@@ -9,8 +9,9 @@
 //       i, f, c, o); no family holds the frame: it is consumed as it arrives;
 //   recurrent_map(h, zh): h to the recurrent part (4 * n_state values of rec_t); the default is
 //       dense_recurrent_map below; fused families have none.
-// Everything else -- bias, lookup-table activations, state update, whole-clip and stateful
-// streaming -- is here. hls_project/reference.py is the bit-accurate model of this file.
+// Everything else -- bias, activations (exact lookup tables, or piecewise-linear segments when
+// pwl_activations), state update, whole-clip and stateful streaming -- is here.
+// hls_project/reference.py is the bit-accurate model of this file.
 
 #include "ap_fixed.h"
 #include "hls_stream.h"
@@ -38,6 +39,9 @@ struct lstm_cell_config {
     static const unsigned candidate_lut_size = 1;
     static const int state_lut_lo = 0;
     static const unsigned state_lut_size = 1;
+    // piecewise-linear activations instead (models/activation_pwl.py): no tables; the config then
+    // has structs gate_pwl, candidate_pwl, state_pwl (see pwl_eval)
+    static const bool pwl_activations = false;
 };
 
 // The raw integer behind a fixed-point value: two's complement for ap_fixed, plain for ap_ufixed.
@@ -66,6 +70,53 @@ template <class in_T, class out_T, int lo, unsigned size> out_T lut_lookup(in_T 
     }
     return table[index];
 }
+
+// f(x) from piecewise-linear segments (PWL_T: n_segments; x_t, base_t, slope_t; start(k), base(k),
+// slope(k)): segment k covers [start(k), start(k + 1)), start(0) is x_t's minimum and the last
+// segment runs to its maximum. A priority search over the segment starts (a comparison chain, no
+// memory), then base + slope * (x - start): exact in ap_fixed, one rounding to out_T.
+template <class in_T, class out_T, class PWL_T> out_T pwl_eval(in_T x) {
+    typename PWL_T::x_t start = PWL_T::start(0);
+    typename PWL_T::base_t base = PWL_T::base(0);
+    typename PWL_T::slope_t slope = PWL_T::slope(0);
+Segments:
+    for (unsigned k = 1; k < PWL_T::n_segments; k++) {
+        #pragma HLS UNROLL
+        if (x >= PWL_T::start(k)) {
+            start = PWL_T::start(k);
+            base = PWL_T::base(k);
+            slope = PWL_T::slope(k);
+        }
+    }
+    return out_T(base + slope * (x - start));
+}
+
+// The three activations of a step: from the tables (default) or the config's PWL segments.
+template <class CONFIG_T, bool pwl> struct lstm_activations {
+    typedef typename CONFIG_T::accum_t accum_t;
+    typedef typename CONFIG_T::state_t state_t;
+    typedef typename CONFIG_T::act_t act_t;
+    static act_t gate(accum_t z, const act_t table[CONFIG_T::gate_lut_size]) {
+        return lut_lookup<accum_t, act_t, CONFIG_T::gate_lut_lo, CONFIG_T::gate_lut_size>(z, table);
+    }
+    static act_t candidate(accum_t z, const act_t table[CONFIG_T::candidate_lut_size]) {
+        return lut_lookup<accum_t, act_t, CONFIG_T::candidate_lut_lo, CONFIG_T::candidate_lut_size>(z, table);
+    }
+    static act_t state(state_t c, const act_t table[CONFIG_T::state_lut_size]) {
+        return lut_lookup<state_t, act_t, CONFIG_T::state_lut_lo, CONFIG_T::state_lut_size>(c, table);
+    }
+};
+
+template <class CONFIG_T> struct lstm_activations<CONFIG_T, true> {
+    typedef typename CONFIG_T::accum_t accum_t;
+    typedef typename CONFIG_T::state_t state_t;
+    typedef typename CONFIG_T::act_t act_t;
+    static act_t gate(accum_t z, const act_t[]) { return pwl_eval<accum_t, act_t, typename CONFIG_T::gate_pwl>(z); }
+    static act_t candidate(accum_t z, const act_t[]) {
+        return pwl_eval<accum_t, act_t, typename CONFIG_T::candidate_pwl>(z);
+    }
+    static act_t state(state_t c, const act_t[]) { return pwl_eval<state_t, act_t, typename CONFIG_T::state_pwl>(c); }
+};
 
 // The default recurrent map: zh = h U, exact in rec_t. weights: U stored gate-major,
 // (4 * n_state, n_state). Each cycle adds recurrent_block terms of one gate, read from
@@ -122,6 +173,7 @@ void lstm_cell_step(const typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state],
     typedef typename CONFIG_T::accum_t accum_t;
     typedef typename CONFIG_T::act_t act_t;
     typedef typename CONFIG_T::state_t state_t;
+    typedef lstm_activations<CONFIG_T, CONFIG_T::pwl_activations> activation;
     const unsigned n_gates = 4 * CONFIG_T::n_state;
     accum_t z[n_gates];
     typename CONFIG_T::rec_t zh[n_gates];
@@ -144,13 +196,12 @@ State:
         #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
         #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::state_multiplier_limit
         const unsigned n = CONFIG_T::n_state;
-        act_t gate_i = lut_lookup<accum_t, act_t, CONFIG_T::gate_lut_lo, CONFIG_T::gate_lut_size>(z[k], gate_lut);
-        act_t gate_f = lut_lookup<accum_t, act_t, CONFIG_T::gate_lut_lo, CONFIG_T::gate_lut_size>(z[n + k], gate_lut);
-        act_t cand = lut_lookup<accum_t, act_t, CONFIG_T::candidate_lut_lo, CONFIG_T::candidate_lut_size>(z[2 * n + k],
-                                                                                                          candidate_lut);
-        act_t gate_o = lut_lookup<accum_t, act_t, CONFIG_T::gate_lut_lo, CONFIG_T::gate_lut_size>(z[3 * n + k], gate_lut);
+        act_t gate_i = activation::gate(z[k], gate_lut);
+        act_t gate_f = activation::gate(z[n + k], gate_lut);
+        act_t cand = activation::candidate(z[2 * n + k], candidate_lut);
+        act_t gate_o = activation::gate(z[3 * n + k], gate_lut);
         state_t c_new = gate_f * c[k] + gate_i * cand; // exact products and sum, one rounding
-        act_t c_act = lut_lookup<state_t, act_t, CONFIG_T::state_lut_lo, CONFIG_T::state_lut_size>(c_new, state_lut);
+        act_t c_act = activation::state(c_new, state_lut);
         c[k] = c_new;
         h[k] = gate_o * c_act;
     }
@@ -273,6 +324,14 @@ void lstm_sequence(in_T &data, out_T &res, const typename CONFIG_T::bias_t bias[
     lstm_sequence_call<data_T, res_T, CONFIG_T>(false, data, res, bias, gate_lut, candidate_lut, state_lut);
 }
 
+// With pwl_activations there are no tables: the same calls without them (the unread table
+// arguments get one placeholder entry each, the config's default sizes).
+template <class data_T, class res_T, class CONFIG_T, class in_T, class out_T>
+void lstm_sequence(in_T &data, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state]) {
+    static const typename CONFIG_T::act_t none[1] = {0};
+    lstm_sequence_call<data_T, res_T, CONFIG_T>(false, data, res, bias, none, none, none);
+}
+
 template <class reset_T> bool reset_value(hls::stream<reset_T> &reset) {
     return reset.read()[0] != 0;
 }
@@ -286,6 +345,12 @@ void lstm_sequence(in_T &data, reset_T &reset, out_T &res, const typename CONFIG
                    const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
                    const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
     lstm_sequence_call<data_T, res_T, CONFIG_T>(reset_value(reset), data, res, bias, gate_lut, candidate_lut, state_lut);
+}
+
+template <class data_T, class res_T, class CONFIG_T, class in_T, class reset_T, class out_T>
+void lstm_sequence(in_T &data, reset_T &reset, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state]) {
+    static const typename CONFIG_T::act_t none[1] = {0};
+    lstm_sequence_call<data_T, res_T, CONFIG_T>(reset_value(reset), data, res, bias, none, none, none);
 }
 
 } // namespace nnet
