@@ -18,7 +18,15 @@ import numpy as np
 
 from fixedpoint import requantize_raw
 from hls_project.cost import Memory, Stage
-from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, map_input_type, multiplier_limit, product_sum_type
+from hls_project.lstm_cell import (
+    LSTMFamilyLayer,
+    exact_cpp,
+    layout_reuse_factor,
+    map_input_type,
+    multiplier_limit,
+    product_sum_type,
+    smallest_divisor_reaching,
+)
 from models.bc_lstm import BlockCirculantLSTM
 from models.circulant import BCShape, bc_matvec
 
@@ -37,11 +45,6 @@ struct config{index}_{suffix} : nnet::bc_matvec_config {{
     typedef {mac_t} mac_t;
 }};
 """
-
-
-def smallest_divisor_reaching(size: int, need: int) -> int:
-    """The smallest divisor of ``size`` that is at least ``need`` (``size`` itself when none is smaller)."""
-    return min(d for d in range(min(max(1, need), size), size + 1) if size % d == 0)
 
 
 @dataclass(frozen=True)
@@ -161,12 +164,8 @@ class BlockCirculantLSTMLayer(LSTMFamilyLayer):
         )
 
     def weight_layout(self, name, data):
-        """The vectors in the order of the schedule at the configured reuse factor (hls4ml sets the
-        layer's ``reuse_factor`` attribute after ``initialize``, so it is read from the config)."""
-        self.set_attr("layout_reuse_factor", self.model.config.get_reuse_factor(self))
         names = ("circulant_kernel", "circulant_recurrent_kernel")
-        schedule = dict(zip(names, self.schedules(self.get_attr("layout_reuse_factor")), strict=True))
-        return schedule[name].layout(data)
+        return dict(zip(names, self.schedules(layout_reuse_factor(self)), strict=True))[name].layout(data)
 
     def mac_types(self) -> tuple:
         """Exact sums of the input map (``p * k`` products of a frame value and a vector value) and
@@ -182,12 +181,6 @@ class BlockCirculantLSTMLayer(LSTMFamilyLayer):
         return product_sum_type(self.cell.recurrent_shape.n_in, types.state, types.recurrent)
 
     def input_map_configs(self):
-        reuse_factor = self.get_attr("reuse_factor", 1)
-        if reuse_factor != self.get_attr("layout_reuse_factor"):
-            raise ValueError(
-                f"layer '{self.name}': its vectors are stored for reuse factor {self.get_attr('layout_reuse_factor')}, "
-                f"not {reuse_factor}: convert again to write it at another reuse factor"
-            )
         (inputs, recurrent), (input_mac, recurrent_mac) = self.schedules(), self.mac_types()
         return inputs.config(
             "input map", self.index, "x", self.get_weights("circulant_kernel").type.name, exact_cpp(input_mac)

@@ -127,10 +127,16 @@ class LayerEstimate:
     stages: tuple
     calls: int = 1  # per model call: frames for an LSTM layer, 1 for a layer after it
     macs: int = 0  # multiply-accumulates per model call
+    dense_macs: int = 0  # those of the uncompressed layer (0: the same as macs)
 
     @property
     def cycles_per_call(self) -> int:
         return self.calls * sum(stage.cycles for stage in self.stages)
+
+    @property
+    def effective_macs_per_cycle(self) -> float:
+        """Dense-equivalent multiply-accumulates per cycle: the uncompressed layer's work over our cycles."""
+        return (self.dense_macs or self.macs) / max(self.cycles_per_call, 1)
 
     def resources(self, part: Part) -> dict:
         total = {"dsp": 0, "bram18": 0, "lut": 0, "ff": 0}

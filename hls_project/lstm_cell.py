@@ -17,7 +17,7 @@ import hls4ml
 import numpy as np
 from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.model.layers import Layer
-from hls4ml.model.types import NamedType
+from hls4ml.model.types import IntegerPrecisionType, NamedType
 
 from fixedpoint import FixedType, exact_sum_type, magnitude
 from fixedpoint.hls_types import to_hls4ml
@@ -51,11 +51,24 @@ def multiplier_limit(products: int, reuse_factor: int) -> int:
     return -(-int(products) // max(1, int(reuse_factor)))
 
 
+def smallest_divisor_reaching(size: int, need: int) -> int:
+    """The smallest divisor of ``size`` that is at least ``need`` (``size`` when ``need`` exceeds it):
+    a kernel's parallelism, a divisor so that its banks line up with the work."""
+    return min(d for d in range(min(max(1, need), size), size + 1) if size % d == 0)
+
+
 def recurrent_block(n_state: int, reuse_factor: int) -> int:
     """Terms of ``h @ U`` read per cycle: the smallest divisor of ``n_state`` that reaches II
     ``reuse_factor`` (a divisor, so that cyclic banks of ``h`` and of gate-major ``U`` line up)."""
-    need = multiplier_limit(n_state, reuse_factor)
-    return min(d for d in range(need, n_state + 1) if n_state % d == 0)
+    return smallest_divisor_reaching(n_state, multiplier_limit(n_state, reuse_factor))
+
+
+def layout_reuse_factor(node) -> int:
+    """The reuse factor a family's ``weight_layout`` stores its weights for, when the order depends
+    on it: the configured one (hls4ml sets the layer's ``reuse_factor`` attribute only after
+    ``initialize``), recorded so that writing the config can check it still holds."""
+    node.set_attr("layout_reuse_factor", node.model.config.get_reuse_factor(node))
+    return node.get_attr("layout_reuse_factor")
 
 
 def cell_activations(types: LSTMTypes, cell) -> LSTMCellActivations:
@@ -242,13 +255,11 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
             ),
         ]
         stages = self.input_map_stages() + ([] if self.fused_recurrent else self.recurrent_map_stages()) + cell
+        frames = self.get_attr("n_timesteps")
         macs = self.cell.decomposition.macs + self.cell.recurrent_map_macs()
+        dense_macs = (self.get_attr("n_in") + n) * 4 * n  # the uncompressed LSTM's two matrices
         return LayerEstimate(
-            self.name,
-            self.keras_class.__name__,
-            tuple(stages),
-            self.get_attr("n_timesteps"),
-            macs * self.get_attr("n_timesteps"),
+            self.name, self.keras_class.__name__, tuple(stages), frames, macs * frames, dense_macs * frames
         )
 
     # -- shared ------------------------------------------------------------------------------
@@ -300,7 +311,19 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
         ):
             for name in self.get_attr(f"{part}_weight_names"):
                 data = self.weight_layout(name, self.get_attr(f"{name}_data"))
-                self.add_fixed_weight(name, f"{name}_{{index}}", f"{short}{{index}}_t", ftype, data)
+                if name in self.cell.index_weight_names:  # unsigned integers, as narrow as they fit
+                    precision = IntegerPrecisionType(
+                        width=max(1, int(np.max(data, initial=0)).bit_length()), signed=False
+                    )
+                    self.add_weights_variable(
+                        name=name,
+                        var_name=f"{name}_{{index}}",
+                        type_name=f"{name}{{index}}_t",
+                        precision=precision,
+                        data=data,
+                    )
+                else:
+                    self.add_fixed_weight(name, f"{name}_{{index}}", f"{short}{{index}}_t", ftype, data)
         self.add_fixed_weight("bias", "b{index}", "bias{index}_t", types.bias, self.get_attr("bias_data"))
         activations = self.activations
         if activations.piecewise_linear:
@@ -351,7 +374,10 @@ def parse_lstm_family(keras_layer, input_names, input_shapes, data_reader):
     for part, shapes, ftype in parts:
         layer[f"{part}_weight_names"] = list(shapes)
         for weight in shapes:
-            layer[f"{weight}_data"] = weight_grid(read_weight(data_reader, name, weight), ftype)
+            data = read_weight(data_reader, name, weight)
+            is_index = weight in cell.index_weight_names
+            layer[f"{weight}_data"] = np.asarray(data, np.int64) if is_index else weight_grid(data, ftype)
+    cell.check_index_weights({weight: layer[f"{weight}_data"] for weight in cell.index_weight_names}, name)
     layer["bias_data"] = weight_grid(read_weight(data_reader, name, "bias"), types.bias)
     if input_names is not None:
         layer["inputs"] = input_names
@@ -414,6 +440,12 @@ class LSTMConfigTemplate(LayerConfigTemplate):
         terms = [types.accumulator, types.bias] + ([] if fused else [rec_type])
         preact = exact_sum_type(sum(magnitude(t) for t in terms), max(t.frac for t in terms))
         reuse_factor = node.get_attr("reuse_factor", 1)
+        stored_for = node.get_attr("layout_reuse_factor", reuse_factor)
+        if stored_for != reuse_factor:
+            raise ValueError(
+                f"layer '{node.name}': its weights are stored for reuse factor {stored_for}, not {reuse_factor}: "
+                "convert again to write it at another reuse factor"
+            )
         block = recurrent_block(node.get_attr("n_out"), reuse_factor)
         params = {
             "index": node.index,
@@ -508,6 +540,11 @@ def family_layer_of(layer):
     raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) is not a registered LSTM family")
 
 
+def raw_weight(weight, ftype: FixedType) -> np.ndarray:
+    """A Keras weight as the kernel holds it: raw integers of ``ftype``, or an index weight as is."""
+    return np.asarray(weight.numpy(), np.int64) if weight.dtype.is_integer else ftype.to_raw(weight.numpy())
+
+
 def execute(layer, x, state=None):
     """Bit-accurate NumPy execution of a Keras family layer, as the HLS kernel computes it.
 
@@ -517,13 +554,13 @@ def execute(layer, x, state=None):
     family = family_layer_of(layer)
     cell = layer.cell
     types = LSTMTypes.from_fixed_types(cell.fixed_types, layer.name)
-    kernels = [types.kernel.to_raw(w.numpy()) for w in cell.input_map_weights]
+    kernels = [raw_weight(w, types.kernel) for w in cell.input_map_weights]
     input_map = family.input_map_reference(cell, kernels, types, map_input_type(types, cell.fused_recurrent).frac)
     if cell.fused_recurrent:
         n_join = cell.decomposition.n_in
         x_map, recurrent_map = (lambda x_raw, h_raw: input_map(join_raw(x_raw, h_raw, n_join, types))), None
     else:
-        recurrent = [types.recurrent.to_raw(w.numpy()) for w in cell.recurrent_map_weights]
+        recurrent = [raw_weight(w, types.recurrent) for w in cell.recurrent_map_weights]
         x_map, recurrent_map = (
             (lambda x_raw, h_raw: input_map(x_raw)),
             family.recurrent_map_reference(cell, recurrent, types),

@@ -220,6 +220,10 @@ class QuantizedLSTMCell(tf.keras.layers.Layer, metaclass=ABCMeta):
         """``{weight name: shape}`` of the recurrent map (rounded by ``recurrent_quantizer``): dense ``U``."""
         return {"recurrent_kernel": (self.units, 4 * self.units)}
 
+    def recurrent_map_initializer(self, name: str):
+        """Initializer of recurrent-map weight ``name``: the layer's ``recurrent_initializer``."""
+        return self.recurrent_initializer
+
     def recurrent_map(self, h, weights: list):
         """``(batch, H)`` state -> ``(batch, 4H)``, exact (float64): ``h @ U`` unless a family
         compresses it (then it ends on the accumulator grid)."""
@@ -232,6 +236,20 @@ class QuantizedLSTMCell(tf.keras.layers.Layer, metaclass=ABCMeta):
     def decompose_recurrent(self, matrix: np.ndarray) -> tuple:
         """A dense ``(H, 4H)`` recurrent matrix -> ``(recurrent-map weights, relative error)``: itself, exact."""
         return [matrix], 0.0
+
+    # Names among the maps' weights that are integer structure, not values (a sparse map's column
+    # indices): int32, not trained, never rounded by a quantizer; the maps get them as they are.
+    index_weight_names = ()
+
+    def check_index_weights(self, weights: dict, layer_name: str) -> None:
+        """Raise a ValueError naming layer ``layer_name`` when ``{name: integer array}`` (the index
+        weights) is not a structure the maps can take; nothing to check by default."""
+
+    def stored_index_weights(self) -> dict:
+        """``{name: int array}`` of the built cell's index weights."""
+        names = [*self.input_map_weight_shapes(), *(() if self.fused_recurrent else self.recurrent_map_weight_shapes())]
+        weights = [*self.input_map_weights, *self.recurrent_map_weights]
+        return {n: w.numpy() for n, w in zip(names, weights, strict=True) if n in self.index_weight_names}
 
     # -- shared block -------------------------------------------------------------------------
     def check_input_size(self, input_dim: int) -> None:
@@ -248,13 +266,13 @@ class QuantizedLSTMCell(tf.keras.layers.Layer, metaclass=ABCMeta):
         h = self.units
         self.check_input_size(int(input_shape[-1]))
         self.input_map_weights = [
-            self.add_weight(shape=shape, name=name, initializer=self.input_map_initializer(name))
+            self.add_map_weight(name, shape, self.input_map_initializer(name))
             for name, shape in self.input_map_weight_shapes().items()
         ]
         self.recurrent_map_weights = []
         if not self.fused_recurrent:
             self.recurrent_map_weights = [
-                self.add_weight(shape=shape, name=name, initializer=self.recurrent_initializer)
+                self.add_map_weight(name, shape, self.recurrent_map_initializer(name))
                 for name, shape in self.recurrent_map_weight_shapes().items()
             ]
 
@@ -270,8 +288,15 @@ class QuantizedLSTMCell(tf.keras.layers.Layer, metaclass=ABCMeta):
         ftype = self.fixed_types.get(name)
         return x if ftype is None else quantize_tf(x, ftype)
 
+    def add_map_weight(self, name: str, shape, initializer):
+        """A map's weight: trainable values, or (``index_weight_names``) an int32 structure weight."""
+        if name in self.index_weight_names:
+            return self.add_weight(shape=shape, name=name, initializer=initializer, dtype="int32", trainable=False)
+        return self.add_weight(shape=shape, name=name, initializer=initializer)
+
     def quantized_weights(self, weights, name: str) -> list:
-        return [self.quantize(tf.cast(w, tf.float64), name) for w in weights]
+        """Values rounded by quantizer ``name`` as float64; index weights as they are."""
+        return [w if w.dtype.is_integer else self.quantize(tf.cast(w, tf.float64), name) for w in weights]
 
     def call(self, inputs, states, training=None):
         h_prev = tf.cast(states[0], tf.float64)
@@ -393,7 +418,11 @@ class QuantizedRNN(tf.keras.layers.RNN, metaclass=ABCMeta):
             recurrent_weights, recurrent_error = cell.decompose_recurrent(recurrent_kernel)
             weights, error = [*weights, *recurrent_weights], max(error, recurrent_error)
         self.build((None, None, len(kernel)))
-        cell.set_weights([*weights, bias])
+        # by variable, not by Keras' list order (which puts the untrained index weights last)
+        variables = [*cell.input_map_weights, *cell.recurrent_map_weights, cell.bias]
+        for variable, value in zip(variables, [*weights, bias], strict=True):
+            variable.assign(np.asarray(value).astype(variable.dtype.as_numpy_dtype))
+        cell.check_index_weights(cell.stored_index_weights(), self.name)
         return error
 
     def get_config(self):

@@ -81,7 +81,7 @@ def load_model(path, compile: bool = True):
         raise FileNotFoundError(f"model file {path} does not exist")
     with _keras_names_from_tf_keras_api():
         try:
-            return tf.keras.models.load_model(path, custom_objects=custom_objects(), compile=compile)
+            model = tf.keras.models.load_model(path, custom_objects=custom_objects(), compile=compile)
         except ValueError as err:
             if "Shape mismatch" not in str(err):
                 raise
@@ -89,3 +89,18 @@ def load_model(path, compile: bool = True):
             raise ValueError(
                 f"model file {path}: a stored weight does not fit its layer's configuration: {err}"
             ) from None
+    check_index_weights(model, path)
+    return model
+
+
+def check_index_weights(model, path) -> None:
+    """Every family layer's stored index weights (e.g. sparse column indices), checked by its cell."""
+    from models.lstm_cell import QuantizedLSTMCell
+
+    for layer in model.layers:
+        cell = getattr(layer, "cell", None)
+        if isinstance(cell, QuantizedLSTMCell):
+            try:
+                cell.check_index_weights(cell.stored_index_weights(), layer.name)
+            except ValueError as err:
+                raise ValueError(f"model file {path}: {err}") from None

@@ -113,6 +113,7 @@ class NetworkEstimate:
                     "kind": layer.kind,
                     "cycles_per_call": layer.cycles_per_call,
                     "calls": layer.calls,
+                    "effective_macs_per_cycle": layer.effective_macs_per_cycle,
                     **layer.resources(self.part),
                     "stages": [
                         {"name": stage.name, "iterations": stage.iterations, "ii": stage.ii, "cycles": stage.cycles}
@@ -245,6 +246,12 @@ def format_table(estimate: NetworkEstimate) -> str:
         f"{limits['io']:,.1f} frames/s I/O ({BEAT_BITS}-bit stream); the estimate is "
         f"{estimate.frames_per_s / min(limits.values()):.1%} of the lower",
         "fits the board (estimate)" if not over else f"does NOT fit (estimate): {', '.join(over)} over the board",
+    ]
+    lines += [
+        f"{layer.name}: {layer.effective_macs_per_cycle:,.1f} dense-equivalent MACs per cycle "
+        f"({layer.dense_macs / max(layer.macs, 1):,.1f}x fewer MACs than the dense LSTM; estimate)"
+        for layer in estimate.layers
+        if layer.dense_macs
     ]
     return "\n".join(lines)
 

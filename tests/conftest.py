@@ -51,8 +51,11 @@ def rng():
 
 
 def random_weights(layer, rng, scale=1.0):
-    """Replace a built layer's weights with random values spread over several quantizer steps."""
-    layer.set_weights([rng.normal(0.0, scale, w.shape).astype(np.float32) for w in layer.get_weights()])
+    """Replace a built layer's weights with random values spread over several quantizer steps
+    (integer structure weights, e.g. sparse indices, are kept)."""
+    layer.set_weights(
+        [rng.normal(0.0, scale, w.shape).astype(np.float32) if w.dtype.kind == "f" else w for w in layer.get_weights()]
+    )
 
 
 def small_classifier(frames, stateful=False, preset="w12", classes=3):
