@@ -52,6 +52,7 @@ bench: setup
 	$(PY) -m benchmarks.estimate_boards --out $(OUT)/bench
 	$(PY) -m benchmarks.bc_admm --out $(OUT)/bench
 	$(PY) -m benchmarks.bc_block_size --out $(OUT)/bench
+	$(PY) -m benchmarks.rbs_sparsity --out $(OUT)/bench
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -348,17 +348,13 @@ def hard_projection(
     ``models.train.quantizer_kwargs()``); the layers after it keep their weights, a ``Dense``
     becoming a ``QDense`` quantized by ``head_quantizer`` when one is given.
     """
-    import tensorflow as tf
-    from qkeras import QDense
-
     from models.bc_lstm import BlockCirculantLSTM
 
     lstm = lstm_layer(model)
-    head = head_layers(model, lstm)
+    head_layers(model, lstm)
     kernel, recurrent_kernel, bias = dense_weights(lstm) if weights is None else weights
     with _copying_configs():
         lstm_config = lstm.get_config()
-        head_configs = [layer.get_config() for layer in head]
     options = {key: lstm_config[key] for key in ("activation", "recurrent_activation", "return_sequences")}
     layer, error = BlockCirculantLSTM.from_dense(
         kernel,
@@ -370,6 +366,19 @@ def hard_projection(
         **options,
         **(quantizers or {}),
     )
+    return rebuild_classifier(model, lstm, layer, head_quantizer, name), error
+
+
+def rebuild_classifier(model, lstm, layer, head_quantizer=None, name="bc_lstm"):
+    """``model`` with its recurrent layer ``lstm`` replaced by ``layer`` (built): the input as
+    before, then ``layer``, then the layers after ``lstm`` with their weights, a ``Dense``
+    becoming a ``QDense`` quantized by ``head_quantizer`` when one is given."""
+    import tensorflow as tf
+    from qkeras import QDense
+
+    head = head_layers(model, lstm)
+    with _copying_configs():
+        head_configs = [old.get_config() for old in head]
     inputs = tf.keras.Input(model.input_shape[1:], name=model.layers[0].name)
     outputs = layer(inputs)
     for old, config in zip(head, head_configs, strict=True):
@@ -380,7 +389,7 @@ def hard_projection(
         new = layer_class.from_config(config)
         outputs = new(outputs)
         new.set_weights(old.get_weights())
-    return tf.keras.Model(inputs, outputs, name=f"{name}_classifier"), error
+    return tf.keras.Model(inputs, outputs, name=f"{name}_classifier")
 
 
 def compress(
