@@ -1,7 +1,7 @@
 """``make bench``: the hardware estimate of every family on the UCF11 paper shape, on every board.
 
 For each family (57,600 features -> 4 x 256, the papers' modes and ranks; block-circulant at
-block size 256, recurrent 16; a QDense(11) head) and
+block size 256, recurrent 16; row-balanced sparse at 99.9% / 90%; a QDense(11) head) and
 each board: the most parallel LSTM reuse factor whose estimate fits, and at it the estimate (DSP,
 BRAM36, LUT, FF, frames/s, latency per frame) and its fraction of the board's physical limit
 (``overlay.estimate``). Every figure is an estimate from our schedules, not a tool run; the
@@ -28,6 +28,7 @@ PAPER = {  # constructor arguments after units=256 (57,600 features per frame)
     "ht_lstm": dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], ht_ranks=4),
     "fdht_lstm": dict(input_modes=[8, 20, 20, 19], output_modes=[4, 4, 4, 4], ht_ranks=6),
     "bc_lstm": dict(block_size=256, recurrent_block_size=16),
+    "rbs_lstm": dict(input_sparsity=0.999, recurrent_sparsity=0.9),
 }
 PUBLISHED = [  # ../shared/REFERENCE.md, hardware anchors (published, not ours)
     ("ESE (FPGA 2017)", "XCKU060, 200 MHz: 282 GOPS sparse LSTM, 41 W"),
