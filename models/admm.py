@@ -41,9 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import sys
-import tempfile
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -513,31 +511,18 @@ def config_of(args) -> ADMMConfig:
 
 def run(args) -> dict:
     """Dense training, ADMM and fine-tune as ``args`` say; the files are written only at the end."""
-    import tensorflow as tf
     from qkeras import quantized_bits
 
+    from models.saving import write_staged
     from models.train import (
         CLASSIFIER_QUANTIZER,
         DENSE_BASELINE,
-        DataError,
-        build_dense_classifier,
-        fit,
-        load_data,
+        dense_report_entry,
         quantizer_kwargs,
+        train_dense_baseline,
     )
 
-    tf.keras.utils.set_random_seed(args.seed)
-    try:
-        x, y, x_test, y_test, description = load_data(
-            args.data, args.clips, args.seed, args.frames, args.height, args.width, args.channels
-        )
-    except (OSError, ValueError) as err:
-        raise DataError(f"--data {args.data}: {err}") from None
-    classes = len(description["class_names"])
-    print(f"[admm] data: {description['kind']}, {len(x)} train / {len(x_test)} held-out clips, {classes} classes")
-    dense = build_dense_classifier(x.shape[1], x.shape[2], classes, args.units)
-    dense_accuracy = fit(dense, x, y, x_test, y_test, args.epochs, args.batch_size, args.learning_rate, DENSE_BASELINE)
-    print(f"[admm] dense LSTM: held-out accuracy {dense_accuracy:.3f}, {dense.count_params():,} parameters")
+    (x, y, x_test, y_test), description, dense, dense_accuracy = train_dense_baseline(args, "admm")
     config = config_of(args)
     head_quantizer = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1)
     result = compress(
@@ -569,11 +554,7 @@ def run(args) -> dict:
     report = {
         "dataset": description,
         "models": {
-            DENSE_BASELINE: {
-                "path": str(out / f"{DENSE_BASELINE}.h5"),
-                "held_out_accuracy": dense_accuracy,
-                "params": dense.count_params(),
-            },
+            DENSE_BASELINE: dense_report_entry(out, dense, dense_accuracy),
             "bc_lstm": {
                 "path": str(out / "bc_lstm.h5"),
                 "held_out_accuracy": result.held_out_accuracy,
@@ -590,14 +571,14 @@ def run(args) -> dict:
             "history": result.run.history,
         },
     }
-    with tempfile.TemporaryDirectory() as scratch:
-        staged = Path(scratch)
-        dense.save(staged / f"{DENSE_BASELINE}.h5")
-        result.model.save(staged / "bc_lstm.h5")
-        (staged / "train_report.json").write_text(json.dumps(report, indent=2) + "\n")
-        out.mkdir(parents=True, exist_ok=True)
-        for path in sorted(staged.iterdir()):
-            shutil.move(str(path), out / path.name)
+    write_staged(
+        out,
+        {
+            f"{DENSE_BASELINE}.h5": dense.save,
+            "bc_lstm.h5": result.model.save,
+            "train_report.json": lambda path: path.write_text(json.dumps(report, indent=2) + "\n"),
+        },
+    )
     print(f"[admm] {DENSE_BASELINE}.h5, bc_lstm.h5, train_report.json -> {out}")
     return report
 

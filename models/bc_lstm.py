@@ -17,7 +17,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from models.circulant import BCShape, bc_project, check_block_size, output_columns, rotation_index
-from models.lstm_cell import LSTMCost, QuantizedLSTMCell, QuantizedRNN
+from models.lstm_cell import LSTMCost, QuantizedLSTMCell, QuantizedRNN, SizedByInput
 
 
 def bc_lstm_cost(n_in, units, block_size, recurrent_block_size=None) -> LSTMCost:
@@ -43,7 +43,7 @@ def circulant_matvec(x, vectors, shape: BCShape):
     return tf.gather(tf.reshape(out, (-1, shape.gates * shape.q * k)), output_columns(shape), axis=1)
 
 
-class BlockCirculantLSTMCell(QuantizedLSTMCell):
+class BlockCirculantLSTMCell(SizedByInput, QuantizedLSTMCell):
     """LSTM cell whose input and recurrent matrices are block-circulant.
 
     Weights: ``circulant_kernel`` (4q, p, k) and ``circulant_recurrent_kernel`` (4q_r, p_r, k_r),
@@ -56,24 +56,10 @@ class BlockCirculantLSTMCell(QuantizedLSTMCell):
         self.block_size = check_block_size(block_size)
         self.recurrent_block_size = self.block_size if recurrent_block_size is None else recurrent_block_size
         self.recurrent_shape = BCShape.create(self.units, self.units, self.recurrent_block_size, "recurrent_block_size")
-        self.input_dim = None
-        if input_dim is not None:
-            self.set_input_dim(input_dim)
+        self.set_input_dim(input_dim)
 
-    def set_input_dim(self, input_dim: int) -> None:
-        self.input_map_shape = BCShape.create(input_dim, self.units, self.block_size)
-        self.input_dim = int(input_dim)
-
-    @property
-    def decomposition(self) -> BCShape:
-        if self.input_dim is None:
-            raise ValueError(f"layer '{self.name}': the block-circulant map knows its input size once built")
-        return self.input_map_shape
-
-    def check_input_size(self, input_dim):
-        if self.input_dim is None:
-            self.set_input_dim(input_dim)
-        super().check_input_size(input_dim)
+    def input_map_structure(self, input_dim):
+        return BCShape.create(input_dim, self.units, self.block_size)
 
     def input_map_weight_shapes(self):
         return {"circulant_kernel": self.decomposition.vector_shape}
@@ -103,7 +89,6 @@ class BlockCirculantLSTMCell(QuantizedLSTMCell):
         config = {
             "block_size": int(self.block_size),
             "recurrent_block_size": int(self.recurrent_block_size),
-            "input_dim": self.input_dim,
         }
         return {**super().get_config(), **config}
 

@@ -344,6 +344,39 @@ class QuantizedLSTMCell(tf.keras.layers.Layer, metaclass=ABCMeta):
         tf.keras.utils.register_keras_serializable(package="models")(cls)
 
 
+class SizedByInput:
+    """Mixin of a family cell whose input map's structure is made from the frame size (the
+    block-circulant and sparse maps, unlike the TT/HT modes given up front): ``input_dim`` is set
+    when the layer is built (or given, as the config stores it) and ``decomposition`` exists from
+    then on. The family supplies ``input_map_structure(input_dim)``; its constructor calls
+    ``set_input_dim(input_dim)`` when one is given."""
+
+    input_dim = None
+
+    def input_map_structure(self, input_dim: int):
+        """The input map's structure for frames of ``input_dim`` values (validated)."""
+        raise NotImplementedError
+
+    def set_input_dim(self, input_dim) -> None:
+        if input_dim is not None:
+            self.input_map_shape = self.input_map_structure(int(input_dim))
+            self.input_dim = int(input_dim)
+
+    @property
+    def decomposition(self):
+        if self.input_dim is None:
+            raise ValueError(f"layer '{self.name}': the input map knows its structure once the layer is built")
+        return self.input_map_shape
+
+    def check_input_size(self, input_dim):
+        if self.input_dim is None:
+            self.set_input_dim(input_dim)
+        super().check_input_size(input_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "input_dim": self.input_dim}
+
+
 class QuantizedRNN(tf.keras.layers.RNN, metaclass=ABCMeta):
     """Keras RNN wrapper over a family cell (like QKeras' QLSTM over QLSTMCell).
 

@@ -41,9 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -549,21 +547,6 @@ def sensitivity(
 # -- writing ------------------------------------------------------------------------------------
 
 
-def write_staged(out, writers: dict) -> None:
-    """Write every file of ``writers`` (``{file name: function(path)}``) into ``out`` or none:
-    each is written into a staging folder next to ``out`` first, and moved in only once all
-    were written."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.staging-") as scratch:
-        staged = Path(scratch)
-        for name, write in writers.items():
-            write(staged / name)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in writers:
-            os.replace(staged / name, out / name)
-
-
 # -- command line -------------------------------------------------------------------------------
 
 
@@ -663,31 +646,18 @@ def config_of(args) -> PruningConfig:
 
 def run(args) -> dict:
     """Dense training, sweep (``--sweep``), pruning and fine-tune; the files are written only at the end."""
-    import tensorflow as tf
     from qkeras import quantized_bits
 
+    from models.saving import write_staged
     from models.train import (
         CLASSIFIER_QUANTIZER,
         DENSE_BASELINE,
-        DataError,
-        build_dense_classifier,
-        fit,
-        load_data,
+        dense_report_entry,
         quantizer_kwargs,
+        train_dense_baseline,
     )
 
-    tf.keras.utils.set_random_seed(args.seed)
-    try:
-        x, y, x_test, y_test, description = load_data(
-            args.data, args.clips, args.seed, args.frames, args.height, args.width, args.channels
-        )
-    except (OSError, ValueError) as err:
-        raise DataError(f"--data {args.data}: {err}") from None
-    classes = len(description["class_names"])
-    print(f"[prune] data: {description['kind']}, {len(x)} train / {len(x_test)} held-out clips, {classes} classes")
-    dense = build_dense_classifier(x.shape[1], x.shape[2], classes, args.units)
-    dense_accuracy = fit(dense, x, y, x_test, y_test, args.epochs, args.batch_size, args.learning_rate, DENSE_BASELINE)
-    print(f"[prune] dense LSTM: held-out accuracy {dense_accuracy:.3f}, {dense.count_params():,} parameters")
+    (x, y, x_test, y_test), description, dense, dense_accuracy = train_dense_baseline(args, "prune")
     config = config_of(args)
     quantizers = quantizer_kwargs()
     sweep = None
@@ -746,11 +716,7 @@ def run(args) -> dict:
     report = {
         "dataset": description,
         "models": {
-            DENSE_BASELINE: {
-                "path": str(out / f"{DENSE_BASELINE}.h5"),
-                "held_out_accuracy": dense_accuracy,
-                "params": dense.count_params(),
-            },
+            DENSE_BASELINE: dense_report_entry(out, dense, dense_accuracy),
             "rbs_lstm": {
                 "path": str(out / "rbs_lstm.h5"),
                 "held_out_accuracy": result.held_out_accuracy,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from models.lstm_cell import LSTMCost, QuantizedLSTMCell, QuantizedRNN
+from models.lstm_cell import LSTMCost, QuantizedLSTMCell, QuantizedRNN, SizedByInput
 from models.row_balanced import RBShape, check_sparsity, rb_prune
 
 
@@ -63,7 +63,7 @@ def sparse_matvec(x, values, indices):
     return tf.einsum("bon,on->bo", gathered, values)
 
 
-class RowBalancedSparseLSTMCell(QuantizedLSTMCell):
+class RowBalancedSparseLSTMCell(SizedByInput, QuantizedLSTMCell):
     """LSTM cell whose input and recurrent matrices are row-balanced sparse.
 
     Weights: ``sparse_kernel`` / ``kernel_indices`` (4H, nnz_x) and ``sparse_recurrent_kernel`` /
@@ -79,24 +79,10 @@ class RowBalancedSparseLSTMCell(QuantizedLSTMCell):
             self.input_sparsity if recurrent_sparsity is None else recurrent_sparsity, "recurrent_sparsity"
         )
         self.recurrent_shape = RBShape.create(self.units, 4 * self.units, self.recurrent_sparsity, "recurrent_sparsity")
-        self.input_dim = None
-        if input_dim is not None:
-            self.set_input_dim(input_dim)
+        self.set_input_dim(input_dim)
 
-    def set_input_dim(self, input_dim: int) -> None:
-        self.input_map_shape = RBShape.create(input_dim, 4 * self.units, self.input_sparsity, "input_sparsity")
-        self.input_dim = int(input_dim)
-
-    @property
-    def decomposition(self) -> RBShape:
-        if self.input_dim is None:
-            raise ValueError(f"layer '{self.name}': the sparse map knows its input size once built")
-        return self.input_map_shape
-
-    def check_input_size(self, input_dim):
-        if self.input_dim is None:
-            self.set_input_dim(input_dim)
-        super().check_input_size(input_dim)
+    def input_map_structure(self, input_dim):
+        return RBShape.create(input_dim, 4 * self.units, self.input_sparsity, "input_sparsity")
 
     def input_map_weight_shapes(self):
         shape = self.decomposition.stored_shape
@@ -150,7 +136,6 @@ class RowBalancedSparseLSTMCell(QuantizedLSTMCell):
         config = {
             "input_sparsity": self.input_sparsity,
             "recurrent_sparsity": self.recurrent_sparsity,
-            "input_dim": self.input_dim,
         }
         return {**super().get_config(), **config}
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import tempfile
 from pathlib import Path
 
 import tensorflow as tf
@@ -104,3 +106,18 @@ def check_index_weights(model, path) -> None:
                 cell.check_index_weights(cell.stored_index_weights(), layer.name)
             except ValueError as err:
                 raise ValueError(f"model file {path}: {err}") from None
+
+
+def write_staged(out, writers: dict) -> None:
+    """Write every file of ``writers`` (``{file name: function(path)}``) into ``out`` or none:
+    each is written into a staging folder next to ``out`` first, and moved in only once all
+    were written."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.staging-") as scratch:
+        staged = Path(scratch)
+        for name, write in writers.items():
+            write(staged / name)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in writers:
+            os.replace(staged / name, out / name)

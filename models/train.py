@@ -235,6 +235,37 @@ def data_source(text: str) -> str:
     return text
 
 
+def train_dense_baseline(args, tag: str) -> tuple:
+    """The start of every compression command line (``models.admm``, ``models.pruning``): the data
+    of ``args`` (``add_task_arguments`` and ``--data``, ``--seed``, ``--epochs``, ``--batch-size``,
+    ``--learning-rate``) and a dense LSTM classifier trained on it, progress printed as ``[tag]``.
+    Returns ``((x, y, x_test, y_test), description, dense model, held-out accuracy)``."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(args.seed)
+    try:
+        x, y, x_test, y_test, description = load_data(
+            args.data, args.clips, args.seed, args.frames, args.height, args.width, args.channels
+        )
+    except (OSError, ValueError) as err:
+        raise DataError(f"--data {args.data}: {err}") from None
+    classes = len(description["class_names"])
+    print(f"[{tag}] data: {description['kind']}, {len(x)} train / {len(x_test)} held-out clips, {classes} classes")
+    dense = build_dense_classifier(x.shape[1], x.shape[2], classes, args.units)
+    accuracy = fit(dense, x, y, x_test, y_test, args.epochs, args.batch_size, args.learning_rate, DENSE_BASELINE)
+    print(f"[{tag}] dense LSTM: held-out accuracy {accuracy:.3f}, {dense.count_params():,} parameters")
+    return (x, y, x_test, y_test), description, dense, accuracy
+
+
+def dense_report_entry(out, dense, accuracy: float) -> dict:
+    """The dense baseline's entry of a ``train_report.json`` written into folder ``out``."""
+    return {
+        "path": str(Path(out) / f"{DENSE_BASELINE}.h5"),
+        "held_out_accuracy": accuracy,
+        "params": dense.count_params(),
+    }
+
+
 def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     """The task's options (clips, frame size, units), shared by every training command line."""
     parser.add_argument("--clips", type=at_least(2), default=2400, help="synthetic clips (train + held-out)")

@@ -26,9 +26,9 @@ from models.pruning import (
     schedule_table,
     sensitivity,
     to_row_balanced,
-    write_staged,
 )
 from models.row_balanced import RBShape
+from models.saving import write_staged
 from models.train import build_dense_classifier, fit, load_data, quantizer_kwargs
 
 # 8 x 8 frames (64 features), 4 frames, 8 units: W_x is 64 x 32, W_h 8 x 32
