@@ -18,15 +18,8 @@ import numpy as np
 
 from fixedpoint import requantize_raw
 from hls_project.cost import Memory, Stage
-from hls_project.lstm_cell import (
-    LSTMFamilyLayer,
-    exact_cpp,
-    layout_reuse_factor,
-    map_input_type,
-    multiplier_limit,
-    product_sum_type,
-    smallest_divisor_reaching,
-)
+from hls_project.lstm_cell import LSTMFamilyLayer, multiplier_limit, smallest_divisor_reaching
+from hls_project.scheduled_maps import ScheduledMaps
 from models.bc_lstm import BlockCirculantLSTM
 from models.circulant import BCShape, bc_matvec
 
@@ -97,7 +90,11 @@ class CirculantSchedule:
                         conflicts.append((0, g, r, first // self.terms))
         return conflicts
 
-    def config(self, what, index, suffix, vector_t, mac_t) -> str:
+    @property
+    def terms_per_output(self) -> int:
+        return self.shape.n_in
+
+    def config(self, what, index, suffix, weight_types, mac_t) -> str:
         shape = self.shape
         return MATVEC_TEMPLATE.format(
             what=what,
@@ -114,7 +111,7 @@ class CirculantSchedule:
             multiplier_limit=self.multipliers,
             macs=shape.macs,
             cycles=self.product_cycles,
-            vector_t=vector_t,
+            vector_t=weight_types[0],
             mac_t=mac_t,
         )
 
@@ -139,11 +136,13 @@ class CirculantSchedule:
         ]
 
 
-class BlockCirculantLSTMLayer(LSTMFamilyLayer):
+class BlockCirculantLSTMLayer(ScheduledMaps, LSTMFamilyLayer):
     """IR of a block-circulant LSTM: the shared LSTM block, ``circulant_kernel`` and ``circulant_recurrent_kernel``."""
 
     keras_class = BlockCirculantLSTM
     headers = ("nnet_bc_lstm.h",)
+    schedule_class = CirculantSchedule
+    kernel_prefix = "bc"
 
     @staticmethod
     def input_map_reference(cell, weights, types, frac):
@@ -153,69 +152,3 @@ class BlockCirculantLSTMLayer(LSTMFamilyLayer):
     @staticmethod
     def recurrent_map_reference(cell, weights, types):
         return lambda h: (bc_matvec(h, weights[0], cell.recurrent_shape), types.state.frac + types.recurrent.frac)
-
-    def schedules(self, reuse_factor=None) -> tuple:
-        """The input map's and the recurrent map's ``CirculantSchedule`` at ``reuse_factor`` (default:
-        the layer's)."""
-        reuse_factor = reuse_factor or self.get_attr("reuse_factor", 1)
-        cell = self.cell
-        return CirculantSchedule.at(cell.decomposition, reuse_factor), CirculantSchedule.at(
-            cell.recurrent_shape, reuse_factor
-        )
-
-    def weight_layout(self, name, data):
-        names = ("circulant_kernel", "circulant_recurrent_kernel")
-        return dict(zip(names, self.schedules(layout_reuse_factor(self)), strict=True))[name].layout(data)
-
-    def mac_types(self) -> tuple:
-        """Exact sums of the input map (``p * k`` products of a frame value and a vector value) and
-        of the recurrent map (its output type ``rec_t``)."""
-        types = self.lstm_types
-        return (
-            product_sum_type(self.cell.decomposition.n_in, map_input_type(types, False), types.kernel),
-            self.recurrent_map_type(),
-        )
-
-    def recurrent_map_type(self):
-        types = self.lstm_types
-        return product_sum_type(self.cell.recurrent_shape.n_in, types.state, types.recurrent)
-
-    def input_map_configs(self):
-        (inputs, recurrent), (input_mac, recurrent_mac) = self.schedules(), self.mac_types()
-        return inputs.config(
-            "input map", self.index, "x", self.get_weights("circulant_kernel").type.name, exact_cpp(input_mac)
-        ) + recurrent.config(
-            "recurrent map",
-            self.index,
-            "h",
-            self.get_weights("circulant_recurrent_kernel").type.name,
-            exact_cpp(recurrent_mac),
-        )
-
-    def input_map_cpp(self):
-        vectors = self.weight_vars("input_map")[0]
-        return (
-            "    template <class data_T>\n"
-            "    static void input_map(hls::stream<data_T> &frame, const state_t h[n_state],\n"
-            "                          accum_t zx[4 * n_state]) {\n"
-            f"        nnet::bc_input_map<config{self.index}, config{self.index}_x, data_T>(frame, h, zx, {vectors});\n"
-            "    }"
-        )
-
-    def recurrent_map_cpp(self):
-        vectors = self.weight_vars("recurrent_map")[0]
-        return (
-            "    static void recurrent_map(const state_t h[n_state], rec_t zh[4 * n_state]) {\n"
-            f"        nnet::bc_array_map<config{self.index}_h>(h, zh, {vectors});\n"
-            "    }"
-        )
-
-    def input_map_stages(self):
-        types = self.lstm_types
-        return self.schedules()[0].stages("input map", types.input.width, types.kernel.width, self.mac_types()[0].width)
-
-    def recurrent_map_stages(self):
-        types = self.lstm_types
-        return self.schedules()[1].stages(
-            "recurrent map", types.state.width, types.recurrent.width, self.mac_types()[1].width
-        )

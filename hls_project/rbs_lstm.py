@@ -23,15 +23,8 @@ import numpy as np
 
 from fixedpoint import requantize_raw
 from hls_project.cost import Memory, Stage
-from hls_project.lstm_cell import (
-    LSTMFamilyLayer,
-    exact_cpp,
-    layout_reuse_factor,
-    map_input_type,
-    multiplier_limit,
-    product_sum_type,
-    smallest_divisor_reaching,
-)
+from hls_project.lstm_cell import LSTMFamilyLayer, multiplier_limit, smallest_divisor_reaching
+from hls_project.scheduled_maps import ScheduledMaps
 from models.rbs_lstm import RowBalancedSparseLSTM
 from models.row_balanced import RBShape, rb_matvec
 
@@ -93,7 +86,11 @@ class SparseSchedule:
                 conflicts.append((step, "input"))
         return conflicts
 
-    def config(self, what, index, suffix, value_t, index_t, mac_t) -> str:
+    @property
+    def terms_per_output(self) -> int:
+        return self.shape.nnz
+
+    def config(self, what, index, suffix, weight_types, mac_t) -> str:
         shape = self.shape
         return MATVEC_TEMPLATE.format(
             what=what,
@@ -107,8 +104,8 @@ class SparseSchedule:
             rows_per_pe=self.rows_per_pe,
             cycles=self.product_cycles,
             copies=self.copies,
-            value_t=value_t,
-            index_t=index_t,
+            value_t=weight_types[0],
+            index_t=weight_types[1],
             mac_t=mac_t,
         )
 
@@ -126,11 +123,13 @@ class SparseSchedule:
         ]
 
 
-class RowBalancedSparseLSTMLayer(LSTMFamilyLayer):
+class RowBalancedSparseLSTMLayer(ScheduledMaps, LSTMFamilyLayer):
     """IR of a row-balanced sparse LSTM: the shared LSTM block, values and indices of both maps."""
 
     keras_class = RowBalancedSparseLSTM
     headers = ("nnet_rbs_lstm.h",)
+    schedule_class = SparseSchedule
+    kernel_prefix = "rbs"
 
     @staticmethod
     def input_map_reference(cell, weights, types, frac):
@@ -141,66 +140,3 @@ class RowBalancedSparseLSTMLayer(LSTMFamilyLayer):
     def recurrent_map_reference(cell, weights, types):
         values, indices = weights
         return lambda h: (rb_matvec(h, values, indices), types.state.frac + types.recurrent.frac)
-
-    def schedules(self, reuse_factor=None) -> tuple:
-        """The input map's and the recurrent map's ``SparseSchedule`` at ``reuse_factor`` (default: the layer's)."""
-        reuse_factor = reuse_factor or self.get_attr("reuse_factor", 1)
-        return SparseSchedule.at(self.cell.decomposition, reuse_factor), SparseSchedule.at(
-            self.cell.recurrent_shape, reuse_factor
-        )
-
-    def weight_layout(self, name, data):
-        inputs, recurrent = self.schedules(layout_reuse_factor(self))
-        schedule = inputs if name in ("sparse_kernel", "kernel_indices") else recurrent
-        return schedule.layout(data)
-
-    def mac_types(self) -> tuple:
-        types = self.lstm_types
-        return (
-            product_sum_type(self.cell.decomposition.nnz, map_input_type(types, False), types.kernel),
-            self.recurrent_map_type(),
-        )
-
-    def recurrent_map_type(self):
-        types = self.lstm_types
-        return product_sum_type(self.cell.recurrent_shape.nnz, types.state, types.recurrent)
-
-    def map_config(self, schedule, what, suffix, part, mac) -> str:
-        values, indices = (self.get_weights(name).type.name for name in self.get_attr(f"{part}_weight_names"))
-        return schedule.config(what, self.index, suffix, values, indices, exact_cpp(mac))
-
-    def input_map_configs(self):
-        (inputs, recurrent), (input_mac, recurrent_mac) = self.schedules(), self.mac_types()
-        return self.map_config(inputs, "input map", "x", "input_map", input_mac) + self.map_config(
-            recurrent, "recurrent map", "h", "recurrent_map", recurrent_mac
-        )
-
-    def input_map_cpp(self):
-        values, indices = self.weight_vars("input_map")
-        return (
-            "    template <class data_T>\n"
-            "    static void input_map(hls::stream<data_T> &frame, const state_t h[n_state],\n"
-            "                          accum_t zx[4 * n_state]) {\n"
-            f"        nnet::rbs_input_map<config{self.index}, config{self.index}_x, data_T>(frame, h, zx, {values}, "
-            f"{indices});\n"
-            "    }"
-        )
-
-    def recurrent_map_cpp(self):
-        values, indices = self.weight_vars("recurrent_map")
-        return (
-            "    static void recurrent_map(const state_t h[n_state], rec_t zh[4 * n_state]) {\n"
-            f"        nnet::rbs_array_map<config{self.index}_h>(h, zh, {values}, {indices});\n"
-            "    }"
-        )
-
-    def input_map_stages(self):
-        types = self.lstm_types
-        return self.schedules()[0].stages("input map", types.input.width, types.kernel.width, self.mac_types()[0].width)
-
-    def recurrent_map_stages(self):
-        types = self.lstm_types
-        stages = self.schedules()[1].stages(
-            "recurrent map", types.state.width, types.recurrent.width, self.mac_types()[1].width
-        )
-        return stages

@@ -182,6 +182,7 @@ def test_pair_table_adds_single_losses_and_ignores_gains():
     assert by_pair[0.5, 0.5]["memory_bits"] == 94
 
 
+@pytest.mark.slow  # trains a model per ratio (~1 min); the choice rule alone: test_choose_pair_*
 def test_sensitivity_picks_least_memory_pair_within_tolerance_from_its_table(trained, capsys):
     needs_rbs_lstm()
     from models.rbs_lstm import rbs_lstm_cost

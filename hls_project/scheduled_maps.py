@@ -1,0 +1,91 @@
+"""What the families whose two maps are one kind of mat-vec share (block-circulant, row-balanced sparse).
+
+Such a family runs its input map ``(n_in) -> 4H`` and its recurrent map ``(H) -> 4H`` with the same
+kernel, each configured by one schedule object built for the layer's reuse factor. A schedule
+(``hls_project.bc_lstm.CirculantSchedule``, ``hls_project.rbs_lstm.SparseSchedule``) has:
+
+- ``at(shape, reuse_factor)``: the schedule of a map's structure (``models.circulant.BCShape``,
+  ``models.row_balanced.RBShape``);
+- ``terms_per_output``: the products summed into one output (the exact sum's type follows from it);
+- ``layout(data)``: a weight, Keras shape, in the order the kernel reads it;
+- ``config(what, index, suffix, weight_types, mac_t)``: its C++ config struct;
+- ``stages(what, in_bits, weight_bits, mac_bits)``: its ``hls_project.cost.Stage`` list.
+
+The C++ calls ``nnet::<kernel_prefix>_input_map`` (the frame as it streams in) and
+``nnet::<kernel_prefix>_array_map`` (``h``) with the map's weights in the cell's order.
+"""
+
+from __future__ import annotations
+
+from hls_project.lstm_cell import exact_cpp, layout_reuse_factor, map_input_type, product_sum_type
+
+PARTS = ("input_map", "recurrent_map")
+
+
+class ScheduledMaps:
+    """Mixin of an ``LSTMFamilyLayer``: the family sets ``schedule_class`` and ``kernel_prefix``."""
+
+    schedule_class = None
+    kernel_prefix = ""
+
+    def schedules(self, reuse_factor=None) -> tuple:
+        """The input map's and the recurrent map's schedules at ``reuse_factor`` (default: the layer's)."""
+        reuse_factor = reuse_factor or self.get_attr("reuse_factor", 1)
+        cell = self.cell
+        return tuple(
+            self.schedule_class.at(shape, reuse_factor) for shape in (cell.decomposition, cell.recurrent_shape)
+        )
+
+    def weight_layout(self, name, data):
+        part = 0 if name in self.get_attr("input_map_weight_names") else 1
+        return self.schedules(layout_reuse_factor(self))[part].layout(data)
+
+    def mac_types(self) -> tuple:
+        """The exact sums of the input map (frame values times kernel values) and of the recurrent map."""
+        types = self.lstm_types
+        inputs = self.schedules()[0]
+        return product_sum_type(
+            inputs.terms_per_output, map_input_type(types, False), types.kernel
+        ), self.recurrent_map_type()
+
+    def recurrent_map_type(self):
+        types = self.lstm_types
+        return product_sum_type(self.schedules()[1].terms_per_output, types.state, types.recurrent)
+
+    def input_map_configs(self):
+        text = ""
+        for part, what, suffix, schedule, mac in zip(
+            PARTS, ("input map", "recurrent map"), "xh", self.schedules(), self.mac_types(), strict=True
+        ):
+            weight_types = [self.get_weights(name).type.name for name in self.get_attr(f"{part}_weight_names")]
+            text += schedule.config(what, self.index, suffix, weight_types, exact_cpp(mac))
+        return text
+
+    def input_map_cpp(self):
+        weights = ", ".join(self.weight_vars("input_map"))
+        call = f"nnet::{self.kernel_prefix}_input_map<config{self.index}, config{self.index}_x, data_T>"
+        return (
+            "    template <class data_T>\n"
+            "    static void input_map(hls::stream<data_T> &frame, const state_t h[n_state],\n"
+            "                          accum_t zx[4 * n_state]) {\n"
+            f"        {call}(frame, h, zx, {weights});\n"
+            "    }"
+        )
+
+    def recurrent_map_cpp(self):
+        weights = ", ".join(self.weight_vars("recurrent_map"))
+        return (
+            "    static void recurrent_map(const state_t h[n_state], rec_t zh[4 * n_state]) {\n"
+            f"        nnet::{self.kernel_prefix}_array_map<config{self.index}_h>(h, zh, {weights});\n"
+            "    }"
+        )
+
+    def input_map_stages(self):
+        types = self.lstm_types
+        return self.schedules()[0].stages("input map", types.input.width, types.kernel.width, self.mac_types()[0].width)
+
+    def recurrent_map_stages(self):
+        types = self.lstm_types
+        return self.schedules()[1].stages(
+            "recurrent map", types.state.width, types.recurrent.width, self.mac_types()[1].width
+        )
