@@ -162,17 +162,21 @@ class DataError(ValueError):
     """The ``--data`` folder could not be read."""
 
 
-def train(args) -> dict:
-    """Train every model of ``args.models`` on the data of ``args``; write them and the report."""
+def load_task_data(args) -> tuple:
+    """The seeded data of a training command line's ``args`` (``--data``, ``--seed`` and
+    ``add_task_arguments``): ``(x, y, x_test, y_test, description)``; a ``DataError`` names ``--data``."""
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(args.seed)
     try:
-        x, y, x_test, y_test, description = load_data(
-            args.data, args.clips, args.seed, args.frames, args.height, args.width, args.channels
-        )
+        return load_data(args.data, args.clips, args.seed, args.frames, args.height, args.width, args.channels)
     except (OSError, ValueError) as err:
         raise DataError(f"--data {args.data}: {err}") from None
+
+
+def train(args) -> dict:
+    """Train every model of ``args.models`` on the data of ``args``; write them and the report."""
+    x, y, x_test, y_test, description = load_task_data(args)
     classes = len(description["class_names"])
     n_features = x.shape[-1]
     print(
@@ -240,15 +244,7 @@ def train_dense_baseline(args, tag: str) -> tuple:
     of ``args`` (``add_task_arguments`` and ``--data``, ``--seed``, ``--epochs``, ``--batch-size``,
     ``--learning-rate``) and a dense LSTM classifier trained on it, progress printed as ``[tag]``.
     Returns ``((x, y, x_test, y_test), description, dense model, held-out accuracy)``."""
-    import tensorflow as tf
-
-    tf.keras.utils.set_random_seed(args.seed)
-    try:
-        x, y, x_test, y_test, description = load_data(
-            args.data, args.clips, args.seed, args.frames, args.height, args.width, args.channels
-        )
-    except (OSError, ValueError) as err:
-        raise DataError(f"--data {args.data}: {err}") from None
+    x, y, x_test, y_test, description = load_task_data(args)
     classes = len(description["class_names"])
     print(f"[{tag}] data: {description['kind']}, {len(x)} train / {len(x_test)} held-out clips, {classes} classes")
     dense = build_dense_classifier(x.shape[1], x.shape[2], classes, args.units)
