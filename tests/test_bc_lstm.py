@@ -213,19 +213,34 @@ def test_layout_puts_a_cycles_reads_in_distinct_banks(rng):
 
 
 # -- C-simulation: bit-exact with the NumPy reference, within 1 LSB of Keras ------------------
+PWL = {"segments": 8}  # Wang et al.'s piecewise-linear sigmoid and tanh (activation_approximation)
 CSIM_CASES = [
-    # preset, n_in, units, block, recurrent block, frames, io_type, reuse, return_sequences
-    ("w8", 24, 8, 2, 2, 3, "io_stream", 1, True),  # all types <= 8 bits
-    ("w12", 25, 7, 4, 3, 16, "io_stream", 2, True),  # non-dividing both ways
-    ("w16", 24, 8, 1, 1, 16, "io_parallel", 1, True),  # block size 1: the dense LSTM
-    ("w12", 10, 6, 10, 6, 5, "io_parallel", 3, False),  # one block per gate: the whole matrix
-    ("w16", 24, 8, 3, 2, 4, "io_stream", 5, True),  # several lanes and terms
+    # preset, n_in, units, block, recurrent block, frames, io_type, reuse, return_sequences, activations
+    ("w8", 24, 8, 2, 2, 3, "io_stream", 1, True, None),  # all types <= 8 bits
+    ("w8", 24, 8, 4, 2, 3, "io_parallel", 1, True, PWL),  # and with piecewise-linear activations
+    ("w12", 25, 7, 4, 3, 16, "io_stream", 2, True, None),  # non-dividing both ways
+    ("w16", 24, 8, 1, 1, 16, "io_parallel", 1, True, None),  # block size 1: the dense LSTM
+    ("w12", 10, 6, 10, 6, 5, "io_parallel", 3, False, PWL),  # one block per gate: the whole matrix
+    ("w16", 24, 8, 3, 2, 4, "io_stream", 5, True, None),  # several lanes and terms
 ]
 
 
-@pytest.mark.parametrize("preset, n_in, units, block, recurrent, steps, io_type, reuse, sequences", CSIM_CASES)
-def test_csim_bit_exact(tmp_path, rng, preset, n_in, units, block, recurrent, steps, io_type, reuse, sequences):
-    model, layer = bc_model(steps, n_in, units, block, recurrent, return_sequences=sequences, **quantizers(preset))
+@pytest.mark.parametrize(
+    "preset, n_in, units, block, recurrent, steps, io_type, reuse, sequences, activations", CSIM_CASES
+)
+def test_csim_bit_exact(
+    tmp_path, rng, preset, n_in, units, block, recurrent, steps, io_type, reuse, sequences, activations
+):
+    model, layer = bc_model(
+        steps,
+        n_in,
+        units,
+        block,
+        recurrent,
+        return_sequences=sequences,
+        activation_approximation=activations,
+        **quantizers(preset),
+    )
     random_weights(layer, rng, 0.6)
     x = rng.uniform(-3, 3, (8, steps, n_in)).astype(np.float32)
     check_csim(model, layer, x, tmp_path / "prj", io_type=io_type, reuse_factor=reuse)
