@@ -344,18 +344,18 @@ class QuantizedLSTMCell(tf.keras.layers.Layer, metaclass=ABCMeta):
         tf.keras.utils.register_keras_serializable(package="models")(cls)
 
 
-class SizedByInput:
+class SizedByInput(metaclass=ABCMeta):
     """Mixin of a family cell whose input map's structure is made from the frame size (the
     block-circulant and sparse maps, unlike the TT/HT modes given up front): ``input_dim`` is set
     when the layer is built (or given, as the config stores it) and ``decomposition`` exists from
-    then on. The family supplies ``input_map_structure(input_dim)``; its constructor calls
-    ``set_input_dim(input_dim)`` when one is given."""
+    then on. The family supplies ``input_map_structure(input_dim)`` (abstract); its constructor calls
+    ``set_input_dim(input_dim)`` with the given ``input_dim`` or None."""
 
     input_dim = None
 
+    @abstractmethod
     def input_map_structure(self, input_dim: int):
         """The input map's structure for frames of ``input_dim`` values (validated)."""
-        raise NotImplementedError
 
     def set_input_dim(self, input_dim) -> None:
         if input_dim is not None:
