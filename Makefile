@@ -46,13 +46,14 @@ format: setup
 	$(PY) -m ruff check --fix .
 	$(PY) hls_project/format_headers.py $$(git ls-files '*.h' '*.cpp')
 
-bench: setup
+bench: setup setup-pynq
 	$(PY) -m benchmarks.run --out $(OUT)/bench
 	$(PY) -m benchmarks.compare_families --out $(OUT)/bench
 	$(PY) -m benchmarks.estimate_boards --out $(OUT)/bench
 	$(PY) -m benchmarks.bc_admm --out $(OUT)/bench
 	$(PY) -m benchmarks.bc_block_size --out $(OUT)/bench
 	$(PY) -m benchmarks.rbs_sparsity --out $(OUT)/bench
+	$(PY) -m benchmarks.stream_frames --out $(OUT)/bench
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -337,6 +337,27 @@ def write_wrapper(hls_model, project_dir) -> list:
     paths[2].write_text(BRIDGE.format(project=project))
     paths.append(project_dir / "emulator_weights.h")
     paths[3].write_text(WEIGHTS_HEADER)
+    if (project_dir / "src" / ALVEO_KERNEL_SOURCES[-1]).exists():  # an Alveo project: hls4ml's RTL kernel
+        paths += widen_alveo_kernel(project_dir)
+    return paths
+
+
+# hls4ml 1.3.0's Alveo RTL kernel (``src/``, copied by its VivadoAccelerator writer) moves 32-bit
+# words between card memory and the top's AXI streams; our beats are BEAT_BITS wide, and the host
+# (``host.pynq_driver.AlveoKernel``) gives the kernel's lengths in beats.
+ALVEO_KERNEL_SOURCES = ("myproject_kernel.v", "krnl_rtl_int.sv")
+ALVEO_WIDTH = "parameter integer  C_M_AXI_GMEM_DATA_WIDTH = {}"
+
+
+def widen_alveo_kernel(project_dir) -> list:
+    """Set the m_axi data width of hls4ml's Alveo kernel (both files that declare it) to
+    ``BEAT_BITS``; a template that does not declare it as expected is an error. Returns the paths."""
+    paths = [Path(project_dir) / "src" / name for name in ALVEO_KERNEL_SOURCES]
+    for path in paths:
+        text = path.read_text()
+        if text.count(ALVEO_WIDTH.format(32)) != 1:
+            raise RuntimeError(f"{path}: expected one '{ALVEO_WIDTH.format(32)}' (hls4ml 1.3.0's Alveo kernel)")
+        path.write_text(text.replace(ALVEO_WIDTH.format(32), ALVEO_WIDTH.format(BEAT_BITS)))
     return paths
 
 

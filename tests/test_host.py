@@ -221,3 +221,118 @@ def test_pynq_backend_through_the_real_pynq_driver(overlays, name):
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["ok"] and report["pynq_version"] == "3.1.2" and report["transfers"] == 4
+    assert report["passed"] == (29 if name == "frames" else 28), report  # every check of the script ran
+
+
+@pytest.mark.parametrize("block", [1, 3, 4, 7, 64])
+def test_stream_keeps_the_state_across_blocks(overlays, rng, block):
+    """A long clip streamed in blocks (two transfers in flight) equals the whole clip in one
+    transfer: the state runs on across blocks, and only the first transfer resets it."""
+    clip = rng.uniform(-3, 3, (23, 24))
+    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as accelerator:
+        whole = accelerator.run_clip(clip)
+        transfers = accelerator.backend.transfers
+        streamed = accelerator.stream(clip, block=block)
+        np.testing.assert_array_equal(streamed, whole)
+        assert accelerator.backend.transfers - transfers == -(-23 // block)
+        assert accelerator.stats.frames == [min(block, 23 - i) for i in range(0, 23, block)]
+        assert accelerator.stats.total_frames == 23 and len(accelerator.stats.latency_s) == -(-23 // block)
+        np.testing.assert_array_equal(accelerator.stream(clip, block=block), whole)  # reset between clips
+
+
+def test_stream_of_whole_clip_calls_equals_run_clip(overlays, rng):
+    clips = rng.uniform(-3, 3, (5, 6, 24))
+    with Accelerator(overlays["clip"]["overlay"], backend="emulated") as accelerator:
+        expected = np.stack([accelerator.run_clip(clip)[0] for clip in clips])
+        streamed = accelerator.stream(clips.reshape(-1, 24), block=2)
+        np.testing.assert_array_equal(streamed, expected)
+        summary = accelerator.stats.summary()
+        assert "30 frames in 3 transfers" in summary and "p99" in summary and "host overhead" in summary
+        with pytest.raises(ValueError, match="multiple of 6"):
+            accelerator.stream(np.zeros((7, 24)))
+        with pytest.raises(ValueError, match="block must be a positive"):
+            accelerator.stream(clips.reshape(-1, 24), block=0)
+
+
+def test_a_failed_transfer_resets_the_next_one(overlays, rng):
+    """A transfer that raises leaves the state unknown: the next one carries the reset."""
+    clip = rng.uniform(-3, 3, (4, 24))
+    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as accelerator:
+        expected = accelerator.run_clip(clip)
+        accelerator.run(clip[:1])
+        backend, transfer = accelerator.backend, accelerator.backend.transfer
+
+        def broken(beats, beats_out, timeout):
+            raise TimeoutError("the DMA did not complete")
+
+        backend.transfer = broken
+        with pytest.raises(TimeoutError):
+            accelerator.run(clip[:1])
+        backend.transfer = transfer
+        np.testing.assert_array_equal(np.stack([accelerator.run(frame[None]) for frame in clip]), expected)
+
+
+def test_auto_says_when_it_chooses_the_emulator(overlays, capsys):
+    with Accelerator(overlays["clip"]["overlay"]) as accelerator:
+        assert accelerator.backend.name == "emulated"
+    assert "on the emulator (backend='emulated')" in capsys.readouterr().err
+    with Accelerator(overlays["clip"]["overlay"], backend="emulated"):
+        pass
+    assert capsys.readouterr().err == ""
+
+
+def test_an_overlay_for_another_board_or_model_is_refused(overlays):
+    overlay = overlays["clip"]["overlay"]
+    with pytest.raises(ValueError, match="built for board 'pynq-z2', not 'zcu102'"):
+        Accelerator(overlay, backend="emulated", board="zcu102")
+    with pytest.raises(ValueError, match="built from another model"):
+        Accelerator(overlay, backend="emulated", model=overlays["frames"]["root"] / "model.h5")
+    with Accelerator(overlay, backend="emulated", board="pynq-z2", model=overlays["clip"]["root"] / "model.h5"):
+        pass
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pynq") is not None, reason="checks the error where pynq is missing")
+def test_the_board_backend_without_pynq_names_it(overlays, tmp_path):
+    copy = tmp_path / "overlay"
+    shutil.copytree(overlays["clip"]["overlay"], copy)
+    (copy / "accelerator.bit").write_bytes(b"stand-in")
+    manifest = Manifest.load(copy)
+    manifest.add_file("bitstream", copy, copy / "accelerator.bit")
+    manifest.save(copy)
+    with pytest.raises(RuntimeError, match="needs the 'pynq' package"):
+        Accelerator(copy, backend="pynq")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        Accelerator(copy, backend="zynq")
+
+
+def test_stream_benchmark_counts_every_output_against_its_reference(overlays):
+    """``benchmarks/stream_frames.measure`` on a few hundred frames: all outputs in order equal
+    the one-transfer reference, and a single changed value is caught."""
+    from benchmarks.stream_frames import frame_blocks, measure
+
+    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as accelerator:
+        reference = accelerator.run_clip(np.concatenate(list(frame_blocks(300, 64))))
+        row = measure(accelerator, reference, 300, block=16)
+        assert (row["outputs"], row["mismatched_blocks"], row["transfers"]) == (300, 0, 19)
+        assert row["rss_mb"]["max"] > 0 and row["host_overhead_us_per_frame"] > 0
+        reference[123, 1] += 1 / 64
+        assert measure(accelerator, reference, 300, block=16)["mismatched_blocks"] == 1
+
+
+def test_the_alveo_kernel_moves_whole_beats(tmp_path):
+    """hls4ml's Alveo RTL kernel reads and writes 32-bit words; the build widens it to our 64-bit
+    beats (the host gives its lengths in beats), and refuses a template it does not recognise."""
+    import hls4ml
+
+    from overlay.axi_wrapper import ALVEO_KERNEL_SOURCES, widen_alveo_kernel
+
+    templates = Path(hls4ml.__file__).parent / "templates/vivado_accelerator/alveo/krnl_rtl_src"
+    shutil.copytree(templates, tmp_path / "src")
+    before = {name: (tmp_path / "src" / name).read_text() for name in ALVEO_KERNEL_SOURCES}
+    widen_alveo_kernel(tmp_path)
+    for name, text in before.items():
+        after = (tmp_path / "src" / name).read_text()
+        assert "C_M_AXI_GMEM_DATA_WIDTH = 64" in after and "C_M_AXI_GMEM_DATA_WIDTH = 32" not in after
+        assert after.replace("C_M_AXI_GMEM_DATA_WIDTH = 64", "C_M_AXI_GMEM_DATA_WIDTH = 32") == text
+    with pytest.raises(RuntimeError, match="expected one"):
+        widen_alveo_kernel(tmp_path)  # already 64: not hls4ml 1.3.0's template any more
