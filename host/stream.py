@@ -1,10 +1,11 @@
 """``python -m host.stream``: stream video features through an accelerator, frame by frame.
 
-Synthetic clips by default (the data set the overlay's model was trained on, shaped by its
-manifest: frames per clip, frame size, classes), or ``--video PATH`` (read with OpenCV, resized to
-the manifest's frame size). Prints per-frame predictions, the per-clip class and frames/s. Needs
-NumPy, pynq on the board, and for video or synthetic clips ``models.datasets`` (NumPy + OpenCV,
-no TensorFlow).
+``python -m host.stream --overlay DIR [--synthetic | --video PATH | --folder DIR | --camera N]``:
+synthetic clips by default (the data set the overlay's model was trained on, shaped by its
+manifest: frames per clip, frame size, classes), a video file, a data set folder, or an OpenCV
+camera (``host.sources``: every frame made into features by the function training uses). Prints
+per-frame predictions, the per-clip class and frames/s. Needs NumPy, pynq on the board, and
+``models.datasets`` (NumPy + OpenCV, no TensorFlow).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
+from host import sources
 from host.accelerator import Accelerator
 from host.manifest import Manifest
 
@@ -50,38 +51,6 @@ def class_names(manifest: Manifest) -> list:
     return names
 
 
-def synthetic_clips(manifest: Manifest, size: tuple, clips: int, seed: int):
-    """``clips`` synthetic clips shaped for the overlay: its frame size and classes, and frames per
-    clip of its data set (a whole-clip overlay: its frames per call). Labels are -1 (unknown)
-    unless the overlay was trained on the synthetic task."""
-    from models import datasets
-
-    fields = datasets.SyntheticVideoConfig.__dataclass_fields__
-    frames = manifest.dataset.get("frames", fields["frames"].default)
-    shape = dict(zip(FRAME_SIZE, size, strict=True))
-    shape.update(classes=manifest.n_outputs, frames=frames if manifest.stateful else manifest.frames_per_call)
-    described = {key: value for key, value in manifest.dataset.items() if key in fields}
-    try:
-        config = datasets.SyntheticVideoConfig(**{**described, **shape})
-        x, labels = datasets.synthetic_video(clips, config, seed=seed)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"cannot make synthetic clips for this overlay ({err}): stream a --video instead") from None
-    return x, labels if manifest.dataset.get("kind") == "synthetic" else np.full_like(labels, -1)
-
-
-def video_clip(path: str, manifest: Manifest, size: tuple):
-    """One clip of a video file at the overlay's frame size: every frame for a frame-by-frame
-    overlay, else the overlay's frames per call spread over the video (as ``models.train`` samples)."""
-    from models import datasets
-
-    if Path(path).is_dir():
-        raise ValueError(f"--video {path} is a folder, not a video file")
-    frames = datasets.load_video(path, *size)
-    if not manifest.stateful:
-        frames = datasets._sample_frames(frames, manifest.frames_per_call)
-    return frames[None], np.array([-1])
-
-
 def stream_clip(accelerator: Accelerator, clip: np.ndarray, class_names: list, echo) -> tuple:
     """Feed one clip; returns (per-call outputs, predicted class, frames/s)."""
     start = time.perf_counter()
@@ -109,8 +78,14 @@ def positive_int(text: str) -> int:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m host.stream", description=__doc__.split("\n\n")[0])
     parser.add_argument("--overlay", required=True, help="directory written by 'python -m overlay build'")
-    parser.add_argument("--video", help="a video file (default: synthetic clips)")
-    parser.add_argument("--clips", type=positive_int, default=4, help="synthetic clips to stream (default: 4)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--synthetic", action="store_true", help="synthetic clips shaped for the overlay (default)")
+    source.add_argument("--video", metavar="PATH", help="a video file: one clip")
+    source.add_argument("--folder", metavar="DIR", help="a data set folder DIR/<class>/[<group>/]<clip>.avi|mp4")
+    source.add_argument("--camera", metavar="N", type=int, help="OpenCV camera index N (e.g. 0 for /dev/video0)")
+    parser.add_argument(
+        "--clips", type=positive_int, default=4, help="synthetic or camera clips to stream (default: 4)"
+    )
     parser.add_argument("--seed", type=int, default=12345, help="seed of the synthetic clips (default: 12345)")
     parser.add_argument(
         "--backend", default="auto", choices=("auto", "pynq", "emulated"), help="where to run (default: auto)"
@@ -123,33 +98,61 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def load_clips(args, manifest: Manifest):
-    """(clips, labels, class names) for the overlay: the video or synthetic clips."""
+def folder_progress(total_hint: str):
+    """A ``progress(done, total)`` callback drawing a tqdm bar (None when tqdm is not installed)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=total_hint, unit="clip")
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+
+    return progress
+
+
+def load_clips(args, manifest: Manifest, echo=print):
+    """(an iterable of (clip, label), class names) for the source the command line chose."""
     size = frame_size(manifest, {key: getattr(args, key) for key in FRAME_SIZE})
     names = class_names(manifest)
     if args.video:
-        return (*video_clip(args.video, manifest, size), names)
-    return (*synthetic_clips(manifest, size, args.clips, args.seed), names)
+        return sources.video(args.video, manifest, size), names
+    if args.folder:
+        clips = list(sources.folder(args.folder, manifest, size, names, folder_progress(f"reading {args.folder}")))
+        return clips, names
+    if args.camera is not None:
+        return sources.camera(args.camera, manifest, size, args.clips, echo), names
+    return sources.synthetic(manifest, size, args.clips, args.seed), names
 
 
-def stream_clips(accelerator: Accelerator, clips, labels, names: list, echo) -> None:
-    """Stream every clip; print its class (and the true one when known) and, with labels, the accuracy."""
+def stream_clips(accelerator: Accelerator, clips, names: list, echo) -> list:
+    """Stream every ``(clip, label)``; print its class (and the true one when known) and, when every
+    label is known, the accuracy. Returns the predicted classes."""
     manifest = accelerator.manifest
     print(
         f"[stream] {accelerator.backend.name} backend, {manifest.board}, {manifest.frames_per_call} frame(s) per call"
     )
-    correct, rates = 0, []
-    for number, (clip, label) in enumerate(zip(clips, labels, strict=True)):
+    predictions, labels, rates = [], [], []
+    for number, (clip, label) in enumerate(clips):
         print(f"clip {number}: {len(clip)} frames")
         _, predicted, rate = stream_clip(accelerator, clip, names, echo)
+        predictions.append(predicted)
+        labels.append(int(label))
         rates.append(rate)
         name = names[predicted] if names else predicted
         truth = "" if label < 0 else f" (true class {names[label] if names else label})"
-        correct += int(predicted == label)
         print(f"clip {number}: class {name}{truth}, {rate:.1f} frames/s")
-    if labels.min() >= 0:
+    if labels and min(labels) >= 0:
+        correct = sum(p == y for p, y in zip(predictions, labels, strict=True))
         backend = accelerator.backend.name
         print(f"[stream] {correct}/{len(labels)} clips correct, mean {np.mean(rates):.1f} frames/s ({backend})")
+    return predictions
 
 
 def main(argv=None) -> int:
@@ -161,11 +164,11 @@ def main(argv=None) -> int:
         return 2
     with accelerator:
         try:
-            clips, labels, names = load_clips(args, accelerator.manifest)
+            clips, names = load_clips(args, accelerator.manifest)
+            stream_clips(accelerator, clips, names, (lambda line: None) if args.quiet else print)
         except (FileNotFoundError, ValueError) as err:
             print(f"[stream] error: {err}", file=sys.stderr)
             return 2
-        stream_clips(accelerator, clips, labels, names, (lambda line: None) if args.quiet else print)
     return 0
 
 

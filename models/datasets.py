@@ -37,6 +37,7 @@ class SyntheticVideoConfig:
     objects: int = 1
     noise: float = 0.05
     seed: int = 0
+    distractors: int = 0  # clutter: blobs on a random walk, the same in every class (harder task)
 
     @property
     def features(self) -> int:
@@ -56,6 +57,8 @@ class SyntheticVideoConfig:
             raise ValueError(f"'objects' must be >= 1, got {self.objects}")
         if self.noise < 0:
             raise ValueError(f"'noise' must be >= 0, got {self.noise}")
+        if self.distractors < 0:
+            raise ValueError(f"'distractors' must be >= 0, got {self.distractors}")
 
 
 def class_names(config: SyntheticVideoConfig) -> list:
@@ -99,12 +102,69 @@ def synthetic_video(n_clips: int, config: SyntheticVideoConfig | None = None, se
         frames = _render(positions, sizes, config.height, config.width)
         colour = rng.uniform(0.6, 1.0, config.channels)
         video = frames[..., None] * colour + rng.normal(0, config.noise, (*frames.shape, config.channels))
+        if config.distractors:
+            video = np.maximum(video, _distractor_video(rng, config, speed))
         x[clip] = np.clip(video, 0, 1).reshape(config.frames, -1)
     return x, labels
 
 
+def _distractor_video(rng, config: SyntheticVideoConfig, speed: float) -> np.ndarray:
+    """``config.distractors`` blobs of the class blobs' sizes on random walks (steps of ``speed``
+    in a random direction each frame: no class's motion), each its own colour: (frames, height,
+    width, channels)."""
+    n = config.distractors
+    start = rng.uniform(0, 1, (n, 2)) * (config.width, config.height)
+    angles = rng.uniform(0, 2 * np.pi, (config.frames - 1, n))
+    steps = speed * np.stack([np.cos(angles), np.sin(angles)], -1)  # (frames - 1, n, 2)
+    positions = start[None] + np.concatenate([np.zeros((1, n, 2)), np.cumsum(steps, 0)])
+    sizes = rng.uniform(1.5, 3.0, n) * min(config.height, config.width) / 16
+    colours = rng.uniform(0.6, 1.0, (n, config.channels))
+    video = np.zeros((config.frames, config.height, config.width, config.channels))
+    for k in range(n):
+        blob = _render(positions[:, k : k + 1], sizes[k : k + 1], config.height, config.width)
+        video = np.maximum(video, blob[..., None] * colours[k])
+    return video
+
+
+def over_footage(x: np.ndarray, footage: list, strength: float, seed: int = 0) -> np.ndarray:
+    """Clips ``x`` (clips, frames, features) laid over real video: each clip over consecutive frames
+    of one of ``footage`` (``load_video`` arrays (frames, features) of the same frame size), from a
+    random start (wrapping), as ``max(x, strength * footage)``: the real background moves and
+    varies from clip to clip, the clip's blobs stay on top. Returns float32, same shape."""
+    if not footage:
+        raise ValueError("'footage' is empty: give at least one video (load_video)")
+    for number, video in enumerate(footage):
+        if video.ndim != 2 or video.shape[1] != x.shape[2]:
+            raise ValueError(f"footage {number} is {video.shape}, expected (frames, {x.shape[2]})")
+    if not 0 <= strength <= 1:
+        raise ValueError(f"'strength' must be in [0, 1], got {strength}")
+    rng = np.random.default_rng(seed)
+    out = np.empty_like(x)
+    for clip in range(len(x)):
+        video = footage[rng.integers(len(footage))]
+        index = (rng.integers(len(video)) + np.arange(x.shape[1])) % len(video)
+        out[clip] = np.maximum(x[clip], strength * video[index])
+    return out
+
+
+def frame_features(frame: np.ndarray, height: int, width: int, channels: int = 3) -> np.ndarray:
+    """The features of one OpenCV frame (uint8 BGR, (rows, columns, 3)), as training makes them:
+    resized to ``height`` x ``width`` (area interpolation), RGB or grey, float32
+    (height * width * channels,) in [0, 1]. Any other frame is a ``ValueError`` naming its shape."""
+    import cv2
+
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or 0 in frame.shape:
+        raise ValueError(f"expected a uint8 BGR frame (rows, columns, 3), got {frame.dtype} {frame.shape}")
+    if channels not in (1, 3):
+        raise ValueError(f"'channels' must be 1 or 3, got {channels}")
+    frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    code = cv2.COLOR_BGR2RGB if channels == 3 else cv2.COLOR_BGR2GRAY
+    return cv2.cvtColor(frame, code).reshape(-1).astype(np.float32) / 255.0
+
+
 def load_video(path, height: int, width: int, channels: int = 3, max_frames=None) -> np.ndarray:
-    """Frames of one video file, resized with OpenCV: float32 (frames, height * width * channels)."""
+    """Frames of one video file through ``frame_features``: float32 (frames, height * width * channels)."""
     import cv2
 
     path = Path(path)
@@ -119,14 +179,12 @@ def load_video(path, height: int, width: int, channels: int = 3, max_frames=None
             ok, frame = capture.read()
             if not ok:
                 break
-            frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-            code = cv2.COLOR_BGR2RGB if channels == 3 else cv2.COLOR_BGR2GRAY
-            frames.append(cv2.cvtColor(frame, code).reshape(-1))
+            frames.append(frame_features(frame, height, width, channels))
     finally:
         capture.release()
     if not frames:
         raise ValueError(f"OpenCV could not read any frame from {path}")
-    return np.stack(frames).astype(np.float32) / 255.0
+    return np.stack(frames)
 
 
 def _sample_frames(video: np.ndarray, frames: int) -> np.ndarray:

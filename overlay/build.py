@@ -13,7 +13,8 @@ Steps (each printed as it runs):
    C/RTL co-simulation testbench from transfers recorded on it (``overlay.testbench``);
 4. run the vendor tools when they are on PATH (Vivado HLS, then Vivado; Vitis ``v++`` for Alveo),
    failing on any non-zero exit, and collect ``.bit`` + ``.hwh`` (or ``.xclbin``);
-5. write ``manifest.json`` (model hash, shapes, types, board, tool versions, file hashes).
+5. write ``manifest.json`` (model hash, shapes, types, board, tool versions, file hashes), the
+   expected outputs and the board package (``overlay.package``: ``pip install DIR`` on the board).
 
 Without the tools, steps 1-3 and 5 still run and the build exits non-zero, naming the missing
 tool and the commands to run on a machine that has it.
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from host.manifest import MANIFEST_NAME, WEIGHTS_ROLE, Manifest, sha256_of
 from overlay.axi_wrapper import compile_top, write_wrapper
+from overlay.package import PACKAGE_ARTEFACTS, write_expected_outputs, write_package
 from overlay.testbench import write_testbench
 
 BOARDS = ("pynq-z2", "zcu102", "alveo-u250")
@@ -71,7 +73,15 @@ def load_keras_model(path):
     return model
 
 
-OVERLAY_ARTEFACTS = ("hls", MANIFEST_NAME, "estimate.json", "accelerator.bit", "accelerator.hwh", "accelerator.xclbin")
+OVERLAY_ARTEFACTS = (
+    "hls",
+    MANIFEST_NAME,
+    "estimate.json",
+    "accelerator.bit",
+    "accelerator.hwh",
+    "accelerator.xclbin",
+    *PACKAGE_ARTEFACTS,
+)
 
 
 def check_output_folder(out_dir: Path) -> None:
@@ -287,7 +297,8 @@ def measured_against_estimate(hls_dir: Path, estimate: dict) -> dict:
 
 def collect(out_dir: Path, manifest: Manifest) -> Manifest:
     """Check the tools' reports (timing), record them next to the estimate, copy the bitstream
-    files next to the manifest and record their hashes."""
+    files next to the manifest (one base name, ``accelerator``) and record their hashes; rewrite
+    the board package with them (``overlay.package``)."""
     hls_dir = out_dir / "hls"
     manifest.measured = measured_against_estimate(hls_dir, manifest.estimate)
     for role, path in find_outputs(hls_dir, manifest.board).items():
@@ -295,6 +306,7 @@ def collect(out_dir: Path, manifest: Manifest) -> Manifest:
         shutil.copyfile(path, target)
         manifest.add_file(role, out_dir, target)
     manifest.save(out_dir)
+    write_package(out_dir, manifest)
     return manifest
 
 
@@ -436,6 +448,10 @@ def build_into(model_path, board, out_dir: Path, io_type, reuse_factor, head_reu
     log(f"manifest written to {out_dir / 'manifest.json'}")
     testbench = write_testbench(hls_dir, manifest, emulator)
     log(f"C/RTL co-simulation testbench with the emulator's transfers: {testbench}")
+    expected = write_expected_outputs(out_dir, manifest)
+    log(f"expected outputs (seeded inputs, the emulator's outputs): {expected}")
+    package = write_package(out_dir, manifest)
+    log(f"board package (on the board: python3 -m pip install DIR; pynq get-notebooks {package.name}): {package}")
     manifest.tools = run_tools(hls_dir, board)
     collect(out_dir, manifest)
     log(f"bitstream collected in {out_dir}")
