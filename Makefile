@@ -54,6 +54,7 @@ bench: setup setup-pynq
 	$(PY) -m benchmarks.bc_block_size --out $(OUT)/bench
 	$(PY) -m benchmarks.rbs_sparsity --out $(OUT)/bench
 	$(PY) -m benchmarks.stream_frames --out $(OUT)/bench
+	$(PY) -m benchmarks.ucf11_families --out $(OUT)/bench
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -54,7 +54,7 @@ def run(args) -> list:
     return rows
 
 
-def plot(rows, path: Path) -> None:
+def plot(rows, path: Path, title: str = "Synthetic video, mean and spread over seeds") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,7 +68,7 @@ def plot(rows, path: Path) -> None:
     axis.set_xscale("log")
     axis.set_xlabel("parameters (whole classifier)")
     axis.set_ylabel("held-out accuracy")
-    axis.set_title("Synthetic video, mean and spread over seeds")
+    axis.set_title(title)
     axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)

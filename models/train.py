@@ -54,25 +54,35 @@ def model_names() -> list:
     return [*discover(), DENSE_BASELINE]
 
 
-def build_classifier(family, frames, n_features, classes, units=16, n_modes=4, rank=4, stateful=False):
+def build_classifier(
+    family, frames, n_features, classes, units=16, n_modes=4, rank=4, stateful=False, quantizers=DEFAULT_QUANTIZERS
+):
     """Input (frames, n_features) -> a quantized LSTM family layer -> QDense(classes) logits.
 
     ``family``: a registered family name (``models.families``; quantization-aware, every
-    quantizer set) or ``dense_lstm`` (a float Keras LSTM baseline).
+    quantizer set from ``quantizers``, ``{name: (bits, integer)}``) or ``dense_lstm`` (a float
+    Keras LSTM baseline).
     """
-    import tensorflow as tf
-    from qkeras import QDense, quantized_bits
-
     from models.families import get_family
 
     if family == DENSE_BASELINE:
         return build_dense_classifier(frames, n_features, classes, units)
     layer_class = get_family(family)
-    layer = layer_class.for_task(n_features, units, n_modes, rank, stateful=stateful, name=family, **quantizer_kwargs())
+    quantized = quantizer_kwargs(quantizers)
+    layer = layer_class.for_task(n_features, units, n_modes, rank, stateful=stateful, name=family, **quantized)
+    return classifier_around(layer, frames, n_features, classes, stateful)
+
+
+def classifier_around(layer, frames, n_features, classes, stateful=False):
+    """Input (frames, n_features) -> ``layer`` (an LSTM family layer, unbuilt) -> QDense(classes)
+    logits, the head quantized by ``CLASSIFIER_QUANTIZER``; the model is named after the layer."""
+    import tensorflow as tf
+    from qkeras import QDense, quantized_bits
+
     head_q = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1)
     head = QDense(classes, kernel_quantizer=head_q, bias_quantizer=head_q, name="classifier")
     inputs = tf.keras.Input((frames, n_features), batch_size=1 if stateful else None, name="frames")
-    return tf.keras.Model(inputs, head(layer(inputs)), name=f"{family}_classifier")
+    return tf.keras.Model(inputs, head(layer(inputs)), name=f"{layer.name}_classifier")
 
 
 def build_dense_classifier(frames, n_features, classes, units=16):

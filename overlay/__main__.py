@@ -1,4 +1,4 @@
-"""Command line: ``python -m overlay build|estimate|collect`` (``--help`` of each)."""
+"""Command line: ``python -m overlay build|estimate|collect|explore`` (``--help`` of each)."""
 
 import argparse
 import sys
@@ -65,7 +65,60 @@ def parse_args(argv=None):
     estimate.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     collect = commands.add_parser("collect", help="copy the bitstream of a finished vendor run next to the manifest")
     collect.add_argument("--out", required=True, help="the directory given to 'build'")
+    add_explore_parser(commands)
     return parser.parse_args(argv)
+
+
+def add_explore_parser(commands) -> None:
+    """``explore``: the design-space sweep of ``overlay.explore`` (its options and defaults)."""
+    from models.train import add_task_arguments, at_least, data_source, positive_float
+
+    explore = commands.add_parser(
+        "explore",
+        help="sweep a family's structure, precision and reuse factor on Dask; print and save the Pareto front",
+        description=(
+            "Train, convert, C-simulate and estimate every point of a family's sweep (the n_modes and rank of "
+            "its for_task x --weight-bits; each point estimated at every --reuse-factors) as Dask tasks; append "
+            "each point to OUT/results.jsonl (a rerun skips the points there); print the Pareto front of the "
+            "designs that fit the board (C-sim accuracy, estimated frames/s, estimated utilization) and write "
+            "OUT/front.json and OUT/front.png."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    explore.add_argument("--family", required=True, help="a registered LSTM family (tt_lstm, ht_lstm, ...)")
+    explore.add_argument("--board", required=True, choices=BOARDS)
+    explore.add_argument(
+        "--data", type=data_source, default="synthetic", help="'synthetic' or a folder root/<class>/<clip>.avi|mp4"
+    )
+    explore.add_argument("--out", default="build/explore", help="folder for results.jsonl, front.*, points/")
+    explore.add_argument(
+        "--modes", type=at_least(1), nargs="+", default=[2, 4], help="n_modes values of the family's for_task"
+    )
+    explore.add_argument(
+        "--ranks", type=at_least(1), nargs="+", default=[2, 4], help="rank values of the family's for_task"
+    )
+    explore.add_argument("--weight-bits", type=at_least(3), nargs="+", default=[8, 10], help="weight precisions")
+    explore.add_argument(
+        "--reuse-factors", type=at_least(1), nargs="+", default=[1, 4, 16, 64], help="LSTM reuse factors estimated"
+    )
+    add_task_arguments(explore)
+    explore.set_defaults(clips=800)
+    explore.add_argument("--epochs", type=at_least(1), default=5, help="training epochs per point")
+    explore.add_argument("--batch-size", type=at_least(1), default=32, help="clips per training step")
+    explore.add_argument("--learning-rate", type=positive_float, default=5e-3, help="Adam's learning rate")
+    explore.add_argument("--seed", type=at_least(0), default=0, help="seed of the data, split and initial weights")
+    explore.add_argument(
+        "--scheduler",
+        default=None,
+        help="address of an existing Dask scheduler, e.g. tcp://host:8786 (None: a LocalCluster)",
+    )
+    explore.add_argument("--workers", type=at_least(1), default=2, help="LocalCluster worker processes")
+    explore.add_argument(
+        "--synthesize",
+        action="store_true",
+        help="also run Vivado HLS + Vivado synthesis per point (vivado_hls and vivado on the workers' PATH)",
+    )
+    explore.add_argument("--retry-failed", action="store_true", help="run the points recorded as failed again")
 
 
 def main(argv=None) -> int:
@@ -78,6 +131,10 @@ def main(argv=None) -> int:
         from overlay.estimate import main_estimate
 
         return main_estimate(args)
+    if args.command == "explore":
+        from overlay.explore import main_explore
+
+        return main_explore(args)
     return main_build(args) if args.command == "build" else main_collect(args)
 
 
