@@ -31,7 +31,7 @@ demo: setup
 	$(PY) demo.py --out $(OUT)
 
 test: setup setup-pynq
-	$(PY) -m pytest -q -m "not slow" -n 2
+	$(PY) -m pytest -q -m "not slow" -n 2 --durations=25
 
 test-all: setup setup-pynq
 	$(PY) -m pytest -q -n 2

@@ -120,7 +120,12 @@ class Stage:
 
 @dataclass(frozen=True)
 class LayerEstimate:
-    """A layer (or the accelerator top): its stages, run one after another, ``calls`` times per model call."""
+    """A layer (or the accelerator top): its stages, ``calls`` times per model call.
+
+    The stages run one after another, unless the first ``ahead_stages`` of them are a DATAFLOW
+    process of their own, one call ahead of the rest (an LSTM's input half, ``nnet::lstm_call``):
+    then a call starts every ``call_interval`` = max(ahead, rest) cycles instead of their sum.
+    """
 
     name: str
     kind: str
@@ -128,10 +133,24 @@ class LayerEstimate:
     calls: int = 1  # per model call: frames for an LSTM layer, 1 for a layer after it
     macs: int = 0  # multiply-accumulates per model call
     dense_macs: int = 0  # those of the uncompressed layer (0: the same as macs)
+    ahead_stages: int = 0  # leading stages that run one call ahead of the others (0: none)
+
+    def _halves(self) -> tuple:
+        """Cycles of one call of the ahead process and of the rest."""
+        cycles = [stage.cycles for stage in self.stages]
+        return sum(cycles[: self.ahead_stages]), sum(cycles[self.ahead_stages :])
+
+    @property
+    def call_interval(self) -> int:
+        """Cycles from one call (an LSTM's frame) to the next, in steady state."""
+        ahead, rest = self._halves()
+        return max(ahead, rest) if self.ahead_stages else ahead + rest
 
     @property
     def cycles_per_call(self) -> int:
-        return self.calls * sum(stage.cycles for stage in self.stages)
+        """All ``calls``: one every ``call_interval``, plus the faster half of the first (the fill)."""
+        ahead, rest = self._halves()
+        return self.calls * self.call_interval + (min(ahead, rest) if self.ahead_stages else 0)
 
     @property
     def effective_macs_per_cycle(self) -> float:

@@ -254,12 +254,17 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
                 tables + state,
             ),
         ]
-        stages = self.input_map_stages() + ([] if self.fused_recurrent else self.recurrent_map_stages()) + cell
         frames = self.get_attr("n_timesteps")
         macs = self.cell.decomposition.macs + self.cell.recurrent_map_macs()
         dense_macs = (self.get_attr("n_in") + n) * 4 * n  # the uncompressed LSTM's two matrices
+        if self.fused_recurrent:  # one frame after another: map, then cell
+            stages, ahead = self.input_map_stages() + cell, 0
+        else:  # nnet::lstm_call's DATAFLOW: the input half runs a frame ahead of the recurrent half
+            fifo = Memory("pre-activation FIFO", 4 * n, types.accumulator.width)
+            input_half = self.input_map_stages() + [Stage("pre-activation send", 4 * n, 1, memories=(fifo,))]
+            stages, ahead = input_half + self.recurrent_map_stages() + cell, len(input_half)
         return LayerEstimate(
-            self.name, self.keras_class.__name__, tuple(stages), frames, macs * frames, dense_macs * frames
+            self.name, self.keras_class.__name__, tuple(stages), frames, macs * frames, dense_macs * frames, ahead
         )
 
     # -- shared ------------------------------------------------------------------------------

@@ -113,6 +113,8 @@ class NetworkEstimate:
                     "kind": layer.kind,
                     "cycles_per_call": layer.cycles_per_call,
                     "calls": layer.calls,
+                    "call_interval": layer.call_interval,
+                    "ahead_stages": layer.ahead_stages,
                     "effective_macs_per_cycle": layer.effective_macs_per_cycle,
                     **layer.resources(self.part),
                     "stages": [

@@ -13,6 +13,8 @@ import sys
 import pytest
 import tensorflow as tf
 from conftest import family_model, quantizers, run_build
+from hypothesis import given
+from hypothesis import strategies as st
 
 import hls_project
 import models
@@ -82,7 +84,8 @@ def test_stage_cycles_and_multipliers_equal_the_generated_configs(name, reuse_fa
         small_model(name), tmp_path / "prj", io_type="io_stream", reuse_factor=reuse_factor, echo=lambda m: None
     )
     hls_model.write()
-    configs = config_constants((tmp_path / "prj/firmware/parameters.h").read_text())
+    parameters_h = (tmp_path / "prj/firmware/parameters.h").read_text()
+    configs = config_constants(parameters_h)
     node = next(n for n in hls_model.get_layers() if type(n).__name__.endswith("LSTMLayer"))
     stages = {stage.name: stage for stage in node.estimate().stages}
     index = node.index
@@ -95,6 +98,43 @@ def test_stage_cycles_and_multipliers_equal_the_generated_configs(name, reuse_fa
         assert stages["recurrent map"].multipliers == block
     assert stages["state update"].multipliers == cell["state_multiplier_limit"]
     assert stages["state update"].cycles == cell["n_state"] * cell["reuse_factor"]
+    # nnet::lstm_call: a family with a recurrent map runs its input half (the map, then the send of
+    # 4 * n_state pre-activations into the FIFO) a frame ahead; a fused one runs frame after frame
+    fused = re.search(rf"struct config{index} : .*?fused_recurrent = (\w+);", parameters_h, re.S).group(1)
+    estimate = node.estimate()
+    names = [stage.name for stage in estimate.stages]
+    if fused == "true":
+        assert estimate.ahead_stages == 0
+    else:
+        assert names[estimate.ahead_stages - 1] == "pre-activation send"
+        assert stages["pre-activation send"].cycles == 4 * cell["n_state"]
+        assert "state update" not in names[: estimate.ahead_stages]
+
+
+def pipelined_calls(ahead: int, rest: int, calls: int) -> int:
+    """The finish time of the last of ``calls`` calls through two processes joined by a FIFO: the first
+    takes ``ahead`` cycles per call, the second ``rest`` and starts a call once the first has handed it
+    over and its own previous call is done (an event-by-event reference for LayerEstimate)."""
+    first_done = second_done = 0
+    for _ in range(calls):
+        first_done += ahead
+        second_done = max(first_done, second_done) + rest
+    return second_done
+
+
+@given(
+    cycles=st.lists(st.integers(1, 10_000), min_size=1, max_size=6),
+    split=st.integers(0, 6),
+    calls=st.integers(1, 64),
+)
+def test_a_call_interval_is_the_slower_half_when_the_input_half_runs_ahead(cycles, split, calls):
+    from hls_project.cost import LayerEstimate, Stage
+
+    split = min(split, len(cycles))
+    stages = tuple(Stage(f"s{k}", c) for k, c in enumerate(cycles))
+    estimate = LayerEstimate("layer", "test", stages, calls, ahead_stages=split)
+    expected = pipelined_calls(sum(cycles[:split]), sum(cycles[split:]), calls) if split else calls * sum(cycles)
+    assert estimate.cycles_per_call == expected
 
 
 @pytest.mark.parametrize("name", FAMILIES)

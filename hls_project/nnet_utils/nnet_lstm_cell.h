@@ -162,10 +162,20 @@ template <class CONFIG_T> struct lstm_recurrent_map<CONFIG_T, true> {
     static void run(const typename CONFIG_T::state_t[], typename CONFIG_T::rec_t[]) {}
 };
 
-// One step: (zx, h, c) -> (h, c). zx: 4 * n_state pre-activations from the input map.
-template <class CONFIG_T>
-void lstm_cell_step(const typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state],
-                    typename CONFIG_T::state_t h[CONFIG_T::n_state], typename CONFIG_T::state_t c[CONFIG_T::n_state],
+// The input map's pre-activation j of the step: from its array, or next from the FIFO of an input
+// map running a frame ahead (read in order j = 0, 1, ..., 4 * n_state - 1).
+template <class accum_T> accum_T zx_value(const accum_T zx[], unsigned j) {
+    return zx[j];
+}
+template <class accum_T> accum_T zx_value(hls::stream<accum_T> &zx, unsigned) {
+    return zx.read();
+}
+
+// One step: (zx, h, c) -> (h, c). zx: 4 * n_state pre-activations from the input map (an array,
+// or a FIFO read in order; zx_value).
+template <class CONFIG_T, class zx_T>
+void lstm_cell_step(zx_T &zx, typename CONFIG_T::state_t h[CONFIG_T::n_state],
+                    typename CONFIG_T::state_t c[CONFIG_T::n_state],
                     const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
                     const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
                     const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
@@ -183,7 +193,7 @@ void lstm_cell_step(const typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state],
 Preactivation:
     for (unsigned j = 0; j < n_gates; j++) {
         #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
-        typename CONFIG_T::preact_mac_t acc = zx[j];
+        typename CONFIG_T::preact_mac_t acc = zx_value(zx, j);
         acc += bias[j];
         if (!CONFIG_T::fused_recurrent) {
             acc += zh[j];
@@ -245,73 +255,135 @@ template <class data_T, class CONFIG_T> struct join_reader {
     }
 };
 
-// One frame through input map and cell; the frame's n_in / data_T::size packs are read from `frame`.
-template <class data_T, class CONFIG_T>
-void lstm_frame(hls::stream<data_T> &frame, typename CONFIG_T::state_t h[CONFIG_T::n_state],
-                typename CONFIG_T::state_t c[CONFIG_T::n_state], const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
-                const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
-                const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
-                const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
-    typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state];
+// The input map of frame t of a call, whose frames arrive in `data`: an io_stream layer reads the
+// frame's n_in / data_T::size packs from the layer's input stream; an io_parallel one feeds the
+// frame's values from the call's array through a FIFO of single values.
+template <class CONFIG_T, class data_T>
+void lstm_input_map(hls::stream<data_T> &data, unsigned, const typename CONFIG_T::state_t h[CONFIG_T::n_state],
+                    typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state]) {
+    CONFIG_T::input_map(data, h, zx);
+}
+template <class CONFIG_T, class data_T>
+void lstm_input_map(const data_T data[CONFIG_T::n_timesteps * CONFIG_T::n_in], unsigned t,
+                    const typename CONFIG_T::state_t h[CONFIG_T::n_state],
+                    typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state]) {
+    hls::stream<array<data_T, 1>> frame("frame");
+    #pragma HLS STREAM variable=frame depth=CONFIG_T::n_in
+Feed:
+    for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+        #pragma HLS PIPELINE
+        array<data_T, 1> value;
+        value[0] = data[t * CONFIG_T::n_in + i];
+        frame.write(value);
+    }
     CONFIG_T::input_map(frame, h, zx);
-    lstm_cell_step<CONFIG_T>(zx, h, c, bias, gate_lut, candidate_lut, state_lut);
 }
 
-// io_parallel (small models: the whole call is one port): data[n_timesteps * n_in] ->
-// res[n_state] (or [n_timesteps * n_state]). Each frame goes through a FIFO of single values.
-template <class data_T, class res_T, class CONFIG_T>
-void lstm_sequence_call(bool reset, const data_T data[CONFIG_T::n_timesteps * CONFIG_T::n_in],
-                        res_T res[(CONFIG_T::return_sequences ? CONFIG_T::n_timesteps : 1) * CONFIG_T::n_state],
-                        const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
-                        const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
-                        const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
-                        const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
-    static typename CONFIG_T::state_t h[CONFIG_T::n_state];
-    static typename CONFIG_T::state_t c[CONFIG_T::n_state];
-    lstm_load_state<CONFIG_T>(reset, h, c);
-Frames:
-    for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
-        hls::stream<array<data_T, 1>> frame("frame");
-        #pragma HLS STREAM variable=frame depth=CONFIG_T::n_in
-        for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-            #pragma HLS PIPELINE
-            array<data_T, 1> value;
-            value[0] = data[t * CONFIG_T::n_in + i];
-            frame.write(value);
-        }
-        lstm_frame<array<data_T, 1>, CONFIG_T>(frame, h, c, bias, gate_lut, candidate_lut, state_lut);
+// h after frame t, when it is an output (every frame with return_sequences, else the last): into
+// the call's array, or as n_state / res_T::size packs on the layer's output stream.
+template <class CONFIG_T, class res_T>
+void lstm_write_output(const typename CONFIG_T::state_t h[CONFIG_T::n_state], unsigned t,
+                       res_T res[(CONFIG_T::return_sequences ? CONFIG_T::n_timesteps : 1) * CONFIG_T::n_state]) {
+    if (CONFIG_T::return_sequences || t == CONFIG_T::n_timesteps - 1) {
         const unsigned offset = CONFIG_T::return_sequences ? t * CONFIG_T::n_state : 0;
         for (unsigned k = 0; k < CONFIG_T::n_state; k++) {
+            #pragma HLS PIPELINE
             res[offset + k] = h[k];
         }
     }
 }
+template <class CONFIG_T, class res_T>
+void lstm_write_output(const typename CONFIG_T::state_t h[CONFIG_T::n_state], unsigned t, hls::stream<res_T> &res) {
+    if (CONFIG_T::return_sequences || t == CONFIG_T::n_timesteps - 1) {
+        for (unsigned p = 0; p < CONFIG_T::n_state / res_T::size; p++) {
+            #pragma HLS PIPELINE
+            res_T pack;
+            for (unsigned k = 0; k < res_T::size; k++) {
+                pack[k] = h[p * res_T::size + k];
+            }
+            res.write(pack);
+        }
+    }
+}
 
-// io_stream: n_timesteps frames of n_in / data_T::size packs in (consumed as they arrive), one
-// (or n_timesteps) frames of n_state / res_T::size packs out.
-template <class data_T, class res_T, class CONFIG_T>
-void lstm_sequence_call(bool reset, hls::stream<data_T> &data, hls::stream<res_T> &res,
-                        const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
-                        const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
-                        const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
-                        const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
+// The recurrent half of a call: for each frame, the recurrent map of h_t-1 and the cell, with the
+// input map's pre-activations from the FIFO zx. Owns the layer's state (h, c).
+template <class CONFIG_T, class out_T>
+void lstm_recurrent_steps(bool reset, hls::stream<typename CONFIG_T::accum_t> &zx, out_T &res,
+                          const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
+                          const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
+                          const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
+                          const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
     static typename CONFIG_T::state_t h[CONFIG_T::n_state];
     static typename CONFIG_T::state_t c[CONFIG_T::n_state];
     lstm_load_state<CONFIG_T>(reset, h, c);
 Frames:
     for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
-        lstm_frame<data_T, CONFIG_T>(data, h, c, bias, gate_lut, candidate_lut, state_lut);
-        if (CONFIG_T::return_sequences || t == CONFIG_T::n_timesteps - 1) {
-            for (unsigned p = 0; p < CONFIG_T::n_state / res_T::size; p++) {
-                res_T pack;
-                for (unsigned k = 0; k < res_T::size; k++) {
-                    pack[k] = h[p * res_T::size + k];
-                }
-                res.write(pack);
-            }
+        lstm_cell_step<CONFIG_T>(zx, h, c, bias, gate_lut, candidate_lut, state_lut);
+        lstm_write_output<CONFIG_T>(h, t, res);
+    }
+}
+
+// The input half of a call: each frame's input map, its 4 * n_state pre-activations into the FIFO
+// zx. The maps of families that are not fused never read h (join_reader stops at n_in): they get
+// zeros.
+template <class CONFIG_T, class in_T> void lstm_input_maps(in_T &data, hls::stream<typename CONFIG_T::accum_t> &zx) {
+    static const typename CONFIG_T::state_t no_state[CONFIG_T::n_state] = {};
+Frames:
+    for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
+        typename CONFIG_T::accum_t frame_zx[4 * CONFIG_T::n_state];
+        lstm_input_map<CONFIG_T>(data, t, no_state, frame_zx);
+    Send:
+        for (unsigned j = 0; j < 4 * CONFIG_T::n_state; j++) {
+            #pragma HLS PIPELINE II=1
+            zx.write(frame_zx[j]);
         }
     }
 }
+
+// One call (n_timesteps frames; in_T / out_T: the call's arrays, or the layer's streams).
+//
+// Families with a recurrent map (fused_recurrent false): the input map does not depend on h, so
+// the call is a DATAFLOW of two processes joined by a FIFO of one frame's pre-activations
+// (4 * n_state values of accum_t): lstm_input_maps runs the input map of frame t + 1 while
+// lstm_recurrent_steps runs the recurrent map and cell of frame t (the overlap of BRDS, for every
+// family). A frame every max(input half, recurrent half) cycles instead of their sum
+// (hls_project.cost.LayerEstimate.frame_interval).
+//
+// Fused families (FDHT: the input map takes [x_t; h_t-1]): one frame after another, each map
+// then cell.
+template <class CONFIG_T, bool fused> struct lstm_call {
+    template <class in_T, class out_T>
+    static void run(bool reset, in_T &data, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
+                    const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
+                    const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
+                    const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
+        #pragma HLS DATAFLOW
+        hls::stream<typename CONFIG_T::accum_t> zx("zx");
+        #pragma HLS STREAM variable=zx depth=4*CONFIG_T::n_state
+        lstm_input_maps<CONFIG_T>(data, zx);
+        lstm_recurrent_steps<CONFIG_T>(reset, zx, res, bias, gate_lut, candidate_lut, state_lut);
+    }
+};
+
+template <class CONFIG_T> struct lstm_call<CONFIG_T, true> {
+    template <class in_T, class out_T>
+    static void run(bool reset, in_T &data, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
+                    const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
+                    const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
+                    const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
+        static typename CONFIG_T::state_t h[CONFIG_T::n_state];
+        static typename CONFIG_T::state_t c[CONFIG_T::n_state];
+        lstm_load_state<CONFIG_T>(reset, h, c);
+    Frames:
+        for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
+            typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state];
+            lstm_input_map<CONFIG_T>(data, t, h, zx);
+            lstm_cell_step<CONFIG_T>(zx, h, c, bias, gate_lut, candidate_lut, state_lut);
+            lstm_write_output<CONFIG_T>(h, t, res);
+        }
+    }
+};
 
 // The layer's entry points (hls_project/lstm_cell.py FUNCTION_TEMPLATE): without a reset port
 // (C-simulation; a stateful layer keeps its state for the library's lifetime), or with one, the
@@ -321,7 +393,7 @@ void lstm_sequence(in_T &data, out_T &res, const typename CONFIG_T::bias_t bias[
                    const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
                    const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
                    const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
-    lstm_sequence_call<data_T, res_T, CONFIG_T>(false, data, res, bias, gate_lut, candidate_lut, state_lut);
+    lstm_call<CONFIG_T, CONFIG_T::fused_recurrent>::run(false, data, res, bias, gate_lut, candidate_lut, state_lut);
 }
 
 // With pwl_activations there are no tables: the same calls without them (the unread table
@@ -329,7 +401,7 @@ void lstm_sequence(in_T &data, out_T &res, const typename CONFIG_T::bias_t bias[
 template <class data_T, class res_T, class CONFIG_T, class in_T, class out_T>
 void lstm_sequence(in_T &data, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state]) {
     static const typename CONFIG_T::act_t none[1] = {0};
-    lstm_sequence_call<data_T, res_T, CONFIG_T>(false, data, res, bias, none, none, none);
+    lstm_call<CONFIG_T, CONFIG_T::fused_recurrent>::run(false, data, res, bias, none, none, none);
 }
 
 template <class reset_T> bool reset_value(hls::stream<reset_T> &reset) {
@@ -344,13 +416,14 @@ void lstm_sequence(in_T &data, reset_T &reset, out_T &res, const typename CONFIG
                    const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
                    const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
                    const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
-    lstm_sequence_call<data_T, res_T, CONFIG_T>(reset_value(reset), data, res, bias, gate_lut, candidate_lut, state_lut);
+    lstm_call<CONFIG_T, CONFIG_T::fused_recurrent>::run(reset_value(reset), data, res, bias, gate_lut, candidate_lut,
+                                                        state_lut);
 }
 
 template <class data_T, class res_T, class CONFIG_T, class in_T, class reset_T, class out_T>
 void lstm_sequence(in_T &data, reset_T &reset, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state]) {
     static const typename CONFIG_T::act_t none[1] = {0};
-    lstm_sequence_call<data_T, res_T, CONFIG_T>(reset_value(reset), data, res, bias, none, none, none);
+    lstm_call<CONFIG_T, CONFIG_T::fused_recurrent>::run(reset_value(reset), data, res, bias, none, none, none);
 }
 
 } // namespace nnet
