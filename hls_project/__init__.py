@@ -16,6 +16,7 @@ from pathlib import Path
 
 import hls4ml
 
+from hls_project import reproducible
 from hls_project.input_stream import PASS_NAME, RESET_PASS_NAME, AddResetPort, NarrowInputStream
 from hls_project.lstm_cell import BACKENDS, FAMILY_LAYERS, execute
 from models.families import FAMILY_SUFFIX
@@ -37,6 +38,7 @@ def register() -> dict:
         vivado = hls4ml.backends.get_backend("Vivado")
         vivado.register_pass(PASS_NAME, NarrowInputStream, flow="vivado:specific_types")
         vivado.register_pass(RESET_PASS_NAME, AddResetPort, flow="vivado:optimize")
+    reproducible.register(BACKENDS)  # the same model writes the same files (hls_project.reproducible)
     return dict(FAMILY_LAYERS)
 
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fixedpoint import requantize_raw
 from hls_project.cost import Memory, Stage
 from hls_project.lstm_cell import LSTMFamilyLayer, multiplier_limit, smallest_divisor_reaching
+from hls_project.reference import requantize_recorded
 from hls_project.scheduled_maps import ScheduledMaps
 from models.bc_lstm import BlockCirculantLSTM
 from models.circulant import BCShape, bc_matvec
@@ -147,7 +147,9 @@ class BlockCirculantLSTMLayer(ScheduledMaps, LSTMFamilyLayer):
     @staticmethod
     def input_map_reference(cell, weights, types, frac):
         shape = cell.decomposition
-        return lambda x: requantize_raw(bc_matvec(x, weights[0], shape), frac + types.kernel.frac, types.accumulator)
+        return lambda x: requantize_recorded(
+            "input map", bc_matvec(x, weights[0], shape), frac + types.kernel.frac, types.accumulator
+        )
 
     @staticmethod
     def recurrent_map_reference(cell, weights, types):

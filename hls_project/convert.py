@@ -9,6 +9,7 @@ import numpy as np
 
 from hls_project.input_stream import RESET_CONFIG_KEY
 from hls_project.lstm_cell import FAMILY_LAYERS
+from hls_project.names import NAMES_CONFIG_KEY, LayerNames, RenamedModel
 from models.quantization import LSTMTypes
 
 
@@ -29,6 +30,7 @@ def convert(
     clock_period=None,
     reset_port=False,
     echo=print,
+    calibration=None,
 ):
     """Convert a Keras model holding our LSTM layers; returns the (uncompiled) hls4ml model, whose
     ``predict`` refuses NaN or infinite input (``refuse_non_finite``).
@@ -42,6 +44,15 @@ def convert(
     reset as an argument, from a second model input ``lstm_reset`` (for the accelerator top;
     ``hls_project.input_stream.AddResetPort``). Datapath types derived from the four
     QKeras quantizers (``models.quantization.derive_datapath_types``) are printed with ``echo``.
+    ``calibration``: optional clips (clips, frames, features) profiled through the bit-accurate
+    reference (``hls_project.profile.warn_on_saturation``): a loud warning, with the counts, for
+    every variable whose type saturates or wraps on them.
+
+    Every layer reaches hls4ml under a C++ identifier (``hls_project.names``: a name that is not one,
+    such as ``a//b`` or ``9lives``, becomes its sanitized form plus a hash of it, printed with ``echo``);
+    errors name the Keras layers, and the Keras names stay in the config (``KerasLayerNames``,
+    ``hls_project.names.keras_name``) and in a comment of ``firmware/myproject.cpp``. ``output_dir``
+    is refused (``check_output_dir``) if the C-simulation's build script cannot carry it.
     """
     layers = family_layers(model)
     if not layers:
@@ -51,36 +62,67 @@ def convert(
         raise ValueError(f"io_type must be 'io_parallel' or 'io_stream', got {io_type!r}")
     if int(reuse_factor) < 1:
         raise ValueError(f"reuse_factor must be >= 1, got {reuse_factor}")
+    check_output_dir(output_dir)
+    names = LayerNames.for_model(model)
+    for name, identifier in names.renamed.items():
+        echo(f"[convert] layer {name!r} is {identifier!r} in C++ (its name is not a C++ identifier)")
     for layer in layers:
         for name, reason in layer.cell.derived_types.items():
             echo(f"[convert] layer '{layer.name}': {name} not set -> {layer.cell.fixed_types[name].cpp()} ({reason})")
-    config = hls4ml.utils.config_from_keras_model(
-        model,
-        granularity="name",
-        backend=backend,
-        default_precision=precision or "ap_fixed<16,6>",
-        default_reuse_factor=int(reuse_factor),
-    )
-    stock_dense_parallelism(model, config, backend, head_reuse_factor, echo)
-    config["Model"][RESET_CONFIG_KEY] = bool(reset_port)
-    first, input_name = layers[0], model.input_names[0]
-    if first.input is model.input and input_name in config["LayerName"]:
-        # the C-sim rounds floats into the input type exactly as the layer's input_quantizer does
-        input_type = LSTMTypes.from_fixed_types(first.cell.fixed_types, first.name).input
-        config["LayerName"][input_name]["Precision"] = input_type.cpp()
-    kwargs = {"board": board, "part": board_part(board)} if backend == "VivadoAccelerator" and board else {}
-    if clock_period is not None:
-        kwargs["clock_period"] = clock_period
-    hls_model = hls4ml.converters.convert_from_keras_model(
-        model,
-        output_dir=str(output_dir),
-        backend=backend,
-        io_type=io_type,
-        hls_config=config,
-        project_name="myproject",
-        **kwargs,
-    )
+    renamed = RenamedModel(model, names)
+    with names.in_errors():
+        config = hls4ml.utils.config_from_keras_model(
+            renamed,
+            granularity="name",
+            backend=backend,
+            default_precision=precision or "ap_fixed<16,6>",
+            default_reuse_factor=int(reuse_factor),
+        )
+        stock_dense_parallelism(model, config, backend, head_reuse_factor, echo, names.to_hls)
+        config["Model"][RESET_CONFIG_KEY] = bool(reset_port)
+        first, input_name = layers[0], names.to_hls[model.input_names[0]]
+        if first.input is model.input and input_name in config["LayerName"]:
+            # the C-sim rounds floats into the input type exactly as the layer's input_quantizer does
+            input_type = LSTMTypes.from_fixed_types(first.cell.fixed_types, first.name).input
+            config["LayerName"][input_name]["Precision"] = input_type.cpp()
+        kwargs = {"board": board, "part": board_part(board)} if backend == "VivadoAccelerator" and board else {}
+        if clock_period is not None:
+            kwargs["clock_period"] = clock_period
+        hls_model = hls4ml.converters.convert_from_keras_model(
+            renamed,
+            output_dir=str(output_dir),
+            backend=backend,
+            io_type=io_type,
+            hls_config=config,
+            project_name="myproject",
+            **kwargs,
+        )
+    hls_model.config.config["KerasModel"] = model  # hls4ml saves it (keras_model.keras) with its own names
+    hls_model.config.config[NAMES_CONFIG_KEY] = names.to_keras
+    if calibration is not None:
+        from hls_project.profile import warn_on_saturation
+
+        warn_on_saturation(model, hls_model, calibration, echo)
     return refuse_non_finite(hls_model)
+
+
+# characters hls4ml's build_lib.sh cannot carry in the folder it compiles in: it pastes the
+# folder into a C string literal (-D WEIGHTS_DIR="..."), where they would end or escape it
+UNSAFE_PATH_CHARACTERS = '"\\'
+
+
+def check_output_dir(output_dir) -> None:
+    """Refuse an output folder the C-simulation cannot be built in (a double quote, a backslash or
+    a control character in its absolute path), naming the folder and the character."""
+    from pathlib import Path
+
+    path = str(Path(output_dir).absolute())
+    bad = [char for char in path if char in UNSAFE_PATH_CHARACTERS or ord(char) < 32 or ord(char) == 127]
+    if bad:
+        raise ValueError(
+            f"output folder {path!r} contains {bad[0]!r}: hls4ml's C-simulation build pastes the folder into "
+            "C++ source, where double quotes, backslashes and control characters break it; use another folder"
+        )
 
 
 def refuse_non_finite(hls_model):
@@ -117,8 +159,9 @@ def board_part(board: str) -> str:
 DENSE_CLASSES = ("Dense", "QDense")
 
 
-def stock_dense_parallelism(model, config: dict, backend: str, reuse_factor, echo) -> None:
-    """Each stock dense layer's own strategy and reuse factor in ``config``, printed with ``echo``.
+def stock_dense_parallelism(model, config: dict, backend: str, reuse_factor, echo, to_hls=None) -> None:
+    """Each stock dense layer's own strategy and reuse factor in ``config`` (keyed by ``to_hls[name]``,
+    the layer's C++ identifier; its name when None), printed with ``echo``.
 
     ``reuse_factor`` None: ``n_in`` (one multiplier per output, hls4ml's Resource strategy), so a
     256 -> 11 head takes 11 multipliers, not 2,816; 1: fully parallel (Latency strategy); any
@@ -126,13 +169,14 @@ def stock_dense_parallelism(model, config: dict, backend: str, reuse_factor, ech
     """
     fpga = hls4ml.backends.get_backend(backend)
     for layer in model.layers:
-        if type(layer).__name__ not in DENSE_CLASSES or layer.name not in config["LayerName"]:
+        key = layer.name if to_hls is None else to_hls[layer.name]
+        if type(layer).__name__ not in DENSE_CLASSES or key not in config["LayerName"]:
             continue
         n_in, n_out = int(layer.input_shape[-1]), int(layer.units)
         valid = fpga.get_valid_reuse_factors(n_in, n_out)
         chosen = fpga.get_closest_reuse_factor(valid, n_in if reuse_factor is None else int(reuse_factor))
         strategy = "Latency" if chosen == 1 else "Resource"
-        config["LayerName"][layer.name].update(ReuseFactor=chosen, Strategy=strategy)
+        config["LayerName"][key].update(ReuseFactor=chosen, Strategy=strategy)
         multipliers = -(-n_in * n_out // chosen)
         echo(
             f"[convert] layer '{layer.name}' ({n_in} -> {n_out}): {strategy} strategy, reuse factor {chosen} "

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fixedpoint import requantize_raw
 from hls_project.cost import Memory, Stage
 from hls_project.lstm_cell import LSTMFamilyLayer, multiplier_limit, smallest_divisor_reaching
+from hls_project.reference import requantize_recorded
 from hls_project.scheduled_maps import ScheduledMaps
 from models.rbs_lstm import RowBalancedSparseLSTM
 from models.row_balanced import RBShape, rb_matvec
@@ -134,7 +134,9 @@ class RowBalancedSparseLSTMLayer(ScheduledMaps, LSTMFamilyLayer):
     @staticmethod
     def input_map_reference(cell, weights, types, frac):
         values, indices = weights
-        return lambda x: requantize_raw(rb_matvec(x, values, indices), frac + types.kernel.frac, types.accumulator)
+        return lambda x: requantize_recorded(
+            "input map", rb_matvec(x, values, indices), frac + types.kernel.frac, types.accumulator
+        )
 
     @staticmethod
     def recurrent_map_reference(cell, weights, types):

@@ -3,10 +3,17 @@
 Everything is integer arithmetic on raw fixed-point values (``fixedpoint``): products and
 sums are exact in ``int64`` and the only rounding is ``requantize_raw`` where the kernel assigns
 to a narrower type. The C-simulation must equal these functions with ``==``.
+
+Profiling (``hls_project.profile``): inside ``with recording(recorder):`` every rounding site
+reports its exact value first, ``recorder.record(name, raw, frac, out_type)`` (``out_type`` None for
+an exact value that is never rounded); the results do not change. With no recorder active (the
+default) each site costs one ``ContextVar.get``.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +38,35 @@ class LSTMCellActivations:
         return isinstance(self.gate, PWLActivation)
 
 
+GATES = ("gate i", "gate f", "candidate g", "gate o")  # the order of the 4H pre-activations
+_RECORDER: ContextVar = ContextVar("reference_recorder", default=None)
+
+
+@contextmanager
+def recording(recorder):
+    """Report every intermediate of the reference functions run inside to ``recorder`` (an object
+    with ``record(name, raw, frac, out_type)``, e.g. ``hls_project.profile.Recorder``)."""
+    token = _RECORDER.set(recorder)
+    try:
+        yield recorder
+    finally:
+        _RECORDER.reset(token)
+
+
+def record(name: str, raw, frac: int, out_type: FixedType | None = None) -> None:
+    """Report exact raw values (``frac`` fractional bits) about to be rounded into ``out_type`` (None:
+    kept exact) to the active recorder, if any."""
+    recorder = _RECORDER.get()
+    if recorder is not None:
+        recorder.record(name, raw, frac, out_type)
+
+
+def requantize_recorded(name: str, raw, frac_in: int, out: FixedType) -> np.ndarray:
+    """``requantize_raw``, the exact value reported as ``name`` first (``record``)."""
+    record(name, raw, frac_in, out)
+    return requantize_raw(raw, frac_in, out)
+
+
 def aligned_sum(*terms):
     """Exact sum of raw values with different fractional bits: ``(raw, frac)`` pairs."""
     frac = max(f for _, f in terms)
@@ -47,13 +83,16 @@ def lstm_step(zx, zh, c, bias, types: LSTMTypes, activations: LSTMCellActivation
     t = types
     terms = [(zx, t.accumulator.frac), (bias, t.bias.frac)] + ([] if zh is None else [zh])
     z, frac = aligned_sum(*terms)
+    if _RECORDER.get() is not None:
+        for gate, part in zip(GATES, np.split(z, 4, axis=-1), strict=True):
+            record(f"preactivation {gate}", part, frac, t.accumulator)
     z = requantize_raw(z, frac, t.accumulator)
     z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
     i, f, o = (activations.gate.evaluate_raw(v) for v in (z_i, z_f, z_o))
     g = activations.candidate.evaluate_raw(z_c)
     c_sum, frac = aligned_sum((f * c, t.activation.frac + t.state.frac), (i * g, 2 * t.activation.frac))
-    c_new = requantize_raw(c_sum, frac, t.state)
-    h_new = requantize_raw(o * activations.state.evaluate_raw(c_new), 2 * t.activation.frac, t.state)
+    c_new = requantize_recorded("cell state c", c_sum, frac, t.state)
+    h_new = requantize_recorded("output h", o * activations.state.evaluate_raw(c_new), 2 * t.activation.frac, t.state)
     return h_new, c_new
 
 
@@ -72,6 +111,8 @@ def lstm_sequence(x, input_map, recurrent_map, bias, types, activations, state=N
     outputs = []
     for step in range(steps):
         zh = None if recurrent_map is None else recurrent_map(h)
+        if zh is not None:
+            record("recurrent map", *zh)
         h, c = lstm_step(input_map(x[:, step], h), zh, c, bias, types, activations)
         outputs.append(h)
     out = np.stack(outputs, axis=1) if return_sequences else h
@@ -86,9 +127,9 @@ def staged_input_map(x, stages, types: LSTMTypes, frac: int):
     ``models.ht.contract_step``), cores raw kernel integers. Returns (batch, 4H) accumulator raw.
     """
     buffer = np.asarray(x, np.int64)
-    for contract, core in stages:
+    for step, (contract, core) in enumerate(stages):
         exact = contract(buffer, np.asarray(core, np.int64))
-        buffer = requantize_raw(exact, frac + types.kernel.frac, types.accumulator)
+        buffer = requantize_recorded(f"input map step {step}", exact, frac + types.kernel.frac, types.accumulator)
         frac = types.accumulator.frac
     return buffer
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import tensorflow as tf
@@ -74,25 +76,45 @@ class _Functional:
 MODEL_CLASSES = {"Functional": _Functional}
 
 
-def load_model(path, compile: bool = True):
-    """``tf.keras.models.load_model`` with ``models.custom_objects()``, for ``.h5`` and ``.keras``."""
+def load_model(path, compile: bool = True, safe_mode: bool = True):
+    """``tf.keras.models.load_model`` with ``models.custom_objects()``, for ``.h5`` and ``.keras``.
+
+    ``safe_mode``: Keras' safe deserialization, for ``.h5`` files too (Keras itself applies it to
+    ``.keras`` files only, and would rebuild a ``Lambda`` layer's Python bytecode from an ``.h5``):
+    a ``Lambda`` layer holding a Python ``lambda`` is refused; pass False only for a file you
+    trust. A file that is missing, truncated, corrupt or not a Keras model, or whose layers or
+    weights do not fit together, is a ``ValueError`` (``FileNotFoundError`` if missing) naming
+    the file and what Keras found."""
     from models import custom_objects
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"model file {path} does not exist")
-    with _keras_names_from_tf_keras_api():
+    if not path.is_file():
+        raise ValueError(f"model file {path} is not a file")
+    with _keras_names_from_tf_keras_api(), _safe_mode_scope(safe_mode):
         try:
-            model = tf.keras.models.load_model(path, custom_objects=custom_objects(), compile=compile)
+            model = tf.keras.models.load_model(
+                path, custom_objects=custom_objects(), compile=compile, safe_mode=safe_mode
+            )
         except ValueError as err:
-            if "Shape mismatch" not in str(err):
-                raise
-            # Keras names the variable (layer/cell/weight) and both shapes
-            raise ValueError(
-                f"model file {path}: a stored weight does not fit its layer's configuration: {err}"
-            ) from None
+            if "Shape mismatch" in str(err):  # Keras names the variable (layer/cell/weight) and both shapes
+                raise ValueError(
+                    f"model file {path}: a stored weight does not fit its layer's configuration: {err}"
+                ) from None
+            raise ValueError(f"model file {path} cannot be loaded: {err}") from err
+        except (OSError, KeyError, TypeError, zipfile.BadZipFile) as err:
+            raise ValueError(f"model file {path} is not a readable Keras model (truncated or corrupt?): {err}") from err
     check_index_weights(model, path)
     return model
+
+
+def _safe_mode_scope(safe_mode: bool):
+    """Keras' ``SafeModeScope`` of the package ``tf.keras`` loads with: Keras 2.15, or tf_keras when
+    ``TF_USE_LEGACY_KERAS`` was set before ``tf.keras`` was first used (tensorflow-model-optimization
+    sets it when QKeras is imported)."""
+    package = tf.keras.models.load_model.__module__.split(".")[0]
+    return importlib.import_module(f"{package}.src.saving.serialization_lib").SafeModeScope(safe_mode)
 
 
 def check_index_weights(model, path) -> None:
