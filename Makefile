@@ -31,10 +31,10 @@ demo: setup
 	$(PY) demo.py --out $(OUT)
 
 test: setup setup-pynq
-	$(PY) -m pytest -q -m "not slow" -n 2 --durations=25
+	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup --durations=25
 
 test-all: setup setup-pynq
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 lint: setup
 	$(PY) -m ruff check .
@@ -54,6 +54,7 @@ bench: setup setup-pynq
 	$(PY) -m benchmarks.bc_block_size --out $(OUT)/bench
 	$(PY) -m benchmarks.rbs_sparsity --out $(OUT)/bench
 	$(PY) -m benchmarks.stream_frames --out $(OUT)/bench
+	$(PY) -m benchmarks.long_stream --out $(OUT)/bench
 	$(PY) -m benchmarks.ucf11_families --out $(OUT)/bench
 
 clean:
