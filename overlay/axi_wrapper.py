@@ -14,6 +14,7 @@ region on FIFOs a few packs deep, so no stage of the top holds a frame.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -376,13 +377,13 @@ def compile_top(hls_dir: Path, sources: list, target: Path, *flags: str, project
         "-isystem",
         "firmware/ap_types",
         "-isystem",
-        str(AXI_SDATA_SHIM),
+        os.path.relpath(AXI_SDATA_SHIM, hls_dir),
         "-Ifirmware",
         f"firmware/{project}.cpp",
         f"firmware/{project}_axi.cpp",
         *sources,
         "-o",
-        str(Path(target).resolve()),
+        os.path.relpath(target, hls_dir),  # relative: the logged command is the same in any folder
     ]
     result = subprocess.run(command, cwd=hls_dir, capture_output=True, text=True)
     if result.returncode != 0:
