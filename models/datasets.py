@@ -131,11 +131,15 @@ def over_footage(x: np.ndarray, footage: list, strength: float, seed: int = 0) -
     of one of ``footage`` (``load_video`` arrays (frames, features) of the same frame size), from a
     random start (wrapping), as ``max(x, strength * footage)``: the real background moves and
     varies from clip to clip, the clip's blobs stay on top. Returns float32, same shape."""
+    if x.ndim != 3:
+        raise ValueError(f"'x' is {x.shape}, expected (clips, frames, features)")
     if not footage:
         raise ValueError("'footage' is empty: give at least one video (load_video)")
     for number, video in enumerate(footage):
         if video.ndim != 2 or video.shape[1] != x.shape[2]:
             raise ValueError(f"footage {number} is {video.shape}, expected (frames, {x.shape[2]})")
+        if len(video) == 0:
+            raise ValueError(f"footage {number} has no frames")
     if not 0 <= strength <= 1:
         raise ValueError(f"'strength' must be in [0, 1], got {strength}")
     rng = np.random.default_rng(seed)

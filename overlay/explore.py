@@ -49,9 +49,9 @@ STRUCTURE_KNOBS = ("n_modes", "rank")  # the structural arguments every family's
 SYNTH_TOOLS = ("vivado_hls", "vivado")  # C-synthesis, then Vivado synthesis (vsynth) of the HLS project
 # Dask's defaults slow TensorFlow down in a worker: the statistical profiler walks the task's
 # stack every 10 ms, and the nanny sets OMP_NUM_THREADS=1 and MALLOC_TRIM_THRESHOLD_ before
-# spawning. Without both, a tiny point took 92 s instead of 143 s here (2 busy cores); it is
-# still slower than in a plain process (about 50 s), for reasons not found.
+# spawning. Without both, a tiny point took 92 s instead of 143 s here (2 busy cores).
 WORKER_CONFIG = {"distributed.worker.profile.enabled": False, "distributed.nanny.pre-spawn-environ": {}}
+KERAS_SWITCH = "TF_USE_LEGACY_KERAS"  # tf.keras is tf_keras when "1" at its first use, else Keras 2.15
 SYNTH_COMMAND = 'vivado_hls -f build_prj.tcl "reset=1 csim=0 synth=1 cosim=0 validation=0 export=0 vsynth=1"'
 
 
@@ -359,10 +359,26 @@ def pending(points: list, records: dict, retry_failed: bool = False) -> list:
     return [point for point in points if records.get(point_id(point), {}).get("status") not in keep]
 
 
+def worker_environment() -> dict:
+    """The environment a local worker needs to run TensorFlow as this process does: tf.keras the
+    same Keras package as here (``KERAS_SWITCH``).
+
+    Importing QKeras sets ``TF_USE_LEGACY_KERAS=1`` (tensorflow-model-optimization does) after
+    this process chose Keras 2.15; a worker spawned with it inherited would load tf_keras instead,
+    which AutoGraph does not exempt from conversion as it does the ``keras`` package: every
+    ``fit``/``predict`` trace then converts tf_keras' own code, and a tiny point trained 3-5x
+    slower in a worker than here."""
+    import tensorflow as tf
+
+    legacy = tf.keras.Model.__module__.startswith("tf_keras")
+    return {KERAS_SWITCH: "1" if legacy else "0"}
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, n_workers: int = 2):
     """A client of the cluster at ``scheduler``, or of a new ``LocalCluster`` of ``n_workers``
-    single-threaded processes without the profiler (``WORKER_CONFIG``; closed on exit)."""
+    single-threaded processes without the profiler (``WORKER_CONFIG``), with this process's
+    Keras (``worker_environment``); closed on exit."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -372,7 +388,13 @@ def dask_client(scheduler: str | None, n_workers: int = 2):
         return
     with (
         dask.config.set(WORKER_CONFIG),
-        LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env=worker_environment(),
+        ) as cluster,
         Client(cluster) as client,
     ):
         yield client

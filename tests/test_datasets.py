@@ -135,3 +135,113 @@ def test_real_footage_at_the_ucf11_frame_size():
     assert video.shape == (40, 57_600)
     assert 0.05 < video.mean() < 0.95 and video.std() > 0.05
     assert np.abs(np.diff(video, axis=0)).mean() > 1e-3  # it moves
+
+
+DISTRACTED = SyntheticVideoConfig(height=8, width=8, frames=5, classes=4, distractors=2)
+
+
+def test_distractors_are_deterministic_and_keep_the_classes_balanced():
+    x1, y1 = synthetic_video(40, DISTRACTED, seed=3)
+    x2, y2 = synthetic_video(40, DISTRACTED, seed=3)
+    x3, _ = synthetic_video(40, DISTRACTED, seed=4)
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+    assert not np.array_equal(x1, x3)
+    assert x1.shape == (40, 5, 64) and x1.dtype == np.float32 and y1.dtype == np.int64
+    assert x1.min() >= 0 and x1.max() <= 1
+    assert np.bincount(y1).tolist() == [10] * 4
+
+
+def test_no_distractors_is_the_default_generator_and_distractors_only_add_light():
+    """``distractors=0`` draws exactly the default clips; with distractors the labels are the same
+    (drawn first) and the first clip (same random draws until its distractors) is the plain clip
+    with the distractor blobs maxed in: never darker, brighter somewhere."""
+    plain = SyntheticVideoConfig(height=8, width=8, frames=5, classes=4)
+    x0, y0 = synthetic_video(12, plain)
+    x_zero, y_zero = synthetic_video(12, SyntheticVideoConfig(height=8, width=8, frames=5, classes=4, distractors=0))
+    np.testing.assert_array_equal(x_zero, x0)
+    np.testing.assert_array_equal(y_zero, y0)
+    x_d, y_d = synthetic_video(12, DISTRACTED)
+    np.testing.assert_array_equal(y_d, y0)
+    assert np.all(x_d[0] >= x0[0]) and np.any(x_d[0] > x0[0])
+
+
+def test_distractors_walk_at_the_clip_s_speed_in_random_directions(monkeypatch):
+    """The blob positions each render call receives: per clip the class blob first (its steps are
+    ``speed`` times the class's motion), then one call per distractor, whose steps all have the
+    length ``speed`` and no common direction."""
+    calls = []
+    render = datasets._render
+    monkeypatch.setattr(
+        datasets, "_render", lambda positions, *args: calls.append(positions.copy()) or render(positions, *args)
+    )
+    _, labels = synthetic_video(8, DISTRACTED, seed=5)
+    per_clip = 1 + DISTRACTED.distractors
+    assert len(calls) == len(labels) * per_clip
+    t = np.arange(DISTRACTED.frames - 1, dtype=np.float64)
+    for clip, label in enumerate(labels):
+        blob, *distractors = calls[clip * per_clip : (clip + 1) * per_clip]
+        steps = np.diff(blob[:, 0], axis=0)  # (frames - 1, 2)
+        motion = np.stack(datasets.MOTIONS[label][1](t), -1)
+        speed = np.linalg.norm(steps[0]) / np.linalg.norm(motion[0])
+        np.testing.assert_allclose(steps, speed * motion, atol=1e-12)
+        for walk in distractors:
+            assert walk.shape == (DISTRACTED.frames, 1, 2)
+            walk_steps = np.diff(walk[:, 0], axis=0)
+            np.testing.assert_allclose(np.linalg.norm(walk_steps, axis=1), speed, rtol=1e-12)
+            assert np.ptp(np.arctan2(walk_steps[:, 1], walk_steps[:, 0])) > 0.1
+
+
+def _footage(rng, *frame_counts, features=16):
+    return [rng.uniform(0, 1, (n, features)).astype(np.float32) for n in frame_counts]
+
+
+def test_over_footage_lays_a_window_of_one_video_under_each_clip():
+    """Each output clip is ``max(x, strength * video[(start + t) % len(video)])`` for exactly one
+    (video, start), searched over all of them; both videos and a wrapped window occur."""
+    config = SyntheticVideoConfig(height=4, width=4, frames=4, classes=2)
+    x, _ = synthetic_video(16, config)
+    footage = _footage(np.random.default_rng(0), 6, 3)  # 3 frames < 4: the window wraps
+    strength = 0.4
+    out = datasets.over_footage(x, footage, strength, seed=7)
+    assert out.shape == x.shape and out.dtype == np.float32
+    t = np.arange(config.frames)
+    used = set()
+    for clip in range(len(x)):
+        found = [
+            (number, start)
+            for number, video in enumerate(footage)
+            for start in range(len(video))
+            if np.array_equal(out[clip], np.maximum(x[clip], strength * video[(start + t) % len(video)]))
+        ]
+        assert len(found) == 1, f"clip {clip}: {found}"
+        used.add(found[0][0])
+        used.add("wrapped" if found[0][1] + config.frames > len(footage[found[0][0]]) else "straight")
+    assert used == {0, 1, "wrapped", "straight"}
+    np.testing.assert_array_equal(datasets.over_footage(x, footage, strength, seed=7), out)
+    assert not np.array_equal(datasets.over_footage(x, footage, strength, seed=8), out)
+    np.testing.assert_array_equal(datasets.over_footage(x, footage, 0.0, seed=7), x)
+
+
+@pytest.mark.parametrize(
+    "x_shape, frame_counts, features, strength, message",
+    [
+        ((2, 4), (5,), 16, 0.5, r"'x' is \(2, 4\), expected \(clips, frames, features\)"),
+        ((2, 4, 16), (), 16, 0.5, "'footage' is empty"),
+        ((2, 4, 16), (5, 5), 15, 0.5, r"footage 0 is \(5, 15\), expected \(frames, 16\)"),
+        ((2, 4, 16), (0,), 16, 0.5, "footage 0 has no frames"),
+        ((2, 4, 16), (5,), 16, -0.1, r"'strength' must be in \[0, 1\], got -0.1"),
+        ((2, 4, 16), (5,), 16, 1.5, r"'strength' must be in \[0, 1\], got 1.5"),
+        ((2, 4, 16), (5,), 16, float("nan"), r"'strength' must be in \[0, 1\], got nan"),
+    ],
+)
+def test_over_footage_refuses_bad_input_naming_it(x_shape, frame_counts, features, strength, message):
+    footage = _footage(np.random.default_rng(0), *frame_counts, features=features)
+    with pytest.raises(ValueError, match=message):
+        datasets.over_footage(np.zeros(x_shape, np.float32), footage, strength)
+
+
+def test_over_footage_names_a_video_that_is_not_a_frame_sequence():
+    x = np.zeros((2, 4, 16), np.float32)
+    with pytest.raises(ValueError, match=r"footage 1 is \(5, 4, 4\)"):
+        datasets.over_footage(x, [np.zeros((5, 16)), np.zeros((5, 4, 4))], 0.5)

@@ -1,7 +1,8 @@
-"""``overlay.explore``: a real two-worker Dask LocalCluster on a tiny sweep (two points that train,
-compile and estimate, one the family refuses), resume, the Pareto front against brute force, and
-the ``--synthesize`` paths that can run without Vivado."""
+"""``overlay.explore``: a real two-worker Dask LocalCluster on a tiny sweep (a point that trains,
+compiles and estimates, one the family refuses) with this process's Keras in the workers, resume,
+the Pareto front against brute force, and the ``--synthesize`` paths that can run without Vivado."""
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -32,18 +33,38 @@ TASK = dict(
 REUSE_FACTORS = [1, 4]
 
 
+def keras_package() -> str:
+    """The package this process's tf.keras is: ``keras`` (2.15) or ``tf_keras``."""
+    import tensorflow as tf
+
+    return tf.keras.Model.__module__.split(".")[0]
+
+
 @pytest.fixture(scope="module")
 def tiny_sweep(tmp_path_factory):
     """TT-LSTM rank 1 (trained, compiled, estimated) and rank 0 (refused by the family), on a
-    LocalCluster of two single-threaded worker processes."""
+    LocalCluster of two single-threaded worker processes; also which Keras each worker ran."""
     out = tmp_path_factory.mktemp("explore")
     points = explore.sweep_points("tt_lstm", [2], [0, 1], [8], REUSE_FACTORS, BOARD, TASK)
-    records = explore.explore(points, out)
-    return points, out, records
+    workers_keras = {}
+    dask_client = explore.dask_client
+
+    @contextlib.contextmanager
+    def recording_client(*args, **kwargs):
+        with dask_client(*args, **kwargs) as client:
+            yield client
+            workers_keras.update(client.run(keras_package))
+
+    explore.dask_client = recording_client
+    try:
+        records = explore.explore(points, out)
+    finally:
+        explore.dask_client = dask_client
+    return points, out, records, workers_keras
 
 
 def test_a_sweep_records_every_point_and_a_refused_one_with_its_error(tiny_sweep):
-    points, out, records = tiny_sweep
+    points, out, records, _ = tiny_sweep
     assert len(points) == 2
     lines = [json.loads(line) for line in (out / explore.RESULTS_NAME).read_text().splitlines()]
     assert sorted(line["id"] for line in lines) == sorted(explore.point_id(p) for p in points)
@@ -54,6 +75,14 @@ def test_a_sweep_records_every_point_and_a_refused_one_with_its_error(tiny_sweep
     assert (out / "points" / by_rank[1]["id"] / explore.MODEL_NAME).is_file()
 
 
+def test_workers_train_with_this_process_s_keras(tiny_sweep):
+    """Not tf_keras, which QKeras' import would otherwise hand the workers (``worker_environment``):
+    AutoGraph converts tf_keras' code on every trace, a point then trains several times slower."""
+    workers_keras = tiny_sweep[3]
+    assert len(workers_keras) == 2
+    assert set(workers_keras.values()) == {keras_package()}
+
+
 def test_a_point_s_figures_match_its_saved_model(tiny_sweep):
     """Held-out accuracy of the C-sim against the NumPy bit-accurate reference of the saved model
     (its LSTM layer, then the head with its quantized weights in float64); the estimate against a
@@ -61,7 +90,7 @@ def test_a_point_s_figures_match_its_saved_model(tiny_sweep):
     from models.saving import load_model
     from models.train import load_data
 
-    _, out, records = tiny_sweep
+    _, out, records, _ = tiny_sweep
     _, _, x_test, y_test, _ = load_data("synthetic", TASK["clips"], TASK["seed"], TASK["frames"], 4, 4, 1)
     for record in records.values():
         if record["status"] != "ok":
@@ -98,7 +127,7 @@ def test_a_point_s_figures_match_its_saved_model(tiny_sweep):
 
 
 def test_a_second_run_computes_nothing(tiny_sweep, monkeypatch):
-    points, out, records = tiny_sweep
+    points, out, records, _ = tiny_sweep
     before = (out / explore.RESULTS_NAME).read_text()
 
     def no_cluster(*args, **kwargs):
@@ -114,7 +143,7 @@ def test_a_second_run_computes_nothing(tiny_sweep, monkeypatch):
 
 
 def test_the_front_is_printed_and_saved(tiny_sweep, capsys):
-    points, out, records = tiny_sweep
+    points, out, records, _ = tiny_sweep
     front = explore.report(records, out, BOARD)
     printed = capsys.readouterr().out
     assert "failed: tt_lstm modes 2 rank 0 w8" in printed
