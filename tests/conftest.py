@@ -6,7 +6,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+_KERAS_CHOICE = os.environ.get("TF_USE_LEGACY_KERAS")
 from qkeras import quantized_bits  # noqa: E402
+
+# QKeras' import sets TF_USE_LEGACY_KERAS=1 (tensorflow-model-optimization does) after this process
+# chose Keras 2.15: put it back, so that xdist workers and the processes tests start (command lines,
+# notebook kernels) use the Keras a user's fresh process uses, not tf_keras (which AutoGraph
+# converts on every trace: training runs several times slower).
+if _KERAS_CHOICE is None:
+    os.environ.pop("TF_USE_LEGACY_KERAS", None)
+else:
+    os.environ["TF_USE_LEGACY_KERAS"] = _KERAS_CHOICE
 
 # name -> (bits, integer) per quantizer; "w8" keeps every type at 8 bits or fewer.
 PRESETS = {
