@@ -31,22 +31,12 @@ BOARD = "pynq-z2"
 
 def hardware_estimate(model, scratch: Path, reuse_factor: int) -> dict:
     """The LSTM layer's memory and the network's totals from ``overlay.estimate`` (an estimate)."""
-    import hls_project
     from hls_project.lstm_cell import LSTMFamilyLayer
     from overlay.build import BOARD_CLOCK_MHZ
-    from overlay.estimate import PARTS, estimate_network, layer_estimate
+    from overlay.estimate import PARTS, convert_for_board, estimate_network, layer_estimate
 
     clock = BOARD_CLOCK_MHZ[BOARD]
-    hls_model = hls_project.convert(
-        model,
-        scratch,
-        backend="VivadoAccelerator",
-        io_type="io_stream",
-        board=BOARD,
-        clock_period=1000 / clock,
-        reuse_factor=reuse_factor,
-        echo=lambda message: None,
-    )
+    hls_model = convert_for_board(model, scratch, BOARD, reuse_factor=reuse_factor, echo=lambda message: None)
     lstm = next(node for node in hls_model.get_layers() if isinstance(node, LSTMFamilyLayer))
     layer = layer_estimate(lstm)
     memories = [memory for stage in layer.stages for memory in stage.memories]

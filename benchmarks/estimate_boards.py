@@ -126,9 +126,8 @@ def calibration(scratch: Path) -> list:
 
 
 def main(argv=None) -> int:
-    import hls_project
     from overlay.build import BOARD_CLOCK_MHZ, BOARDS
-    from overlay.estimate import estimate_network, largest_fitting_setting, with_reuse_factor
+    from overlay.estimate import convert_for_board, estimate_network, largest_fitting_setting, with_reuse_factor
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="build/bench", help="folder for estimate_boards.json")
@@ -139,14 +138,8 @@ def main(argv=None) -> int:
             model = paper_classifier(name)
             for board in BOARDS:
                 clock = BOARD_CLOCK_MHZ[board]
-                hls_model = hls_project.convert(
-                    model,
-                    Path(scratch) / f"{name}_{board}",
-                    backend="VivadoAccelerator",
-                    io_type="io_stream",
-                    board=board,
-                    clock_period=1000 / clock,
-                    echo=lambda message: None,
+                hls_model = convert_for_board(
+                    model, Path(scratch) / f"{name}_{board}", board, echo=lambda message: None
                 )
                 reuse_factor = largest_fitting_setting(hls_model, board, clock, 1)
                 if reuse_factor is None:

@@ -103,21 +103,12 @@ def pynq_estimate(model) -> dict:
     (estimate), or ``{"reuse_factor": None}`` when none up to 4,096 does."""
     import tempfile
 
-    import hls_project
     from overlay.build import BOARD_CLOCK_MHZ
-    from overlay.estimate import estimate_network, largest_fitting_setting, with_reuse_factor
+    from overlay.estimate import convert_for_board, estimate_network, largest_fitting_setting, with_reuse_factor
 
     clock = BOARD_CLOCK_MHZ[BOARD]
     with tempfile.TemporaryDirectory() as scratch:
-        hls_model = hls_project.convert(
-            model,
-            scratch,
-            backend="VivadoAccelerator",
-            io_type="io_stream",
-            board=BOARD,
-            clock_period=1000 / clock,
-            echo=lambda message: None,
-        )
+        hls_model = convert_for_board(model, scratch, BOARD, echo=lambda message: None)
         reuse_factor = largest_fitting_setting(hls_model, BOARD, clock, 1)
         if reuse_factor is None:
             return {"reuse_factor": None}

@@ -314,23 +314,14 @@ def convert_for_board(model, board: str, hls_dir: Path, io_type: str, reuse_fact
     """Convert for ``board`` at the LSTM reuse factor given, or (None) the most parallel one whose
     estimate fits; refuse a design whose estimate exceeds the board unless ``force``. Returns
     ``(hls_model, estimate)``."""
-    import hls_project
-    from overlay.estimate import estimate_network, format_table, largest_fitting_setting
+    from overlay.estimate import convert_for_board, estimate_network, format_table, largest_fitting_setting
 
     clock_mhz = BOARD_CLOCK_MHZ[board]
 
     def convert(factor):
         log(f"converting for {board} ({io_type}, LSTM reuse factor {factor}, HLS clock {clock_mhz} MHz)")
-        hls_model = hls_project.convert(
-            model,
-            hls_dir,
-            backend="VivadoAccelerator",
-            io_type=io_type,
-            board=board,
-            reuse_factor=factor,
-            head_reuse_factor=head_reuse_factor,
-            clock_period=1000 / clock_mhz,
-            reset_port=True,
+        hls_model = convert_for_board(
+            model, hls_dir, board, io_type, reuse_factor=factor, head_reuse_factor=head_reuse_factor, reset_port=True
         )
         check_top_interface(hls_model)
         return hls_model, estimate_network(hls_model, board, clock_mhz)

@@ -258,27 +258,43 @@ def format_table(estimate: NetworkEstimate) -> str:
     return "\n".join(lines)
 
 
+def convert_for_board(model, output_dir, board: str, io_type: str = "io_stream", **options):
+    """``hls_project.convert`` of ``model`` for ``board``: hls4ml's VivadoAccelerator backend, the
+    board's part and its HLS clock (``overlay.build.BOARD_CLOCK_MHZ``); ``options`` (reuse factors,
+    ``reset_port``, ``echo``) go to ``convert``. Returns the hls4ml model."""
+    import hls_project
+    from overlay.build import BOARD_CLOCK_MHZ
+
+    clock_period = 1000 / BOARD_CLOCK_MHZ[board]
+    return hls_project.convert(
+        model,
+        output_dir,
+        backend="VivadoAccelerator",
+        io_type=io_type,
+        board=board,
+        clock_period=clock_period,
+        **options,
+    )
+
+
 def main_estimate(args) -> int:
     """``python -m overlay estimate``: convert (no files kept) and print the table or ``--json``."""
     import sys
     import tempfile
 
-    import hls_project
     from overlay.build import BOARD_CLOCK_MHZ, load_keras_model
 
     try:
         model = load_keras_model(args.model)
         clock = BOARD_CLOCK_MHZ[args.board]
         with tempfile.TemporaryDirectory() as scratch:
-            hls_model = hls_project.convert(
+            hls_model = convert_for_board(
                 model,
                 scratch,
-                backend="VivadoAccelerator",
-                io_type=args.io_type,
-                board=args.board,
+                args.board,
+                args.io_type,
                 reuse_factor=args.reuse_factor,
                 head_reuse_factor=args.head_reuse_factor,
-                clock_period=1000 / clock,
                 echo=lambda message: None,
             )
             estimate = estimate_network(hls_model, args.board, clock)

@@ -195,10 +195,9 @@ def _evaluate(point: dict, build: Path) -> dict:
     quiet_imports()
     import tensorflow as tf
 
-    import hls_project
     from models.train import build_classifier, fit
     from overlay.build import BOARD_CLOCK_MHZ
-    from overlay.estimate import estimate_network, with_reuse_factor
+    from overlay.estimate import convert_for_board, estimate_network, with_reuse_factor
 
     task, board = point["task"], point["board"]
     x, y, x_test, y_test, description = _task_data(
@@ -220,15 +219,7 @@ def _evaluate(point: dict, build: Path) -> dict:
     )
     model.save(build / MODEL_NAME)
     clock = BOARD_CLOCK_MHZ[board]
-    hls_model = hls_project.convert(
-        model,
-        build / "hls",
-        backend="VivadoAccelerator",
-        io_type="io_stream",
-        board=board,
-        clock_period=1000 / clock,
-        reuse_factor=point["reuse_factors"][0],
-    )
+    hls_model = convert_for_board(model, build / "hls", board, reuse_factor=point["reuse_factors"][0])
     hls_model.compile()
     csim = np.asarray(hls_model.predict(np.ascontiguousarray(x_test))).reshape(len(x_test), -1)
     keras = model.predict(x_test, verbose=0)
@@ -288,22 +279,13 @@ def synthesize(model, point: dict, build: Path) -> dict:
 def synthesis_project(model, point: dict, build: Path) -> tuple:
     """Write the HLS project of the point's most parallel fitting design into
     ``build/synth_rf<N>``; returns ``(folder, N, its estimate as a dict)``."""
-    import hls_project
     from overlay.build import BOARD_CLOCK_MHZ
-    from overlay.estimate import estimate_network
+    from overlay.estimate import convert_for_board, estimate_network
 
     board, clock = point["board"], BOARD_CLOCK_MHZ[point["board"]]
     for reuse_factor in point["reuse_factors"]:
         hls_dir = build / f"synth_rf{reuse_factor}"
-        hls_model = hls_project.convert(
-            model,
-            hls_dir,
-            backend="VivadoAccelerator",
-            io_type="io_stream",
-            board=board,
-            clock_period=1000 / clock,
-            reuse_factor=reuse_factor,
-        )
+        hls_model = convert_for_board(model, hls_dir, board, reuse_factor=reuse_factor)
         estimate = estimate_network(hls_model, board, clock)
         if not estimate.over():
             break
