@@ -31,6 +31,7 @@ TASK = dict(
     learning_rate=5e-3,
 )
 REUSE_FACTORS = [1, 4]
+pytestmark = pytest.mark.xdist_group("explore")  # one worker runs the module's sweep fixture once
 
 
 def keras_package() -> str:
