@@ -9,18 +9,24 @@ import pytest
 from models import datasets
 from models.datasets import SyntheticVideoConfig, load_video, load_video_folder, synthetic_video
 
+DISTRACTED = SyntheticVideoConfig(height=8, width=8, frames=5, classes=4, distractors=2)
 
-def test_deterministic_and_balanced():
-    config = SyntheticVideoConfig(frames=6, classes=5)
-    x1, y1 = synthetic_video(50, config, seed=3)
-    x2, y2 = synthetic_video(50, config, seed=3)
-    x3, _ = synthetic_video(50, config, seed=4)
+
+@pytest.mark.parametrize(
+    "config, clips, shape",
+    [(SyntheticVideoConfig(frames=6, classes=5), 50, (50, 6, 256)), (DISTRACTED, 40, (40, 5, 64))],
+    ids=["plain", "distractors"],
+)
+def test_deterministic_and_balanced(config, clips, shape):
+    x1, y1 = synthetic_video(clips, config, seed=3)
+    x2, y2 = synthetic_video(clips, config, seed=3)
+    x3, _ = synthetic_video(clips, config, seed=4)
     np.testing.assert_array_equal(x1, x2)
     np.testing.assert_array_equal(y1, y2)
     assert not np.array_equal(x1, x3)
-    assert x1.shape == (50, 6, 256) and x1.dtype == np.float32 and y1.dtype == np.int64
+    assert x1.shape == shape and x1.dtype == np.float32 and y1.dtype == np.int64
     assert x1.min() >= 0 and x1.max() <= 1
-    assert np.bincount(y1).tolist() == [10] * 5
+    assert np.bincount(y1).tolist() == [10] * config.classes
 
 
 def _nearest_centroid_accuracy(features, labels):
@@ -135,21 +141,6 @@ def test_real_footage_at_the_ucf11_frame_size():
     assert video.shape == (40, 57_600)
     assert 0.05 < video.mean() < 0.95 and video.std() > 0.05
     assert np.abs(np.diff(video, axis=0)).mean() > 1e-3  # it moves
-
-
-DISTRACTED = SyntheticVideoConfig(height=8, width=8, frames=5, classes=4, distractors=2)
-
-
-def test_distractors_are_deterministic_and_keep_the_classes_balanced():
-    x1, y1 = synthetic_video(40, DISTRACTED, seed=3)
-    x2, y2 = synthetic_video(40, DISTRACTED, seed=3)
-    x3, _ = synthetic_video(40, DISTRACTED, seed=4)
-    np.testing.assert_array_equal(x1, x2)
-    np.testing.assert_array_equal(y1, y2)
-    assert not np.array_equal(x1, x3)
-    assert x1.shape == (40, 5, 64) and x1.dtype == np.float32 and y1.dtype == np.int64
-    assert x1.min() >= 0 and x1.max() <= 1
-    assert np.bincount(y1).tolist() == [10] * 4
 
 
 def test_no_distractors_is_the_default_generator_and_distractors_only_add_light():

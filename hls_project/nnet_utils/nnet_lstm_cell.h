@@ -348,7 +348,7 @@ Frames:
 // (4 * n_state values of accum_t): lstm_input_maps runs the input map of frame t + 1 while
 // lstm_recurrent_steps runs the recurrent map and cell of frame t (the overlap of BRDS, for every
 // family). A frame every max(input half, recurrent half) cycles instead of their sum
-// (hls_project.cost.LayerEstimate.frame_interval).
+// (hls_project.cost.LayerEstimate.call_interval).
 //
 // Fused families (FDHT: the input map takes [x_t; h_t-1]): one frame after another, each map
 // then cell.
