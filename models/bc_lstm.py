@@ -14,6 +14,7 @@ towards it.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from models.circulant import BCShape, bc_project, check_block_size, output_columns, rotation_index
@@ -30,8 +31,8 @@ def bc_lstm_cost(n_in, units, block_size, recurrent_block_size=None) -> LSTMCost
     )
 
 
-def circulant_matvec(x, vectors, shape: BCShape):
-    """``x @ W`` in TensorFlow by index rotation of the input (exact in float64, differentiable).
+def matvec_by_rotation(x, vectors, shape: BCShape):
+    """``x @ W`` by index rotation of the input, never densified: a (batch, p, k, k) tensor.
 
     x: (batch, n_in); vectors: (4q, p, k). Returns (batch, 4H) in the Keras gate layout.
     """
@@ -41,6 +42,45 @@ def circulant_matvec(x, vectors, shape: BCShape):
     rotated = tf.gather(blocks, rotation_index(k), axis=2)  # (batch, p, k, k): [b, i, d, r] = x[i, (r - d) mod k]
     out = tf.einsum("bidr,gid->bgr", rotated, vectors)  # (batch, 4q, k): output block g, position r
     return tf.gather(tf.reshape(out, (-1, shape.gates * shape.q * k)), output_columns(shape), axis=1)
+
+
+def matvec_by_kernel(x, vectors, shape: BCShape):
+    """``x @ W`` through the matrix the vectors define, built once per call: (p k, k 4q) values.
+
+    The matrix's columns are built position-major (``r * 4q + g``) so that it is one gather of
+    the small vector tensor and a reshape, with no transpose of the large one; the (batch, 4qk)
+    product is put back in the Keras gate layout. x: (batch, n_in); vectors: (4q, p, k).
+    Returns (batch, 4H).
+    """
+    k, output_blocks = shape.block_size, shape.gates * shape.q
+    by_position = tf.transpose(vectors, (1, 2, 0))  # (p, k, 4q): [i, d, g] = c[g, i, d]
+    blocks = tf.gather(by_position, rotation_index(k), axis=1)  # (p, k, k, 4q): [i, s, r, g] = c[g, i, (r - s) mod k]
+    kernel = tf.reshape(blocks, (shape.padded_in, k * output_blocks))  # (p k, k 4q): row i k + s, column r 4q + g
+    padded = tf.pad(x, [[0, 0], [0, shape.padded_in - shape.n_in]])  # (batch, p k)
+    out = tf.matmul(padded, kernel)  # (batch, k 4q)
+    block_major = np.arange(k * output_blocks).reshape(k, output_blocks).T.reshape(-1)  # column of (g, r)
+    return tf.gather(out, block_major[output_columns(shape)], axis=1)  # (batch, 4H)
+
+
+def circulant_matvec(x, vectors, shape: BCShape):
+    """``x @ W`` in TensorFlow (exact in float64, differentiable), by the map that holds fewer values.
+
+    Rotating a batch of B inputs holds ``B p k^2`` values, the matrix ``4 q p k^2``: rotation while
+    ``B <= 4q``, else the matrix (training memory only: hardware and reference never build it).
+    At the UCF11 shape (k = 256, q = 1) a batch of 32 would rotate 472 M values per frame (killed
+    for memory in training), the matrix is 59 M (about 4x a dense mat-vec's time with its gradient).
+    x: (batch, n_in); vectors: (4q, p, k). Returns (batch, 4H).
+    """
+    output_blocks = shape.gates * shape.q
+    batch = x.shape[0]
+    if batch is not None:
+        by = matvec_by_rotation if batch <= output_blocks else matvec_by_kernel
+        return by(x, vectors, shape)
+    return tf.cond(
+        tf.shape(x)[0] <= output_blocks,
+        lambda: matvec_by_rotation(x, vectors, shape),
+        lambda: matvec_by_kernel(x, vectors, shape),
+    )
 
 
 class BlockCirculantLSTMCell(SizedByInput, QuantizedLSTMCell):

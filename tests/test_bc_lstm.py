@@ -13,7 +13,7 @@ from conftest import check_csim, counted_products, quantizers, random_weights
 import hls_project
 import models
 from hls_project.bc_lstm import BlockCirculantLSTMLayer, CirculantSchedule
-from models.bc_lstm import circulant_matvec
+from models.bc_lstm import circulant_matvec, matvec_by_kernel, matvec_by_rotation
 from models.circulant import BCShape, bc_matvec, bc_project, bc_to_dense, rotation_index
 
 SHAPES = [
@@ -43,8 +43,9 @@ def test_matvec_from_vectors_equals_the_dense_matrix(n_in, units, k, rng):
     dense = bc_to_dense(vectors, shape)
     assert dense.shape == (n_in, 4 * units)
     np.testing.assert_array_equal(bc_matvec(x, vectors, shape), x @ dense)
-    keras = circulant_matvec(tf.constant(x, tf.float64), tf.constant(vectors, tf.float64), shape)
-    np.testing.assert_array_equal(keras.numpy(), x @ dense)
+    for keras_map in (circulant_matvec, matvec_by_rotation, matvec_by_kernel):
+        keras = keras_map(tf.constant(x, tf.float64), tf.constant(vectors, tf.float64), shape)
+        np.testing.assert_array_equal(keras.numpy(), x @ dense)
     # every product of the padded blocks is done once: k per stored value
     products = counted_products([0], lambda _, b, c: bc_matvec(b, c, shape), lambda _: shape.vector_shape, n_in)
     assert products == shape.macs == shape.n_params * k
@@ -116,17 +117,44 @@ def test_paper_video_shape_counts():
     assert cost.compression > 200
 
 
-def test_forward_pass_never_densifies():
-    """The 57,600 -> 4 x 256 input map at block size 256 never builds a 57,600 x 1,024 matrix."""
-    shape = BCShape.create(57_600, 256, 256)
-    spec = (tf.TensorSpec((1, 57_600), tf.float64), tf.TensorSpec(shape.vector_shape, tf.float64))
-    graph = tf.function(lambda x, v: circulant_matvec(x, v, shape)).get_concrete_function(*spec).graph
-    sizes = [
-        np.prod(op.outputs[0].shape)
-        for op in graph.get_operations()
+def graph_sizes(x_spec, shape) -> list:
+    """Sizes of every tensor ``circulant_matvec``'s traced graph makes (branches of a ``tf.cond`` included)."""
+    vectors_spec = tf.TensorSpec(shape.vector_shape, tf.float64)
+    graph = tf.function(lambda x, v: circulant_matvec(x, v, shape)).get_concrete_function(x_spec, vectors_spec).graph
+    graphs = [graph, *(function.graph for function in graph._functions.values() if hasattr(function, "graph"))]
+    return [
+        int(np.prod(op.outputs[0].shape))
+        for g in graphs
+        for op in g.get_operations()
         if op.outputs and op.outputs[0].shape.is_fully_defined()
     ]
-    assert max(sizes) <= 57_600 * 256 < 57_600 * 1_024
+
+
+def test_a_single_frame_never_densifies():
+    """The 57,600 -> 4 x 256 input map at block size 256 never builds a 57,600 x 1,024 matrix for one frame."""
+    shape = BCShape.create(57_600, 256, 256)
+    assert max(graph_sizes(tf.TensorSpec((1, 57_600), tf.float64), shape)) <= 57_600 * 256 < 57_600 * 1_024
+
+
+@pytest.mark.parametrize("batch", [32, None])
+def test_a_training_batch_holds_at_most_the_matrix(batch):
+    """A batch of 32 by rotation would hold 32 x 57,600 x 256 values per frame; the map holds the matrix instead."""
+    shape = BCShape.create(57_600, 256, 256)
+    sizes = graph_sizes(tf.TensorSpec((batch, 57_600), tf.float64), shape)
+    assert 57_600 * 1_024 in sizes  # the matrix branch is there ...
+    assert max(sizes) <= 57_600 * 1_024  # ... and nothing is larger (the rotation branch of None has no static size)
+
+
+def test_the_map_follows_the_batch_it_is_given(rng):
+    """With the batch unknown when traced, rotation runs for B <= 4q and the matrix above: both equal x @ W."""
+    shape = BCShape.create(12, 2, 4)  # 4q = 4 output blocks
+    vectors = rng.integers(-9, 9, shape.vector_shape).astype(np.float64)
+    traced = tf.function(
+        lambda x: circulant_matvec(x, vectors, shape), input_signature=[tf.TensorSpec((None, 12), tf.float64)]
+    )
+    for batch in (1, 4, 5, 9):
+        x = rng.integers(-9, 9, (batch, 12)).astype(np.float64)
+        np.testing.assert_array_equal(traced(x).numpy(), x @ bc_to_dense(vectors, shape))
 
 
 # -- arguments and model files -------------------------------------------------------------------
