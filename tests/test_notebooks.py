@@ -1,8 +1,9 @@
 """``host/notebooks``: every notebook runs top to bottom, headless (nbclient), and is committed clean.
 
-The default run executes the board notebook (emulated, on the mock Zynq in the pynq environment,
-and against wrong expected outputs) and checks the code of every notebook; 02 and 03 (a C-sim
-compile, a build: 1-2 minutes each here) execute in ``make test-all`` (``slow``).
+The default run executes every notebook: the board notebook emulated, on the mock Zynq in the pynq
+environment and against wrong expected outputs; 02 on a saved model (one C-sim compile); 03 from
+a saved model to an overlay folder. 02 training a model of every family (a compile each) runs in
+``make test-all`` (``slow``).
 
 The kernel is this interpreter (the venv's ``python -m ipykernel_launcher``), declared by a
 kernelspec in a temporary folder handed to ``jupyter_client`` directly: nothing is registered in
@@ -102,9 +103,8 @@ def imported_names(source: str) -> list:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_every_notebook_compiles_and_imports_what_exists(path):
-    """The cheap guard of the default run (02 and 03 execute in ``make test-all``): every code
-    cell is valid Python and every name it imports exists (``lstm_overlay``: the board package's
-    ``overlay.board_package``)."""
+    """Every code cell is valid Python and every name it imports exists, branches the executed
+    runs skip included (``lstm_overlay``: the board package's ``overlay.board_package``)."""
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type != "code":
@@ -172,7 +172,6 @@ def test_board_notebook_fails_on_outputs_that_are_not_the_expected_ones(overlays
         run_notebook("01_run_on_board.ipynb", {"OVERLAY": str(overlay), "BACKEND": "emulated"}, tmp_path)
 
 
-@pytest.mark.slow
 def test_csim_against_keras_notebook_on_a_saved_model(overlays, tmp_path):
     """Notebook 02 without training (``TRAIN = False``): the overlay tests' TT-LSTM classifier, as
     ``models.train`` would have left it in ``OUT``."""
@@ -196,7 +195,6 @@ def test_csim_against_keras_notebook_trains_every_family(tmp_path):
         assert re.search(rf"{family}: C-sim (EQUAL|within 1 LSB) to Keras on 64 logits", text), text
 
 
-@pytest.mark.slow
 def test_build_and_estimate_notebook(overlays, tmp_path):
     """Notebook 03 from a saved model: every board's estimate, the overlay folder, the vendor commands."""
     parameters = {"MODEL": str(overlays["clip"]["root"] / "model.h5"), "OUT": str(tmp_path / "overlay")}
