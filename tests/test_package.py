@@ -10,6 +10,7 @@ import types
 
 import numpy as np
 import pytest
+from test_notebooks import PYNQ_PYTHON
 
 from host.manifest import Manifest
 from overlay import board_package
@@ -60,6 +61,34 @@ def test_the_package_holds_the_bitstream_pair_the_notebooks_and_the_entry_point(
     [distribution] = importlib.metadata.distributions(path=[str(target)])
     [entry] = distribution.entry_points.select(group="pynq.notebooks")  # what pynq get-notebooks reads
     assert (entry.name, entry.value) == (PACKAGE, f"{PACKAGE}.notebooks")
+
+
+GET_NOTEBOOKS = """
+import sys
+import pynq
+from pynq._cli.get_notebooks import main
+
+class Board:  # the device PYNQ's own probe would find on the board
+    name = "Pynq-Z2"
+
+pynq.Device._devices = [Board()]
+pynq.Device.active_device = Board()
+sys.argv = ["pynq-get-notebooks", *sys.argv[1:]]
+main()
+"""
+
+
+def test_pynq_get_notebooks_delivers_the_board_notebook(installed, tmp_path):
+    """The README's board command, ``pynq get-notebooks lstm_overlay -p DIR``, run by pynq 3.1.2's own
+    CLI (``.venv-pynq``) on the installed package, with a stand-in for the board's active device."""
+    _, target = installed
+    assert PYNQ_PYTHON.exists(), f"{PYNQ_PYTHON} is missing: 'make test' builds the pynq environment"
+    env = {**{key: value for key, value in os.environ.items() if key != "PYTHONPATH"}, "PYTHONPATH": str(target)}
+    command = [str(PYNQ_PYTHON), "-c", GET_NOTEBOOKS, PACKAGE, "-p", str(tmp_path / "jupyter")]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    delivered = tmp_path / "jupyter" / PACKAGE / "01_run_on_board.ipynb"
+    assert delivered.read_bytes() == (target / PACKAGE / "notebooks" / "01_run_on_board.ipynb").read_bytes()
 
 
 def test_the_installed_host_runs_with_numpy_alone_and_reproduces_the_expected_outputs(installed, tmp_path):
