@@ -1,6 +1,7 @@
 """Shared helpers: quantizer presets and small models for every LSTM family's tests."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -47,6 +48,13 @@ PRESETS = {
 
 # "qkeras4": only the four quantizers a QKeras QLSTM takes; the datapath types are derived.
 PRESETS["qkeras4"] = {k: v for k, v in PRESETS["w12"].items() if k in ("kernel", "recurrent", "bias", "state")}
+
+
+def pynq_python() -> Path:
+    """The interpreter of the pynq environment (``.venv-pynq``, or ``$PYNQ_PYTHON``), which ``make test`` builds."""
+    python = Path(os.environ.get("PYNQ_PYTHON", Path(__file__).parents[1] / ".venv-pynq" / "bin" / "python"))
+    assert python.exists(), f"{python} is missing: 'make test' builds the pynq environment"
+    return python
 
 
 def quantizers(preset: str) -> dict:

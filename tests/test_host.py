@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import pynq_python
 
 import hls_project
 from host import Accelerator, protocol
@@ -206,17 +207,13 @@ def test_stream_cli_errors(overlays, tmp_path):
     assert result.returncode == 2 and "broken.avi" in result.stderr
 
 
-PYNQ_PYTHON = Path(os.environ.get("PYNQ_PYTHON", Path(__file__).parents[1] / ".venv-pynq" / "bin" / "python"))
-
-
 @pytest.mark.parametrize("name", ["clip", "frames"])
 def test_pynq_backend_through_the_real_pynq_driver(overlays, name):
     """host.Accelerator(backend='pynq') on pynq 3.1.2's Overlay/allocate/DMA with a mock board."""
-    assert PYNQ_PYTHON.exists(), f"{PYNQ_PYTHON} is missing: 'make test' builds the pynq environment"
     script = Path(__file__).parent / "pynq_mock" / "check_pynq_backend.py"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     result = subprocess.run(
-        [str(PYNQ_PYTHON), str(script), str(overlays[name]["overlay"])], capture_output=True, text=True, env=env
+        [str(pynq_python()), str(script), str(overlays[name]["overlay"])], capture_output=True, text=True, env=env
     )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])

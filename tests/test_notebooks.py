@@ -15,7 +15,6 @@ import ast
 import importlib
 import importlib.util
 import json
-import os
 import re
 import shutil
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from conftest import pynq_python
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
@@ -127,7 +127,6 @@ def test_board_notebook_in_emulation(overlays, tmp_path):
     assert "clip 0 (synthetic, 5 frames): class" in text and "clip 1 (synthetic.avi, 5 frames): class" in text
 
 
-PYNQ_PYTHON = Path(os.environ.get("PYNQ_PYTHON", REPO / ".venv-pynq" / "bin" / "python"))
 MOCK_ZYNQ = """
 import sys
 from pathlib import Path
@@ -146,14 +145,13 @@ def test_board_notebook_in_the_pynq_environment_on_a_mock_zynq(overlays, tmp_pat
     """Notebook 01 on pynq 3.1.2 (``.venv-pynq``, no TensorFlow), ``BACKEND = "pynq"``: the real
     ``pynq.Overlay`` / DMA driver on the mock Zynq of ``tests/pynq_mock`` (activated by the cell
     after the parameters), whose DMA runs the emulator."""
-    assert PYNQ_PYTHON.exists(), f"{PYNQ_PYTHON} is missing: 'make test' builds the pynq environment"
     overlay = tmp_path / "built"
     shutil.copytree(overlays["frames"]["overlay"], overlay)
     _set_fields(overlay, dataset={"height": 4, "width": 6, "channels": 1, "frames": 5, "class_names": ["a", "b", "c"]})
     board = tmp_path / "board"
     setup = MOCK_ZYNQ.format(mock=str(REPO / "tests" / "pynq_mock"), overlay=str(overlay), folder=str(board))
     parameters = {"OVERLAY": str(board / "overlay"), "BACKEND": "pynq", "CLIPS": 1}
-    text = run_notebook("01_run_on_board.ipynb", parameters, tmp_path, setup, PYNQ_PYTHON)
+    text = run_notebook("01_run_on_board.ipynb", parameters, tmp_path, setup, pynq_python())
     assert "running on the pynq backend" in text
     assert "the pynq outputs are EQUAL to the expected outputs (exact equality of 24 values)" in text
     assert "clip 1 (synthetic.avi, 5 frames): class" in text

@@ -10,7 +10,7 @@ import types
 
 import numpy as np
 import pytest
-from test_notebooks import PYNQ_PYTHON
+from conftest import pynq_python
 
 from host.manifest import Manifest
 from overlay import board_package
@@ -82,9 +82,8 @@ def test_pynq_get_notebooks_delivers_the_board_notebook(installed, tmp_path):
     """The README's board command, ``pynq get-notebooks lstm_overlay -p DIR``, run by pynq 3.1.2's own
     CLI (``.venv-pynq``) on the installed package, with a stand-in for the board's active device."""
     _, target = installed
-    assert PYNQ_PYTHON.exists(), f"{PYNQ_PYTHON} is missing: 'make test' builds the pynq environment"
     env = {**{key: value for key, value in os.environ.items() if key != "PYTHONPATH"}, "PYTHONPATH": str(target)}
-    command = [str(PYNQ_PYTHON), "-c", GET_NOTEBOOKS, PACKAGE, "-p", str(tmp_path / "jupyter")]
+    command = [str(pynq_python()), "-c", GET_NOTEBOOKS, PACKAGE, "-p", str(tmp_path / "jupyter")]
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     delivered = tmp_path / "jupyter" / PACKAGE / "01_run_on_board.ipynb"
