@@ -2,13 +2,15 @@
 
 For each family (57,600 features -> 4 x 256, the papers' modes and ranks; block-circulant at
 block size 256, recurrent 16; row-balanced sparse at 99.9% / 90%; a QDense(11) head) and
-each board: the most parallel LSTM reuse factor whose estimate fits, and at it the estimate (DSP,
-BRAM36, LUT, FF, frames/s, latency per frame) and its fraction of the board's physical limit
-(``overlay.estimate``). Every figure is an estimate from our schedules, not a tool run; the
-published anchors printed below come from ../shared/REFERENCE.md and are labelled published.
-Then the calibration: our estimate of the stock layers (Dense + activation) behind hls4ml's own
-Vivado / Vitis synthesis baselines (real tool results, tests/data/hls4ml_reports), with the
-error per resource. Writes ``estimate_boards.json``.
+each board: the folding pass's fastest design within the margin (``overlay.folding``: a reuse
+factor per stage) and at it the estimate (DSP, BRAM36, LUT, frames/s, latency per frame, the
+bottleneck) as a share of the board's compute, I/O and recurrence limits (``overlay.estimate``),
+next to the most parallel uniform reuse factor that fits and its frames/s. Every figure is an
+estimate from our schedules, not a tool run; the published anchors printed below come from
+../shared/REFERENCE.md and are labelled published. Then the calibration: our estimate of the
+stock layers (Dense + activation) behind hls4ml's own Vivado / Vitis synthesis baselines (real
+tool results, tests/data/hls4ml_reports), with the error per resource. Writes
+``estimate_boards.json``.
 """
 
 from __future__ import annotations
@@ -125,9 +127,52 @@ def calibration(scratch: Path) -> list:
     return results
 
 
-def main(argv=None) -> int:
-    from overlay.build import BOARD_CLOCK_MHZ, BOARDS
+def short_folding(folding: dict) -> str:
+    """A layer's folding as ``stage:RF`` pairs, the stage names shortened."""
+    short = {"recurrent map": "rec", "state update": "state", "input map": "in"}
+    return " ".join(f"{short.get(stage, stage.replace('step ', 's'))}:{factor}" for stage, factor in folding.items())
+
+
+def board_rows(name: str, model, board: str, scratch: Path) -> tuple:
+    """One family on one board: the folding pass's design (the fastest that fits the margin) next to
+    the most parallel uniform reuse factor that fits; ``(table row, JSON record)``."""
+    from overlay.build import BOARD_CLOCK_MHZ
     from overlay.estimate import convert_for_board, estimate_network, largest_fitting_setting, with_reuse_factor
+    from overlay.folding import fold, with_folding
+
+    clock = BOARD_CLOCK_MHZ[board]
+    hls_model = convert_for_board(model, scratch / f"{name}_{board}", board, echo=lambda message: None)
+    uniform = largest_fitting_setting(hls_model, board, clock, 1)
+    uniform_fps = None
+    if uniform is not None:
+        with_reuse_factor(hls_model, uniform)
+        uniform_fps = estimate_network(hls_model, board, clock).frames_per_s
+    result = fold(hls_model, board, clock)
+    if not result.fits:
+        return [name, board, "none fits", *[""] * 9], {"family": name, "board": board, "fits": False}
+    with_folding(hls_model, result.folding)
+    summary = estimate_network(hls_model, board, clock).as_dict()
+    total, limits, fps = summary["total"], summary["limit_frames_per_s"], summary["frames_per_s"]
+    lstm = next(layer for layer in summary["layers"] if layer["folding"])
+    row = [
+        name,
+        board,
+        short_folding(lstm["folding"]),
+        total["dsp"],
+        f"{total['bram36']:.1f}",
+        total["lut"],
+        f"{fps:,.0f}",
+        f"{uniform} / {uniform_fps:,.0f}" if uniform else "none fits",
+        " ".join(f"{key[:3]} {fps / value:.0%}" for key, value in limits.items()),
+        summary["bottleneck"],
+        f"{summary['latency_us']:,.0f}",
+    ]
+    record = {"family": name, "uniform_reuse_factor": uniform, "uniform_frames_per_s": uniform_fps, **summary}
+    return row, record
+
+
+def main(argv=None) -> int:
+    from overlay.build import BOARDS
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="build/bench", help="folder for estimate_boards.json")
@@ -137,37 +182,26 @@ def main(argv=None) -> int:
         for name in PAPER:
             model = paper_classifier(name)
             for board in BOARDS:
-                clock = BOARD_CLOCK_MHZ[board]
-                hls_model = convert_for_board(
-                    model, Path(scratch) / f"{name}_{board}", board, echo=lambda message: None
-                )
-                reuse_factor = largest_fitting_setting(hls_model, board, clock, 1)
-                if reuse_factor is None:
-                    rows.append([name, board, "none fits", "", "", "", "", "", "", ""])
-                    results.append({"family": name, "board": board, "fits": False})
-                    continue
-                with_reuse_factor(hls_model, reuse_factor)
-                summary = estimate_network(hls_model, board, clock).as_dict()
-                total = summary["total"]
-                rows.append(
-                    [
-                        name,
-                        board,
-                        reuse_factor,
-                        total["dsp"],
-                        f"{total['bram36']:.1f}",
-                        total["lut"],
-                        total["ff"],
-                        f"{summary['frames_per_s']:,.0f}",
-                        f"{summary['latency_us']:,.0f}",
-                        f"{summary['fraction_of_limit']:.1%}",
-                    ]
-                )
-                results.append({"family": name, "reuse_factor": reuse_factor, **summary})
+                row, record = board_rows(name, model, board, Path(scratch))
+                rows.append(row)
+                results.append(record)
     table(
-        "Estimate (from our schedules, not a tool run): UCF11 shape + QDense(11), 8 frames per call, "
-        "the most parallel LSTM reuse factor that fits",
-        ["family", "board", "RF", "DSP", "BRAM36", "LUT", "FF", "frames/s", "us/frame", "of limit"],
+        "Estimate (from our schedules, not a tool run): UCF11 shape + QDense(11), 8 frames per call; the folding "
+        "pass's fastest design within the margin (reuse factor per stage) next to the most parallel uniform reuse "
+        "factor that fits; frames/s as a share of the compute, I/O and recurrence limits",
+        [
+            "family",
+            "board",
+            "folding",
+            "DSP",
+            "BRAM36",
+            "LUT",
+            "frames/s",
+            "uniform RF / fps",
+            "of limits",
+            "bottleneck",
+            "us/frame",
+        ],
         rows,
     )
     with tempfile.TemporaryDirectory() as scratch:

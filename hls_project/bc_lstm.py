@@ -121,8 +121,10 @@ class CirculantSchedule:
         vectors = Memory(f"{what} vectors", shape.n_params, vector_bits, self.multipliers)
         acc = Memory(f"{what} acc", shape.gates * shape.q * k, mac_bits, self.lanes)
         block = Memory(f"{what} input block", k, in_bits, self.terms)
+        # Read and the products run once per input block (p entries); the output's Rows loop once
+        # per output block (4 q entries)
         return [
-            Stage(f"{what} read", shape.padded_in, 1, memories=(block,)),
+            Stage(f"{what} read", shape.padded_in, 1, memories=(block,), entries=shape.p),
             Stage(
                 f"{what} products",
                 self.product_cycles,
@@ -131,8 +133,10 @@ class CirculantSchedule:
                 (in_bits, vector_bits),
                 mac_bits,
                 (vectors, acc),
+                entries=shape.p,
+                fold=what,
             ),
-            Stage(f"{what} output", shape.gates * shape.q * k, 1),
+            Stage(f"{what} output", shape.gates * shape.q * k, 1, entries=shape.gates * shape.q),
         ]
 
 

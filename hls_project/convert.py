@@ -31,6 +31,7 @@ def convert(
     reset_port=False,
     echo=print,
     calibration=None,
+    folding=None,
 ):
     """Convert a Keras model holding our LSTM layers; returns the (uncompiled) hls4ml model, whose
     ``predict`` refuses NaN or infinite input (``refuse_non_finite``).
@@ -44,6 +45,8 @@ def convert(
     reset as an argument, from a second model input ``lstm_reset`` (for the accelerator top;
     ``hls_project.input_stream.AddResetPort``). Datapath types derived from the four
     QKeras quantizers (``models.quantization.derive_datapath_types``) are printed with ``echo``.
+    ``folding``: ``{LSTM layer name: {folding stage: reuse factor}}`` (``overlay.folding``): each
+    named stage of the layer at its own reuse factor, the others at ``reuse_factor``.
     ``calibration``: optional clips (clips, frames, features) profiled through the bit-accurate
     reference (``hls_project.profile.warn_on_saturation``): a loud warning, with the counts, for
     every variable whose type saturates or wraps on them.
@@ -79,6 +82,7 @@ def convert(
             default_reuse_factor=int(reuse_factor),
         )
         stock_dense_parallelism(model, config, backend, head_reuse_factor, echo, names.to_hls)
+        set_folding(config, folding or {}, {layer.name for layer in layers}, names.to_hls)
         config["Model"][RESET_CONFIG_KEY] = bool(reset_port)
         first, input_name = layers[0], names.to_hls[model.input_names[0]]
         if first.input is model.input and input_name in config["LayerName"]:
@@ -104,6 +108,21 @@ def convert(
 
         warn_on_saturation(model, hls_model, calibration, echo)
     return refuse_non_finite(hls_model)
+
+
+def set_folding(config: dict, folding: dict, lstm_names: set, to_hls: dict) -> None:
+    """Each LSTM layer's folding (``{stage: reuse factor}``) into its ``config["LayerName"]``
+    entry (``FOLDING_CONFIG_KEY``); a layer that is not one of the model's LSTM layers, or a reuse
+    factor below 1, is refused. The stage names are checked by the layer (``LSTMFamilyLayer.folding``)."""
+    from hls_project.lstm_cell import FOLDING_CONFIG_KEY
+
+    for name, stages in folding.items():
+        if name not in lstm_names:
+            raise ValueError(f"folding names layer {name!r}, which is not an LSTM layer of the model")
+        bad = {stage: factor for stage, factor in stages.items() if int(factor) < 1}
+        if bad:
+            raise ValueError(f"folding of layer {name!r}: reuse factors must be >= 1, got {bad}")
+        config["LayerName"][to_hls[name]][FOLDING_CONFIG_KEY] = {stage: int(f) for stage, f in stages.items()}
 
 
 # characters hls4ml's build_lib.sh cannot carry in the folder it compiles in: it pastes the

@@ -1,9 +1,13 @@
 """Hardware cost estimates, computed from the same schedule objects that generate each kernel's config.
 
 A kernel is a list of ``Stage``: one pipelined loop nest each (trip count, II, multipliers and
-their operand widths, the memories it owns). From those:
+their operand widths, the memories it owns and how often an iteration reads them). From those:
 
-- cycles = iterations x II (pipeline fill is not counted: a few cycles per loop);
+- II: the pragma's, or higher where the memory ports cannot serve the iteration's reads (a bank
+  has ``PORTS`` ports: k reads of one array per iteration over b banks need ceil(k / (2 b)) cycles);
+- cycles = iterations x II, plus the pipeline's fill and drain (depth - II) every time the loop
+  is entered (``entries``: a pipelined loop inside an outer loop refills on every outer iteration);
+  the depth: memory read and write, the multiplier's latency, an adder tree over the products;
 - DSPs = multipliers x DSP slices per product, by operand width (``Part.dsp_per_product``: a
   DSP48E1 multiplies 25 x 18 signed bits, a DSP48E2 27 x 18; products of two operands of at most
   ``LUT_PRODUCT_BITS`` bits go to LUTs, as HLS does for small products);
@@ -18,9 +22,13 @@ Every figure here is an estimate from reading our own schedule, not a tool's out
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import ceil
+from math import ceil, log2
 
 REGISTER_BITS = 64  # a bank this small is registers
+PORTS = 2  # ports of a block or distributed RAM bank (true dual port)
+MEMORY_DEPTH = 2  # a pipelined iteration's read and write (cycles; rough)
+DSP_PRODUCT_DEPTH = 3  # a DSP48's registered multiply (MREG, PREG)
+LUT_PRODUCT_DEPTH = 1  # a LUT product, one register
 LUTRAM_BITS = 2048  # a bank this small is distributed RAM (64 bits per LUT)
 LUT_PRODUCT_BITS = 10  # both operands this narrow: the product is built from LUTs
 BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
@@ -88,11 +96,25 @@ class Memory:
     def ffs(self) -> int:
         return self.words * self.width if self.kind == "registers" else 0
 
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "words": self.words,
+            "width": self.width,
+            "banks": self.banks,
+            "kind": self.kind,
+            "bram18": self.bram18,
+        }
+
 
 @dataclass(frozen=True)
 class Stage:
-    """One pipelined loop nest: ``iterations`` at ``ii`` cycles each, ``multipliers`` products of
-    ``product_bits`` operands (summed into ``sum_bits``-wide adders), owning ``memories``."""
+    """One pipelined loop nest: ``iterations`` at ``ii`` cycles each (the pragma's; ``achieved_ii``
+    is what the ports allow), ``multipliers`` products of ``product_bits`` operands (summed into
+    ``sum_bits``-wide adders), owning ``memories``; ``products``: products per iteration (0: one per
+    multiplier and cycle); ``reads``: ``(memory name, reads per iteration)`` of the arrays the
+    iteration reads more than once; ``entries``: times the pipeline is entered per call; ``fold``:
+    the layer's folding stage whose reuse factor sets ``ii`` and ``multipliers`` ("": none)."""
 
     name: str
     iterations: int
@@ -101,10 +123,62 @@ class Stage:
     product_bits: tuple = (0, 0)
     sum_bits: int = 0
     memories: tuple = field(default_factory=tuple)
+    products: int = 0
+    reads: tuple = field(default_factory=tuple)
+    entries: int = 1
+    fold: str = ""
+
+    def memory(self, name: str) -> Memory:
+        return next(memory for memory in self.memories if memory.name == name)
+
+    @property
+    def port_ii(self) -> int:
+        """The II the memory ports allow: every bank serves ``PORTS`` reads per cycle."""
+        return max((ceil(count / (PORTS * self.memory(name).banks)) for name, count in self.reads), default=1)
+
+    @property
+    def achieved_ii(self) -> int:
+        return max(self.ii, self.port_ii)
+
+    @property
+    def products_per_iteration(self) -> int:
+        return self.products or self.multipliers * self.ii
+
+    @property
+    def depth(self) -> int:
+        """Cycles from an iteration's start to its result (an estimate: read, multiply, adder tree, write)."""
+        if not self.multipliers:
+            return MEMORY_DEPTH
+        product = LUT_PRODUCT_DEPTH if self.narrow_products() else DSP_PRODUCT_DEPTH
+        return MEMORY_DEPTH + product + ceil(log2(self.multipliers + 1))
 
     @property
     def cycles(self) -> int:
-        return self.iterations * self.ii
+        """Iterations at the achieved II, plus fill and drain on every entry."""
+        ii = self.achieved_ii
+        return self.iterations * ii + self.entries * max(self.depth - ii, 0)
+
+    def narrow_products(self) -> bool:
+        """Products of two operands of at most ``LUT_PRODUCT_BITS``: built from LUTs."""
+        return max(self.product_bits) <= LUT_PRODUCT_BITS
+
+    def as_dict(self, part: Part) -> dict:
+        return {
+            "name": self.name,
+            "trips": self.iterations,
+            "ii": self.achieved_ii,
+            "pragma_ii": self.ii,
+            "depth": self.depth,
+            "entries": self.entries,
+            "cycles": self.cycles,
+            "fold": self.fold,
+            "multipliers": self.multipliers,
+            "products_per_iteration": self.products_per_iteration if self.multipliers else 0,
+            "product_bits": list(self.product_bits),
+            "reads": [list(read) for read in self.reads],
+            "memories": [memory.as_dict() for memory in self.memories],
+            **self.resources(part),
+        }
 
     def resources(self, part: Part) -> dict:
         dsp_each = part.dsp_per_product(*self.product_bits) if self.multipliers else 0
@@ -124,7 +198,9 @@ class LayerEstimate:
 
     The stages run one after another, unless the first ``ahead_stages`` of them are a DATAFLOW
     process of their own, one call ahead of the rest (an LSTM's input half, ``nnet::lstm_call``):
-    then a call starts every ``call_interval`` = max(ahead, rest) cycles instead of their sum.
+    then a call starts every ``call_interval`` = max(ahead, rest) cycles instead of their sum, and
+    the first ``independent_stages`` of the rest (an LSTM's recurrent map, which reads h, not the
+    ahead process's output) run while the ahead process works on the same call.
     """
 
     name: str
@@ -134,6 +210,23 @@ class LayerEstimate:
     macs: int = 0  # multiply-accumulates per model call
     dense_macs: int = 0  # those of the uncompressed layer (0: the same as macs)
     ahead_stages: int = 0  # leading stages that run one call ahead of the others (0: none)
+    independent_stages: int = 0  # stages after those that do not wait for them (the recurrent map)
+    recurrent: bool = False  # a call needs the previous call's state (an LSTM's frame needs h_t-1)
+    folding: dict = field(default_factory=dict)  # folding stage -> reuse factor (Stage.fold)
+
+    @property
+    def recurrence_cycles(self) -> int:
+        """Cycles of one call's path from h_t-1 to h_t: the stages after the ahead process (an LSTM's
+        recurrent half; every stage when nothing runs ahead, as in a fused family). 0 for a layer
+        without a recurrence."""
+        return self._halves()[1] if self.recurrent else 0
+
+    def critical_stages(self) -> tuple:
+        """The stages of the half that sets ``call_interval`` (all of them when nothing runs ahead)."""
+        if not self.ahead_stages:
+            return self.stages
+        ahead, rest = self._halves()
+        return self.stages[: self.ahead_stages] if ahead >= rest else self.stages[self.ahead_stages :]
 
     def _halves(self) -> tuple:
         """Cycles of one call of the ahead process and of the rest."""
@@ -148,9 +241,20 @@ class LayerEstimate:
 
     @property
     def cycles_per_call(self) -> int:
-        """All ``calls``: one every ``call_interval``, plus the faster half of the first (the fill)."""
+        """All ``calls`` through the two processes: the ahead one's last stage streams each call's
+        results into the FIFO as the rest reads them (the send and the preactivation run in step),
+        so the rest runs its independent stages, then the others from when that stage starts."""
         ahead, rest = self._halves()
-        return self.calls * self.call_interval + (min(ahead, rest) if self.ahead_stages else 0)
+        if not self.ahead_stages:
+            return self.calls * (ahead + rest)
+        first = self.ahead_stages + self.independent_stages
+        independent = sum(stage.cycles for stage in self.stages[self.ahead_stages : first])
+        streamed = self.stages[self.ahead_stages - 1].cycles
+        sent = done = 0
+        for _ in range(self.calls):
+            sent += ahead
+            done = max(done + independent, sent - streamed) + rest - independent
+        return done
 
     @property
     def effective_macs_per_cycle(self) -> float:
@@ -171,4 +275,4 @@ def dense_stages(name: str, n_in: int, n_out: int, reuse_factor: int, in_bits: i
     multipliers, one call every R cycles, the weights split into ``n_in * n_out / R`` banks."""
     multipliers = ceil(n_in * n_out / reuse_factor)
     weights = Memory(f"{name}.weights", n_in * n_out, weight_bits, multipliers)
-    return (Stage(name, 1, reuse_factor, multipliers, (in_bits, weight_bits), acc_bits, (weights,)),)
+    return (Stage(name, 1, reuse_factor, multipliers, (in_bits, weight_bits), acc_bits, (weights,), n_in * n_out),)

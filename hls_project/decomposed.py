@@ -162,29 +162,35 @@ class Chain:
         ]
         return "\n".join(lines)
 
-    def stages(self, reuse_factor: int, in_bits: int, kernel_bits: int, acc_bits: int, mac_bits: list) -> list:
+    def stages(self, reuse_factors: list, in_bits: int, kernel_bits: int, acc_bits: int, mac_bits: list) -> list:
         """The chain's ``hls_project.cost.Stage`` per frame, loop by loop as ``cpp`` writes them.
 
-        ``mac_bits[k]``: the exact sum's width of step k (0: the frame step)."""
+        ``reuse_factors[k]`` and ``mac_bits[k]``: the reuse factor (folding stage ``step k``) and
+        the exact sum's width of step k (0: the frame step)."""
         mode = self.first
         buffers = [
             Memory(f"buf{number}", size, acc_bits, view.banks)
             for number, (size, view) in enumerate(zip(self.buffer_sizes, self.views, strict=True), start=1)
         ]
+        # the frame step's Accumulate and Round are pipelines inside its Rows loop: entered mode.a
+        # times per frame each (fill and drain every row)
         stages = [
             Stage(
                 "step 0 (frame) accumulate",
                 mode.a * mode.u * mode.b,
-                reuse_factor,
-                multiplier_limit(mode.t, reuse_factor),
+                reuse_factors[0],
+                multiplier_limit(mode.t, reuse_factors[0]),
                 (in_bits, kernel_bits),
                 mac_bits[0],
                 (
                     Memory("core (step 0)", mode.u * mode.t, kernel_bits, mode.t),
                     Memory("acc", mode.t * mode.b, mac_bits[0], mode.t),
                 ),
+                products=mode.t,
+                entries=mode.a,
+                fold="step 0",
             ),
-            Stage("step 0 (frame) round", mode.out_size, 1, memories=(buffers[0],)),
+            Stage("step 0 (frame) round", mode.out_size, 1, memories=(buffers[0],), entries=mode.a),
         ]
         for number, link in enumerate(self.links, start=1):
             core = Memory(f"core (step {number})", link.core_words, kernel_bits, link.terms)
@@ -192,11 +198,13 @@ class Chain:
                 Stage(
                     f"step {number}",
                     link.out_size,
-                    reuse_factor,
-                    multiplier_limit(link.terms, reuse_factor),
+                    reuse_factors[number],
+                    multiplier_limit(link.terms, reuse_factors[number]),
                     (acc_bits, kernel_bits),
                     mac_bits[number],
                     (core, buffers[number]),
+                    products=link.terms,
+                    fold=f"step {number}",
                 )
             )
         stages.append(Stage("output copy", self.buffer_sizes[-1], 1))
@@ -210,6 +218,10 @@ class ChainedInputMap:
 
     chain_comment = ""
 
+    def input_map_folding_stages(self) -> list:
+        """``step 0`` (the frame step) and one per later step of the chain."""
+        return [f"step {number}" for number in range(len(self.chain().links) + 1)]
+
     def mac_types(self, chain: Chain) -> list:
         """The exact sum type of every step: the frame step's, then each link's."""
         types = self.lstm_types
@@ -220,7 +232,7 @@ class ChainedInputMap:
         chain = self.chain()
         macs = self.mac_types(chain)
         core_t = self.get_weights("core_0").type.name
-        text = chain.frame_config(self.index, self.get_attr("reuse_factor", 1), core_t, exact_cpp(macs[0]))
+        text = chain.frame_config(self.index, self.fold("step 0"), core_t, exact_cpp(macs[0]))
         return text + self.link_configs(chain, macs[1:])
 
     def input_map_cpp(self):
@@ -229,7 +241,7 @@ class ChainedInputMap:
     def input_map_stages(self):
         chain, types = self.chain(), self.lstm_types
         return chain.stages(
-            self.get_attr("reuse_factor", 1),
+            [self.fold(stage) for stage in self.input_map_folding_stages()],
             map_input_type(types, self.fused_recurrent).width,
             types.kernel.width,
             types.accumulator.width,

@@ -97,7 +97,6 @@ class HTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
         return Chain(FrameMode(a=first.a, u=first.u, t=first.t, b=first.b), cores[first.node], links, views)
 
     def link_configs(self, chain, mac_types):
-        reuse_factor = self.get_attr("reuse_factor", 1)
         text = ""
         for number, (step, mac) in enumerate(zip(self.cell.ht_shape.schedule()[1:], mac_types, strict=True), start=1):
             view = (step.a, step.p, step.u, step.q, step.v, step.t, step.b)
@@ -110,8 +109,8 @@ class HTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
                 banks=BankView.of(step).banks,
                 view=view,
                 **dict(zip("apuqvtb", view, strict=True)),
-                reuse_factor=reuse_factor,
-                multiplier_limit=multiplier_limit(step.terms, reuse_factor),
+                reuse_factor=self.fold(f"step {number}"),
+                multiplier_limit=multiplier_limit(step.terms, self.fold(f"step {number}")),
                 core_t=self.get_weights("core_0").type.name,
                 mac_t=exact_cpp(mac),
                 out_view=chain.views[number].cpp(),

@@ -63,12 +63,14 @@ def recurrent_block(n_state: int, reuse_factor: int) -> int:
     return smallest_divisor_reaching(n_state, multiplier_limit(n_state, reuse_factor))
 
 
-def layout_reuse_factor(node) -> int:
-    """The reuse factor a family's ``weight_layout`` stores its weights for, when the order depends
-    on it: the configured one (hls4ml sets the layer's ``reuse_factor`` attribute only after
-    ``initialize``), recorded so that writing the config can check it still holds."""
-    node.set_attr("layout_reuse_factor", node.model.config.get_reuse_factor(node))
-    return node.get_attr("layout_reuse_factor")
+FOLDING_CONFIG_KEY = "Folding"  # hls_config["LayerName"][layer]: {folding stage: reuse factor}
+
+
+def layout_folding(node) -> dict:
+    """The folding a family's ``weight_layout`` stores its weights for, when the order depends on
+    it: the configured one, recorded so that writing the config can check it still holds."""
+    node.set_attr("layout_folding", node.folding())
+    return node.get_attr("layout_folding")
 
 
 def cell_activations(types: LSTMTypes, cell) -> LSTMCellActivations:
@@ -148,6 +150,38 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
     keras_class = None  # the models.QuantizedRNN subclass this IR lowers; setting it registers the family
     headers = ()  # the family's nnet_utils headers (beside nnet_lstm_cell.h)
 
+    # -- folding: each pipelined stage with products has its own reuse factor ------------------
+    def input_map_folding_stages(self) -> list:
+        """The names of the input map's folding stages (each one reuse factor: its II and
+        multipliers; a family's ``input_map_stages`` mark theirs with ``Stage.fold``). None by
+        default: the family's input map does not fold."""
+        return []
+
+    def folding_stages(self) -> list:
+        """Every stage the folding pass sets: the input map's, the recurrent map, the state update."""
+        recurrent = [] if self.fused_recurrent else ["recurrent map"]
+        return self.input_map_folding_stages() + recurrent + ["state update"]
+
+    def folding(self) -> dict:
+        """``{folding stage: reuse factor}``: an estimate's override (attribute ``folding``), else
+        the config's ``Folding`` for this layer (``hls_project.convert(folding=...)``), each stage it
+        does not name at the layer's reuse factor."""
+        given = self.get_attr("folding")
+        if given is None:
+            given = self.model.config.get_layer_config_value(self, FOLDING_CONFIG_KEY, None) or {}
+        unknown = sorted(set(given) - set(self.folding_stages()))
+        if unknown:
+            raise ValueError(
+                f"layer '{self.name}' has no folding stage {', '.join(map(repr, unknown))} "
+                f"(it has: {', '.join(self.folding_stages())})"
+            )
+        base = self.get_attr("reuse_factor") or self.model.config.get_reuse_factor(self)
+        return {stage: int(given.get(stage, base)) for stage in self.folding_stages()}
+
+    def fold(self, stage: str) -> int:
+        """The reuse factor of folding stage ``stage``."""
+        return self.folding()[stage]
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("keras_class") is not None:
@@ -211,16 +245,25 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
         """The recurrent map's stages (override together with ``recurrent_map_cpp``): the dense
         ``h @ U`` of ``nnet::dense_recurrent_map``, ``recurrent_block`` terms per cycle."""
         types, n = self.lstm_types, self.get_attr("n_out")
-        block = recurrent_block(n, self.get_attr("reuse_factor", 1))
+        block = recurrent_block(n, self.fold("recurrent map"))
         weights = Memory("recurrent kernel", 4 * n * n, types.recurrent.width, block)
         product = (types.state.width, types.recurrent.width)
         return [
-            Stage("recurrent map", 4 * n * (n // block), 1, block, product, self.recurrent_map_type().width, (weights,))
+            Stage(
+                "recurrent map",
+                4 * n * (n // block),
+                1,
+                block,
+                product,
+                self.recurrent_map_type().width,
+                (weights,),
+                fold="recurrent map",
+            )
         ]
 
     def estimate(self) -> LayerEstimate:
         """The layer's stages for one frame, run ``n_timesteps`` times per model call."""
-        types, n, reuse_factor = self.lstm_types, self.get_attr("n_out"), self.get_attr("reuse_factor", 1)
+        types, n, reuse_factor = self.lstm_types, self.get_attr("n_out"), self.fold("state update")
         activations = self.activations
         product_bits = (types.activation.width, max(types.state.width, types.activation.width))
         sum_bits = types.state.width
@@ -241,9 +284,19 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
             Memory("h", n, types.state.width),
             Memory("c", n, types.state.width),
             Memory("bias", 4 * n, types.bias.width),
+            Memory("z", 4 * n, types.accumulator.width, 4),  # partitioned by gate: one read each
+        )
+        # an iteration reads the gate table for i, f and o (one table, two ports: II 2) and z once per gate
+        reads = (("z", 4),) + ((("gate table", 3),) if tables else ())
+        # the map's output the preactivation reads: zx of a fused family (its map is in this loop's
+        # frame), else zh of the recurrent map (zx comes from the FIFO)
+        map_output = (
+            Memory("zx", 4 * n, types.accumulator.width)
+            if self.fused_recurrent
+            else Memory("zh", 4 * n, self.recurrent_map_type().width)
         )
         cell = [
-            Stage("preactivation", 4 * n, reuse_factor),
+            Stage("preactivation", 4 * n, 1, memories=(map_output,)),  # no product: II 1
             Stage(
                 "state update",
                 n,
@@ -252,6 +305,9 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
                 product_bits,
                 sum_bits,
                 tables + state,
+                state_products(activations),
+                reads,
+                fold="state update",
             ),
         ]
         frames = self.get_attr("n_timesteps")
@@ -261,10 +317,21 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
             stages, ahead = self.input_map_stages() + cell, 0
         else:  # nnet::lstm_call's DATAFLOW: the input half runs a frame ahead of the recurrent half
             fifo = Memory("pre-activation FIFO", 4 * n, types.accumulator.width)
-            input_half = self.input_map_stages() + [Stage("pre-activation send", 4 * n, 1, memories=(fifo,))]
-            stages, ahead = input_half + self.recurrent_map_stages() + cell, len(input_half)
+            frame_zx = Memory("frame_zx", 4 * n, types.accumulator.width)
+            send = Stage("pre-activation send", 4 * n, 1, memories=(frame_zx, fifo))
+            input_half, recurrent_map = self.input_map_stages() + [send], self.recurrent_map_stages()
+            stages, ahead = input_half + recurrent_map + cell, len(input_half)
         return LayerEstimate(
-            self.name, self.keras_class.__name__, tuple(stages), frames, macs * frames, dense_macs * frames, ahead
+            self.name,
+            self.keras_class.__name__,
+            tuple(stages),
+            frames,
+            macs * frames,
+            dense_macs * frames,
+            ahead,
+            0 if self.fused_recurrent else len(recurrent_map),
+            recurrent=True,
+            folding=self.folding(),
         )
 
     # -- shared ------------------------------------------------------------------------------
@@ -444,14 +511,15 @@ class LSTMConfigTemplate(LayerConfigTemplate):
         rec_type = types.accumulator if fused else node.recurrent_map_type()
         terms = [types.accumulator, types.bias] + ([] if fused else [rec_type])
         preact = exact_sum_type(sum(magnitude(t) for t in terms), max(t.frac for t in terms))
-        reuse_factor = node.get_attr("reuse_factor", 1)
-        stored_for = node.get_attr("layout_reuse_factor", reuse_factor)
-        if stored_for != reuse_factor:
+        folding = node.folding()
+        stored_for = node.get_attr("layout_folding", folding)
+        if stored_for != folding:
             raise ValueError(
-                f"layer '{node.name}': its weights are stored for reuse factor {stored_for}, not {reuse_factor}: "
-                "convert again to write it at another reuse factor"
+                f"layer '{node.name}': its weights are stored for folding {stored_for}, not {folding}: "
+                "convert again to write it at another reuse factor or folding"
             )
-        block = recurrent_block(node.get_attr("n_out"), reuse_factor)
+        reuse_factor = folding["state update"]
+        block = recurrent_block(node.get_attr("n_out"), folding.get("recurrent map", reuse_factor))
         params = {
             "index": node.index,
             "n_in": node.get_attr("n_in"),

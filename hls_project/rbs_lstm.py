@@ -118,7 +118,14 @@ class SparseSchedule:
         return [
             Stage(f"{what} store input", shape.n_in, 1, memories=(inputs,)),
             Stage(
-                f"{what} products", self.product_cycles, 1, self.pes, (in_bits, value_bits), mac_bits, (values, indices)
+                f"{what} products",
+                self.product_cycles,
+                1,
+                self.pes,
+                (in_bits, value_bits),
+                mac_bits,
+                (values, indices),
+                fold=what,
             ),
         ]
 

@@ -17,7 +17,7 @@ The C++ calls ``nnet::<kernel_prefix>_input_map`` (the frame as it streams in) a
 
 from __future__ import annotations
 
-from hls_project.lstm_cell import exact_cpp, layout_reuse_factor, map_input_type, product_sum_type
+from hls_project.lstm_cell import exact_cpp, layout_folding, map_input_type, product_sum_type
 
 PARTS = ("input_map", "recurrent_map")
 
@@ -28,17 +28,21 @@ class ScheduledMaps:
     schedule_class = None
     kernel_prefix = ""
 
-    def schedules(self, reuse_factor=None) -> tuple:
-        """The input map's and the recurrent map's schedules at ``reuse_factor`` (default: the layer's)."""
-        reuse_factor = reuse_factor or self.get_attr("reuse_factor", 1)
+    def input_map_folding_stages(self) -> list:
+        return ["input map"]
+
+    def schedules(self, folding=None) -> tuple:
+        """The input map's and the recurrent map's schedules at ``folding`` (default: the layer's)."""
+        folding = folding or self.folding()
         cell = self.cell
-        return tuple(
-            self.schedule_class.at(shape, reuse_factor) for shape in (cell.decomposition, cell.recurrent_shape)
+        return (
+            self.schedule_class.at(cell.decomposition, folding["input map"]),
+            self.schedule_class.at(cell.recurrent_shape, folding["recurrent map"]),
         )
 
     def weight_layout(self, name, data):
         part = 0 if name in self.get_attr("input_map_weight_names") else 1
-        return self.schedules(layout_reuse_factor(self))[part].layout(data)
+        return self.schedules(layout_folding(self))[part].layout(data)
 
     def mac_types(self) -> tuple:
         """The exact sums of the input map (frame values times kernel values) and of the recurrent map."""

@@ -210,13 +210,17 @@ class Accelerator:
     def _encode(self, features) -> tuple:
         """(calls * frames_per_call, n_features) floats -> (input beats, calls); consumes the pending reset."""
         m = self.manifest
-        beats = encode_input(features, m.input_type, m.frames_per_call, m.n_features, self._reset_pending)
+        beats = encode_input(
+            features, m.input_type, m.frames_per_call, m.n_features, self._reset_pending, m.in_pack_values
+        )
         self._reset_pending = False
         return beats, len(features) // m.frames_per_call
 
     def _decode(self, beats, calls: int) -> np.ndarray:
         m = self.manifest
-        return decode_output(beats, m.output_type, calls, m.n_outputs).reshape(calls, *m.output_shape)
+        return decode_output(beats, m.output_type, calls, m.n_outputs, m.out_pack_values).reshape(
+            calls, *m.output_shape
+        )
 
     def _transfer(self, features) -> np.ndarray:
         """One DMA transfer of (calls * frames_per_call, n_features) floats: (calls, *output_shape)."""

@@ -16,11 +16,11 @@ from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 from fixedpoint import FixedType
-from host.protocol import BEAT_BITS, beats_for, values_per_beat
+from host.protocol import BEAT_BITS, Packing
 
 MANIFEST_NAME = "manifest.json"
 WEIGHTS_ROLE = "weights:"  # one file role per weights file the emulator reads, "weights:<name>"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: values travel in the model's packs (in_pack_values, out_pack_values)
 CONTENT_HASH = "content_sha256"  # the key of the hash of every other field
 UNHASHED = (CONTENT_HASH,)
 
@@ -39,8 +39,10 @@ class Manifest:
     """One overlay.
 
     ``input_shape`` is (frames per call, features); ``output_shape`` the model output per call.
-    Transfers follow ``host.protocol``: 64-bit beats, ``in_values_per_beat`` input values and
-    ``out_values_per_beat`` output values packed per beat, several calls per transfer.
+    Transfers follow ``host.protocol``: 64-bit beats, values in the model's stream packs of
+    ``in_pack_values`` input and ``out_pack_values`` output values (``host.protocol.Packing``;
+    0: a full beat per pack), ``in_values_per_beat`` / ``out_values_per_beat`` of them per beat,
+    several calls per transfer.
     ``files`` maps a role (``bitstream``, ``hwh``, ``xclbin``, ``emulator``, and
     ``weights:<name>`` for every weight file the emulator reads) to
     ``{"path": relative path, "sha256": ...}``.
@@ -61,13 +63,25 @@ class Manifest:
     estimate: dict = field(default_factory=dict)  # the build's hardware estimate (overlay.estimate; not measured)
     measured: dict = field(default_factory=dict)  # the vendor tools' reports, when they ran (overlay.reports)
     beat_bits: int = BEAT_BITS
-    in_values_per_beat: int = 0  # filled from the types (the count the top and host pack with)
+    in_pack_values: int = 0  # the model's input stream element (0 when made: a full beat)
+    out_pack_values: int = 0
+    in_values_per_beat: int = 0  # filled from the types and packs (the count the top and host pack with)
     out_values_per_beat: int = 0
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self):
-        self.in_values_per_beat = values_per_beat(self.input_type)
-        self.out_values_per_beat = values_per_beat(self.output_type)
+        self.in_pack_values = self.in_packing.pack
+        self.out_pack_values = self.out_packing.pack
+        self.in_values_per_beat = self.in_packing.per_beat
+        self.out_values_per_beat = self.out_packing.per_beat
+
+    @property
+    def in_packing(self) -> Packing:
+        return Packing.of(self.input_type, self.in_pack_values or None)
+
+    @property
+    def out_packing(self) -> Packing:
+        return Packing.of(self.output_type, self.out_pack_values or None)
 
     @property
     def frames_per_call(self) -> int:
@@ -87,11 +101,11 @@ class Manifest:
 
     @property
     def in_beats_per_call(self) -> int:
-        return beats_for(self.frames_per_call * self.n_features, self.input_type)
+        return self.in_packing.beats(self.frames_per_call * self.n_features)
 
     @property
     def out_beats_per_call(self) -> int:
-        return beats_for(self.n_outputs, self.output_type)
+        return self.out_packing.beats(self.n_outputs)
 
     def beats_in(self, calls: int) -> int:
         """Beats of an input transfer of ``calls`` calls (the control beat included)."""
@@ -156,7 +170,7 @@ class Manifest:
             manifest = cls(**fields)
             packing = (data.get("in_values_per_beat"), data.get("out_values_per_beat"))
             if packing != (manifest.in_values_per_beat, manifest.out_values_per_beat):
-                raise ValueError(f"values per beat {packing} do not follow from the types")
+                raise ValueError(f"values per beat {packing} do not follow from the types and packs")
         except (TypeError, ValueError) as err:
             raise ValueError(f"{path} is not a valid overlay manifest: {err}") from None
         check_content_hash(data, path)
@@ -228,6 +242,8 @@ FIELD_CHECKS = {
     "estimate": (_instance_of(dict), "an object"),
     "measured": (_instance_of(dict), "an object"),
     "beat_bits": (lambda value: value == BEAT_BITS, f"{BEAT_BITS} (the host protocol's beat)"),
+    "in_pack_values": (lambda value: type(value) is int and value >= 0, "a count of values (0: a full beat)"),
+    "out_pack_values": (lambda value: type(value) is int and value >= 0, "a count of values (0: a full beat)"),
 }
 
 

@@ -6,6 +6,36 @@ import sys
 from overlay.build import BOARDS, main_build, main_collect
 
 
+def margin_argument(text: str) -> dict:
+    """``--margin``'s value (``overlay.estimate.parse_margin``), its errors as argparse's."""
+    from overlay.estimate import parse_margin
+
+    try:
+        return parse_margin(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--margin: ")) from None
+
+
+def positive_fps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"frames/s must be a positive number, got {text}")
+    return value
+
+
+TARGET_HELP = (
+    "frames/s the folding pass aims at: every LSTM stage gets its own reuse factor (default: the fastest "
+    "design that fits the board within --margin)"
+)
+MARGIN_HELP = (
+    "the share of each resource a design may use and still fit: one fraction (0.85) or resource=fraction "
+    "pairs (lut=0.7,dsp=0.95); default dsp, bram36, ff 0.9 and lut 0.8"
+)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m overlay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -38,16 +68,18 @@ def parse_args(argv=None):
         "--reuse-factor",
         type=int,
         default=None,
-        help="of the LSTM layers (default: the most parallel whose estimate fits the board)",
+        help="every LSTM stage at this reuse factor (an expert override of the folding pass; see --target-fps)",
     )
+    build.add_argument("--target-fps", type=positive_fps, default=None, help=TARGET_HELP)
     build.add_argument(
         "--head-reuse-factor",
         type=int,
         default=None,
         help="of the stock dense layers (default: their input size, one multiplier per output; 1: fully parallel)",
     )
+    build.add_argument("--margin", type=margin_argument, default=None, help=MARGIN_HELP)
     build.add_argument(
-        "--force", action="store_true", help="build even when the estimate exceeds the board's resources"
+        "--force", action="store_true", help="build even when the estimate exceeds the margin of the board"
     )
     build.add_argument(
         "--stream",
@@ -60,8 +92,17 @@ def parse_args(argv=None):
     estimate.add_argument("--model", required=True, help="a Keras model (.h5 or .keras) with a registered LSTM family")
     estimate.add_argument("--board", required=True, choices=BOARDS)
     estimate.add_argument("--io-type", default="io_stream", choices=("io_stream", "io_parallel"))
-    estimate.add_argument("--reuse-factor", type=int, default=1, help="of the LSTM layers")
+    estimate.add_argument(
+        "--reuse-factor", type=int, default=None, help="every LSTM stage at this reuse factor (expert override)"
+    )
+    estimate.add_argument("--target-fps", type=positive_fps, default=None, help=TARGET_HELP)
     estimate.add_argument("--head-reuse-factor", type=int, default=None, help="of the stock dense layers")
+    estimate.add_argument("--margin", type=margin_argument, default=None, help=MARGIN_HELP)
+    estimate.add_argument(
+        "--simulate",
+        action="store_true",
+        help="also simulate the dataflow token by token (io_stream): frames/s and the FIFO depths it needs",
+    )
     estimate.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     collect = commands.add_parser("collect", help="copy the bitstream of a finished vendor run next to the manifest")
     collect.add_argument("--out", required=True, help="the directory given to 'build'")

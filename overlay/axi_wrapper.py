@@ -4,7 +4,8 @@ hls4ml's VivadoAccelerator writes a block design that connects an AXI DMA to the
 and ``out`` of ``<project>_axi``; we replace its wrapper (which converts floats and has no way
 to reset a stateful layer) by one that speaks ``host.protocol``: 64-bit ``ap_axiu`` beats (TLAST
 as a side channel in Vivado HLS and Vitis HLS alike), a control beat, then raw fixed-point values
-packed several per beat, several model calls per transfer, TLAST on the last output beat, and a
+in the model's stream packs (``host.protocol.Packing``: a pack that fits a beat is one beat, so
+the reader and writer move a beat per cycle), several model calls per transfer, TLAST on the last output beat, and a
 status beat that reports a malformed transfer: a call cut short is completed with zeros (its
 outputs are flagged, and the LSTM state is meaningless until the next reset), a long one is
 drained, and the top is ready for the next transfer. Reader, model and writer are a dataflow
@@ -18,7 +19,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from host.protocol import BEAT_BITS, CALLS_SHIFT, CONTROL_RESET, STATUS_LONG, STATUS_SHORT, beats_for
+from host.protocol import BEAT_BITS, CALLS_SHIFT, CONTROL_RESET, STATUS_LONG, STATUS_SHORT, Packing, values_per_beat
 
 # Packs each FIFO of the top holds: enough for the reader to run a few beats ahead of the model.
 FIFO_DEPTH = 16
@@ -40,8 +41,10 @@ static const unsigned N_X = {n_x};               // input values per call (frame
 static const unsigned N_OUT = {n_out};           // output values per call
 static const unsigned IN_WIDTH = {in_width};     // bits per input value
 static const unsigned OUT_WIDTH = {out_width};   // bits per output value
-static const unsigned IN_PER_BEAT = {in_per_beat};
-static const unsigned OUT_PER_BEAT = {out_per_beat};
+static const unsigned IN_PER_BEAT = {in_per_beat};     // input values per beat of a pack
+static const unsigned OUT_PER_BEAT = {out_per_beat};   // output values per beat of a pack
+static const unsigned IN_PACK_BEATS = {in_pack_beats}; // beats per input pack (host.protocol.Packing)
+static const unsigned OUT_PACK_BEATS = {out_pack_beats};
 static const unsigned IN_BEATS = {in_beats};     // beats per call in
 static const unsigned OUT_BEATS = {out_beats};   // beats per call out
 static const unsigned CONTROL_RESET = {control_reset}; // control bit 0: reset stateful LSTM layers
@@ -82,15 +85,26 @@ Calls:
     for (unsigned call = 0; call < calls; call++) {{
 {reset_arg}        {input_t} x_call[N_X];
         {output_t} y_call[N_OUT];
-        for (unsigned i = 0; i < N_X; i++) {{
+        #pragma HLS ARRAY_PARTITION variable=x_call cyclic factor=x_pack_t::size
+        #pragma HLS ARRAY_PARTITION variable=y_call cyclic factor=y_pack_t::size
+    Unpack: // a pack per cycle; the call's last pack is padded
+        for (unsigned p = 0; p < (N_X + x_pack_t::size - 1) / x_pack_t::size; p++) {{
             #pragma HLS PIPELINE
-            x_call[i] = x.read()[0];
+            const x_pack_t pack = x.read();
+            for (unsigned k = 0; k < x_pack_t::size; k++) {{
+                if (p * x_pack_t::size + k < N_X) {{
+                    x_call[p * x_pack_t::size + k] = pack[k];
+                }}
+            }}
         }}
         {project}(x_call, {reset_port}y_call);
-        for (unsigned j = 0; j < N_OUT; j++) {{
+    Pack:
+        for (unsigned p = 0; p < (N_OUT + y_pack_t::size - 1) / y_pack_t::size; p++) {{
             #pragma HLS PIPELINE
             y_pack_t pack;
-            pack[0] = y_call[j];
+            for (unsigned k = 0; k < y_pack_t::size; k++) {{
+                pack[k] = (p * y_pack_t::size + k < N_OUT) ? y_call[p * y_pack_t::size + k] : {output_t}(0);
+            }}
             y.write(pack);
         }}
     }}
@@ -116,13 +130,15 @@ static axis_beat beat_of(ap_uint<{beat_bits}> data, bool last) {{
     return word;
 }}
 
-// The calls' input beats -> the model's input packs, values in order. A call cut short (TLAST
-// before its last beat) is completed with zeros; after the last call, beats up to TLAST are
-// drained. The status (calls complete, STATUS_SHORT, STATUS_LONG) goes to the writer.
+// The calls' input beats -> the model's input packs, values in order: a beat per cycle, a pack
+// every IN_PACK_BEATS beats (one beat when a pack fits it), every slot a constant field of the
+// beat. A call cut short (TLAST before its last beat) is completed with zeros; after the last
+// call, beats up to TLAST are drained. The status (calls complete, STATUS_SHORT, STATUS_LONG)
+// goes to the writer.
 static void read_calls(hls::stream<axis_beat> &in, bool ended, unsigned calls, hls::stream<x_pack_t> &x,
                        hls::stream<ap_uint<{beat_bits}>> &status) {{
     x_pack_t pack;
-    unsigned slot = 0; // N_X is a multiple of x_pack_t::size: every call starts a pack
+    unsigned part = 0; // the beat's place in its pack; every call starts a pack
     unsigned done = 0;
     bool short_input = false;
 Calls:
@@ -130,7 +146,7 @@ Calls:
         bool complete = true;
     ReadBeats:
         for (unsigned beat = 0; beat < IN_BEATS; beat++) {{
-            #pragma HLS PIPELINE
+            #pragma HLS PIPELINE II=1
             ap_uint<{beat_bits}> data = 0;
             if (ended) {{
                 complete = false;
@@ -140,13 +156,14 @@ Calls:
                 data = word.data;
             }}
             for (unsigned k = 0; k < IN_PER_BEAT; k++) {{
-                if (beat * IN_PER_BEAT + k < N_X) {{
-                    pack[slot].range(IN_WIDTH - 1, 0) = data.range(k * IN_WIDTH + IN_WIDTH - 1, k * IN_WIDTH);
-                    if (++slot == x_pack_t::size) {{
-                        x.write(pack);
-                        slot = 0;
-                    }}
+                if (part * IN_PER_BEAT + k < x_pack_t::size) {{
+                    pack[part * IN_PER_BEAT + k].range(IN_WIDTH - 1, 0) =
+                        data.range(k * IN_WIDTH + IN_WIDTH - 1, k * IN_WIDTH);
                 }}
+            }}
+            if (++part == IN_PACK_BEATS) {{
+                x.write(pack);
+                part = 0;
             }}
         }}
         if (complete) {{
@@ -171,27 +188,29 @@ Drain:
     status.write(word);
 }}
 {run_calls}
-// The model's output packs -> OUT_BEATS beats per call, then the status beat with TLAST.
+// The model's output packs -> OUT_BEATS beats per call (a pack every OUT_PACK_BEATS beats, a
+// beat per cycle), then the status beat with TLAST.
 static void write_calls(hls::stream<y_pack_t> &y, unsigned calls, hls::stream<ap_uint<{beat_bits}>> &status,
                         hls::stream<axis_beat> &out) {{
     y_pack_t pack;
-    unsigned slot = 0;
+    unsigned part = 0; // the beat's place in its pack
 Calls:
     for (unsigned call = 0; call < calls; call++) {{
     WriteBeats:
         for (unsigned beat = 0; beat < OUT_BEATS; beat++) {{
-            #pragma HLS PIPELINE
+            #pragma HLS PIPELINE II=1
+            if (part == 0) {{
+                pack = y.read();
+            }}
             ap_uint<{beat_bits}> data = 0;
             for (unsigned k = 0; k < OUT_PER_BEAT; k++) {{
-                if (beat * OUT_PER_BEAT + k < N_OUT) {{
-                    if (slot == 0) {{
-                        pack = y.read();
-                    }}
-                    data.range(k * OUT_WIDTH + OUT_WIDTH - 1, k * OUT_WIDTH) = pack[slot].range(OUT_WIDTH - 1, 0);
-                    slot = (slot + 1 == y_pack_t::size) ? 0 : slot + 1;
+                if (part * OUT_PER_BEAT + k < y_pack_t::size) {{
+                    data.range(k * OUT_WIDTH + OUT_WIDTH - 1, k * OUT_WIDTH) =
+                        pack[part * OUT_PER_BEAT + k].range(OUT_WIDTH - 1, 0);
                 }}
             }}
             out.write(beat_of(data, false));
+            part = (part + 1 == OUT_PACK_BEATS) ? 0 : part + 1;
         }}
     }}
     out.write(beat_of(status.read(), true));
@@ -275,17 +294,27 @@ const char *accel_weights_dir();
 """
 
 
+def top_packings(hls_model) -> tuple:
+    """The ``host.protocol.Packing`` of the top's input and output: io_stream, the model's stream
+    elements (the top hands on a whole pack); io_parallel, a full beat (the top unpacks it)."""
+    from fixedpoint.hls_types import from_hls4ml
+    from hls_project.input_stream import stream_element_values
+
+    inp, out = hls_model.get_input_variables()[0], hls_model.get_output_variables()[0]
+    in_type = from_hls4ml(inp.type.precision)
+    out_type = from_hls4ml(out.type.precision, rounding_matters=False)
+    if hls_model.config.get_config_value("IOType") == "io_parallel":
+        return Packing.of(in_type, values_per_beat(in_type)), Packing.of(out_type, values_per_beat(out_type))
+    return Packing.of(in_type, stream_element_values(inp)), Packing.of(out_type, stream_element_values(out))
+
+
 def write_wrapper(hls_model, project_dir) -> list:
     """Write ``<project>_axi.{h,cpp}``, ``emulator_bridge.cpp`` and ``emulator_weights.h``; returns their paths."""
-    from fixedpoint.hls_types import from_hls4ml
-
     project = hls_model.config.get_project_name()
     io_type = hls_model.config.get_config_value("IOType")
     inp = hls_model.get_input_variables()[0]
     out = hls_model.get_output_variables()[0]
     n_x, n_out = inp.size(), out.size()
-    in_type = from_hls4ml(inp.type.precision)
-    out_type = from_hls4ml(out.type.precision, rounding_matters=False)
     fields = dict(project=project, input_t=inp.type.name, output_t=out.type.name, beat_bits=BEAT_BITS)
     inputs = hls_model.get_input_variables()
     reset = inputs[1] if len(inputs) > 1 else None  # the stateful layers' reset port
@@ -293,28 +322,28 @@ def write_wrapper(hls_model, project_dir) -> list:
     no_reset = "        (void)reset; // no stateful layer: nothing to reset\n"
     fields["reset_arg"] = reset_template.format(reset_t=reset.type.name) if reset else no_reset
     fields["reset_port"] = "lstm_reset, " if reset else ""
+    in_packing, out_packing = top_packings(hls_model)
+    x_size, y_size = in_packing.pack, out_packing.pack
     if io_type == "io_parallel":
         run_calls = PARALLEL_MODEL.format(**fields)
-        x_pack, y_pack = f"nnet::array<{inp.type.name}, 1>", f"nnet::array<{out.type.name}, 1>"
-        x_size = y_size = 1
+        x_pack, y_pack = f"nnet::array<{inp.type.name}, {x_size}>", f"nnet::array<{out.type.name}, {y_size}>"
     else:
-        from hls_project.input_stream import stream_element_values
-
         run_calls = STREAM_MODEL.format(**fields)
         x_pack, y_pack = inp.type.name, out.type.name
-        x_size, y_size = stream_element_values(inp), stream_element_values(out)
     header = HEADER.format(
         guard=project.upper(),
         project=project,
         beat_bits=BEAT_BITS,
         n_x=n_x,
         n_out=n_out,
-        in_width=in_type.width,
-        out_width=out_type.width,
-        in_per_beat=BEAT_BITS // in_type.width,
-        out_per_beat=BEAT_BITS // out_type.width,
-        in_beats=beats_for(n_x, in_type),
-        out_beats=beats_for(n_out, out_type),
+        in_width=in_packing.width,
+        out_width=out_packing.width,
+        in_per_beat=in_packing.per_beat,
+        out_per_beat=out_packing.per_beat,
+        in_pack_beats=in_packing.beats_per_pack,
+        out_pack_beats=out_packing.beats_per_pack,
+        in_beats=in_packing.beats(n_x),
+        out_beats=out_packing.beats(n_out),
         control_reset=CONTROL_RESET,
         calls_shift=CALLS_SHIFT,
         status_short=STATUS_SHORT,

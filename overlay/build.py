@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from host.manifest import MANIFEST_NAME, WEIGHTS_ROLE, Manifest, sha256_of
-from overlay.axi_wrapper import compile_top, write_wrapper
+from overlay.axi_wrapper import compile_top, top_packings, write_wrapper
 from overlay.package import PACKAGE_ARTEFACTS, write_expected_outputs, write_package
 from overlay.testbench import write_testbench
 
@@ -310,38 +310,82 @@ def collect(out_dir: Path, manifest: Manifest) -> Manifest:
     return manifest
 
 
-def convert_for_board(model, board: str, hls_dir: Path, io_type: str, reuse_factor, head_reuse_factor, force: bool):
-    """Convert for ``board`` at the LSTM reuse factor given, or (None) the most parallel one whose
-    estimate fits; refuse a design whose estimate exceeds the board unless ``force``. Returns
-    ``(hls_model, estimate)``."""
+def convert_for_board(
+    model,
+    board: str,
+    hls_dir: Path,
+    io_type: str,
+    reuse_factor,
+    head_reuse_factor,
+    force: bool,
+    margin=None,
+    target_fps=None,
+):
+    """Convert for ``board``: with ``reuse_factor`` (the expert override), every LSTM stage at it;
+    else each stage at the reuse factor the folding pass (``overlay.folding``) chooses for
+    ``target_fps`` (None: the fastest design that fits). Fits means within ``margin``
+    (``overlay.estimate.DEFAULT_MARGIN`` when None); a design that does not fit is refused unless
+    ``force`` (then it is built at reuse factor 1, or the one given). Returns ``(hls_model, estimate)``."""
     from overlay.estimate import convert_for_board, estimate_network, format_table, largest_fitting_setting
+    from overlay.folding import fold
 
+    if reuse_factor is not None and target_fps is not None:
+        raise ValueError("give --reuse-factor (every stage at one reuse factor) or --target-fps, not both")
     clock_mhz = BOARD_CLOCK_MHZ[board]
 
-    def convert(factor):
-        log(f"converting for {board} ({io_type}, LSTM reuse factor {factor}, HLS clock {clock_mhz} MHz)")
+    def convert(factor, folding=None):
         hls_model = convert_for_board(
-            model, hls_dir, board, io_type, reuse_factor=factor, head_reuse_factor=head_reuse_factor, reset_port=True
+            model,
+            hls_dir,
+            board,
+            io_type,
+            reuse_factor=factor,
+            head_reuse_factor=head_reuse_factor,
+            reset_port=True,
+            folding=folding,
         )
         check_top_interface(hls_model)
-        return hls_model, estimate_network(hls_model, board, clock_mhz)
+        return hls_model, estimate_network(hls_model, board, clock_mhz, margin)
 
-    hls_model, estimate = convert(reuse_factor or 1)
-    if estimate.over():
-        fits = largest_fitting_setting(hls_model, board, clock_mhz, reuse_factor or 1)
-        if reuse_factor is None and fits is not None:
-            over = ", ".join(estimate.over())
-            log(f"reuse factor 1 exceeds {board} (estimate: {over}); {fits} is the most parallel that fits (estimate)")
-            hls_model, estimate = convert(fits)
-        elif not force:
-            total, available = estimate.total(), estimate.part.available()
-            needs = ", ".join(f"{key} {total[key]:,} of {available[key]:,}" for key in estimate.over())
+    if reuse_factor is not None:
+        log(f"converting for {board} ({io_type}, every LSTM stage at reuse factor {reuse_factor}, {clock_mhz} MHz)")
+        hls_model, estimate = convert(reuse_factor)
+        if estimate.over():
+            fits = largest_fitting_setting(hls_model, board, clock_mhz, reuse_factor, margin)
             advice = f"--reuse-factor {fits} fits (estimate)" if fits else "no LSTM reuse factor up to 4,096 fits"
-            raise ValueError(f"the design does not fit {board} (estimate: {needs}); {advice}; --force builds it anyway")
+            refuse_unless_forced(estimate, advice, force)
+    else:
+        wanted = f"{target_fps:,g} frames/s" if target_fps else "the fastest design that fits"
+        log(f"converting for {board} ({io_type}, {clock_mhz} MHz); folding every LSTM stage for {wanted}")
+        hls_model, estimate = convert(1)
+        result = fold(hls_model, board, clock_mhz, target_fps, margin)
+        if not result.fits:
+            refuse_unless_forced(estimate, "not even the most folded design fits (estimate)", force)
         else:
-            log(f"--force: building a design whose estimate exceeds {board} ({', '.join(estimate.over())})")
+            if not result.target_met:
+                log(
+                    f"the target {target_fps:,g} frames/s is not reached within the margin: the fastest design "
+                    f"that fits runs at {result.estimate.frames_per_s:,.1f} frames/s (estimate)"
+                )
+            unfolded = all(factor == 1 for stages in result.folding.values() for factor in stages.values())
+            if not unfolded:  # the weights' layout follows the folding: convert again
+                hls_model, estimate = convert(1, result.folding)
     print(format_table(estimate), flush=True)
     return hls_model, estimate
+
+
+def refuse_unless_forced(estimate, advice: str, force: bool) -> None:
+    """Refuse (``ValueError``) a design whose estimate exceeds the margin, with the numbers and
+    ``advice``; with ``force``, say that it is built anyway."""
+    over = estimate.over()
+    if force:
+        log(f"--force: building a design whose estimate exceeds {estimate.board} ({', '.join(over)})")
+        return
+    total, available = estimate.total(), estimate.part.available()
+    needs = ", ".join(f"{key} {total[key]:,} of {available[key]:,} (margin {estimate.margin[key]:.0%})" for key in over)
+    raise ValueError(
+        f"the design does not fit {estimate.board} (estimate: {needs}); {advice}; --force builds it anyway"
+    )
 
 
 @contextmanager
@@ -374,10 +418,14 @@ def build_overlay(
     head_reuse_factor=None,
     force=False,
     stream=False,
+    margin=None,
+    target_fps=None,
 ) -> Manifest:
     """Run the build steps above; returns the manifest (raises ``MissingToolError`` without Vivado).
 
-    ``reuse_factor`` None: the most parallel LSTM reuse factor whose estimate fits the board.
+    ``reuse_factor`` None: the most parallel LSTM reuse factor whose estimate fits the board within
+    ``margin`` (resource -> usable share; ``overlay.estimate.DEFAULT_MARGIN`` when None), each LSTM
+    stage folded for ``target_fps`` (``convert_for_board``).
     ``stream``: build the model's stateful one-frame-per-call copy (``models.train.streaming_copy``),
     for frame-by-frame video. A build that fails leaves nothing behind in ``out_dir``."""
     if board not in BOARDS:
@@ -386,7 +434,9 @@ def build_overlay(
     created = not out_dir.exists()
     prepare_output_folder(out_dir)
     try:
-        return build_into(model_path, board, out_dir, io_type, reuse_factor, head_reuse_factor, force, stream)
+        return build_into(
+            model_path, board, out_dir, io_type, reuse_factor, head_reuse_factor, force, stream, margin, target_fps
+        )
     except MissingToolError:
         raise  # everything but the vendor tools' outputs is written
     except BaseException:
@@ -397,7 +447,9 @@ def build_overlay(
         raise
 
 
-def build_into(model_path, board, out_dir: Path, io_type, reuse_factor, head_reuse_factor, force, stream) -> Manifest:
+def build_into(
+    model_path, board, out_dir: Path, io_type, reuse_factor, head_reuse_factor, force, stream, margin, target_fps
+) -> Manifest:
     from fixedpoint.hls_types import from_hls4ml
     from hls_project.convert import family_layers
 
@@ -409,7 +461,9 @@ def build_into(model_path, board, out_dir: Path, io_type, reuse_factor, head_reu
 
         model = streaming_copy(model)
         log("building the stateful one-frame-per-call copy of the model (--stream)")
-    hls_model, estimate = convert_for_board(model, board, hls_dir, io_type, reuse_factor, head_reuse_factor, force)
+    hls_model, estimate = convert_for_board(
+        model, board, hls_dir, io_type, reuse_factor, head_reuse_factor, force, margin, target_fps
+    )
     summary = estimate.as_dict()
     (out_dir / "estimate.json").write_text(json.dumps(summary, indent=1))
     with accelerator_writer_sees_the_frames_input():
@@ -419,6 +473,7 @@ def build_into(model_path, board, out_dir: Path, io_type, reuse_factor, head_reu
     emulator = compile_emulator(hls_dir)
     log(f"accelerator C++ compiled with g++ -Wall: {emulator}")
     lstm_layers = family_layers(model)
+    in_packing, out_packing = top_packings(hls_model)
     manifest = Manifest(
         board=board,
         io_type=io_type,
@@ -431,6 +486,8 @@ def build_into(model_path, board, out_dir: Path, io_type, reuse_factor, head_reu
         layers=[{"name": layer.name, "class": type(layer).__name__} for layer in lstm_layers],
         dataset=training_dataset(model_path),
         estimate=summary,
+        in_pack_values=in_packing.pack,
+        out_pack_values=out_packing.pack,
     )
     manifest.add_file("emulator", out_dir, emulator)
     for weights in sorted((hls_dir / "firmware" / "weights").glob("*.txt")):
@@ -460,6 +517,8 @@ def main_build(args) -> int:
             head_reuse_factor=args.head_reuse_factor,
             force=args.force,
             stream=args.stream,
+            margin=args.margin,
+            target_fps=args.target_fps,
         )
     except MissingToolError as err:
         print(f"[overlay] error: {err}", file=sys.stderr)

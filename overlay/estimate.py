@@ -12,10 +12,10 @@ estimate; nothing here comes from a tool run.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from hls_project.cost import LayerEstimate, Memory, Part, Stage, dense_stages
-from host.protocol import BEAT_BITS, beats_for
+from hls_project.cost import LUT_PRODUCT_BITS, LayerEstimate, Memory, Part, Stage, dense_stages
+from host.protocol import BEAT_BITS
 
 PARTS = {
     "pynq-z2": Part("xc7z020", dsp=220, bram36=140, lut=53_200, ff=106_400, dsp_a_bits=25, dsp_b_bits=18),
@@ -40,6 +40,37 @@ def relative_errors(tool: dict, estimated: dict) -> dict:
     return {key: (tool[key] - estimated[key]) / tool[key] if tool[key] else None for key in tool if key in estimated}
 
 
+# The share of each resource a design may use and still "fit": routing, timing closure and the
+# block design's own IP (DMA, interconnect) need the rest. ``--margin`` overrides it.
+DEFAULT_MARGIN = {"dsp": 0.9, "bram36": 0.9, "lut": 0.8, "ff": 0.9}
+
+
+def parse_margin(text: str) -> dict:
+    """``--margin``: one fraction for every resource (``0.85``) or ``resource=fraction`` pairs
+    (``lut=0.7,dsp=0.95``; the others keep ``DEFAULT_MARGIN``). Each fraction in (0, 1]."""
+    margin = dict(DEFAULT_MARGIN)
+    items = [item.strip() for item in str(text).split(",") if item.strip()]
+    pairs = (
+        [(key, items[0]) for key in RESOURCES]
+        if len(items) == 1 and "=" not in items[0]
+        else [item.partition("=")[::2] for item in items]
+    )
+    for key, value in pairs:
+        key = key.strip().lower()
+        if key not in RESOURCES:
+            raise ValueError(f"--margin: unknown resource {key!r} (known: {', '.join(RESOURCES)})")
+        try:
+            fraction = float(value)
+        except ValueError:
+            raise ValueError(f"--margin: {value!r} is not a number") from None
+        if not 0 < fraction <= 1:
+            raise ValueError(f"--margin: {key}={value} must be a fraction in (0, 1]")
+        margin[key] = fraction
+    if not pairs:
+        raise ValueError("--margin: give a fraction (0.9) or resource=fraction pairs (lut=0.8,dsp=0.9)")
+    return margin
+
+
 @dataclass(frozen=True)
 class NetworkEstimate:
     board: str
@@ -47,6 +78,7 @@ class NetworkEstimate:
     clock_mhz: float
     frames_per_call: int
     layers: tuple  # LayerEstimate, the top's reader first and its writer last
+    margin: dict = field(default_factory=lambda: dict(DEFAULT_MARGIN))  # resource -> usable share
 
     @property
     def bottleneck(self) -> LayerEstimate:
@@ -75,19 +107,57 @@ class NetworkEstimate:
     def macs_per_frame(self) -> float:
         return sum(layer.macs for layer in self.layers) / self.frames_per_call
 
+    def products_per_frame(self) -> dict:
+        """Products per frame by where they are built: ``dsp`` (in DSP slices: a wide product
+        counts once per slice it takes) and ``lut`` (narrow products, ``Stage.narrow_products``),
+        from every stage's trips x products per iteration."""
+        counts = {"dsp": 0.0, "lut": 0.0}
+        for layer in self.layers:
+            for stage in layer.stages:
+                if not stage.multipliers:
+                    continue
+                products = stage.iterations * stage.products_per_iteration * layer.calls / self.frames_per_call
+                if stage.narrow_products():
+                    counts["lut"] += products
+                else:
+                    counts["dsp"] += products * self.part.dsp_per_product(*stage.product_bits)
+        return counts
+
+    def lut_multipliers(self) -> int:
+        """Narrow products the part could build at once from the LUTs the margin allows, at the
+        cost model's LUTs per product (a x b) of the model's cheapest narrow product (an upper
+        bound: adders, control and memories need LUTs too)."""
+        bits = [stage.product_bits for layer in self.layers for stage in layer.stages if stage.multipliers]
+        narrow = [a * b for a, b in bits if max(a, b) <= LUT_PRODUCT_BITS]
+        return int(self.part.lut * self.margin["lut"] // min(narrow)) if narrow else 0
+
     def limits(self) -> dict:
-        """Frames/s no design on this board can pass: all DSPs busy, or the stream full."""
-        beats = self.layers[0].stages[0].iterations + self.layers[-1].stages[0].iterations
-        bytes_per_frame = beats * BEAT_BITS / 8 / self.frames_per_call
-        return {
-            "compute": self.part.dsp * self.clock_mhz * 1e6 / max(self.macs_per_frame, 1),
-            "io": BEAT_BITS / 8 * self.clock_mhz * 1e6 / bytes_per_frame,
-        }
+        """Frames/s no design of this model on this board can pass (estimates):
+
+        - ``compute``: every multiplier the part can hold busy every cycle: its DSP slices for wide
+          products, and for narrow ones DSPs or LUT products (``lut_multipliers``);
+        - ``io``: the stream full, a beat per cycle on the busier of the two DMA channels (input
+          and output run at once), at this protocol's packing;
+        - ``recurrence``: for a model with an LSTM, the cycles of its path from h_t-1 to h_t
+          (the recurrent half; the next frame's recurrent half cannot start earlier)."""
+        clock = self.clock_mhz * 1e6
+        products = self.products_per_frame()
+        dsp, lut = self.part.dsp, self.lut_multipliers()
+        cycles = max(products["dsp"] / dsp, (products["dsp"] + products["lut"]) / (dsp + lut))
+        beats = max(self.layers[0].stages[0].iterations, self.layers[-1].stages[0].iterations) / self.frames_per_call
+        limits = {"compute": clock / max(cycles, 1e-9), "io": clock / beats}
+        recurrence = max((layer.recurrence_cycles for layer in self.layers), default=0)
+        if recurrence:
+            limits["recurrence"] = clock / recurrence
+        return limits
+
+    def utilization(self) -> dict:
+        total, available = self.total(), self.part.available()
+        return {key: total[key] / available[key] for key in RESOURCES}
 
     def over(self) -> list:
-        """The resources the estimate exceeds on this board."""
-        total, available = self.total(), self.part.available()
-        return [key for key in RESOURCES if total[key] > available[key]]
+        """The resources the estimate takes beyond the margin's share of the board."""
+        return [key for key, used in self.utilization().items() if used > self.margin[key]]
 
     def as_dict(self) -> dict:
         limits = self.limits()
@@ -103,8 +173,12 @@ class NetworkEstimate:
             "bottleneck": self.bottleneck.name,
             "total": self.total(),
             "available": self.part.available(),
+            "utilization": self.utilization(),
+            "margin": dict(self.margin),
             "fits": not self.over(),
             "macs_per_frame": self.macs_per_frame,
+            "products_per_frame": self.products_per_frame(),
+            "lut_multipliers": self.lut_multipliers(),
             "limit_frames_per_s": limits,
             "fraction_of_limit": self.frames_per_s / min(limits.values()),
             "layers": [
@@ -115,12 +189,11 @@ class NetworkEstimate:
                     "calls": layer.calls,
                     "call_interval": layer.call_interval,
                     "ahead_stages": layer.ahead_stages,
+                    "recurrence_cycles": layer.recurrence_cycles,
+                    "folding": dict(layer.folding),
                     "effective_macs_per_cycle": layer.effective_macs_per_cycle,
                     **layer.resources(self.part),
-                    "stages": [
-                        {"name": stage.name, "iterations": stage.iterations, "ii": stage.ii, "cycles": stage.cycles}
-                        for stage in layer.stages
-                    ],
+                    "stages": [stage.as_dict(self.part) for stage in layer.stages],
                 }
                 for layer in self.layers
             ],
@@ -165,32 +238,31 @@ def layer_estimate(node) -> LayerEstimate | None:
 
 
 def top_stages(hls_model) -> tuple:
-    """The accelerator top's reader and writer (``overlay.axi_wrapper``) for one call."""
-    from fixedpoint.hls_types import from_hls4ml
-    from hls_project.input_stream import stream_element_values
+    """The accelerator top's reader and writer (``overlay.axi_wrapper``) for one call: a beat per
+    cycle each (a pack per beat, ``host.protocol.Packing``)."""
+    from overlay.axi_wrapper import top_packings
 
+    in_packing, out_packing = top_packings(hls_model)
     inp, out = hls_model.get_input_variables()[0], hls_model.get_output_variables()[0]
-    in_type = from_hls4ml(inp.type.precision)
-    out_type = from_hls4ml(out.type.precision, rounding_matters=False)
-    stream = hls_model.config.get_config_value("IOType") == "io_stream"
-    pack = stream_element_values(inp) if stream else 1
-    # a beat completes up to ceil(values per beat / pack) packs: one FIFO write each
-    reader_ii = -(-(BEAT_BITS // in_type.width) // pack)
-    reader = Stage("beat reader", beats_for(inp.size(), in_type), reader_ii)
-    writer = Stage("beat writer", beats_for(out.size(), out_type), 1)
+    reader = Stage("beat reader", in_packing.beats(inp.size()), 1)
+    writer = Stage("beat writer", out_packing.beats(out.size()), 1)
     return (
         LayerEstimate("top: beat reader", "AcceleratorTop", (reader,)),
         LayerEstimate("top: beat writer", "AcceleratorTop", (writer,)),
     )
 
 
-def estimate_network(hls_model, board: str, clock_mhz: float) -> NetworkEstimate:
+def estimate_network(hls_model, board: str, clock_mhz: float, margin: dict | None = None) -> NetworkEstimate:
+    """The estimate of a converted model on ``board`` at ``clock_mhz``; "fits" within ``margin``
+    (resource -> usable share; ``DEFAULT_MARGIN`` when None)."""
     if board not in PARTS:
         raise ValueError(f"no part data for board {board!r} (known: {', '.join(PARTS)})")
     layers = [estimate for node in hls_model.get_layers() if (estimate := layer_estimate(node)) is not None]
     reader, writer = top_stages(hls_model)
     frames = int(hls_model.get_input_variables()[0].shape[0])
-    return NetworkEstimate(board, PARTS[board], clock_mhz, frames, (reader, *layers, writer))
+    return NetworkEstimate(
+        board, PARTS[board], clock_mhz, frames, (reader, *layers, writer), dict(margin or DEFAULT_MARGIN)
+    )
 
 
 def with_reuse_factor(hls_model, reuse_factor: int) -> None:
@@ -201,16 +273,18 @@ def with_reuse_factor(hls_model, reuse_factor: int) -> None:
     for node in hls_model.get_layers():
         if isinstance(node, LSTMFamilyLayer):
             node.set_attr("reuse_factor", reuse_factor)
+            node.set_attr("folding", {})  # every stage at the layer's reuse factor
 
 
-def largest_fitting_setting(hls_model, board: str, clock_mhz: float, start: int) -> int | None:
+def largest_fitting_setting(hls_model, board: str, clock_mhz: float, start: int, margin=None) -> int | None:
     """The smallest LSTM reuse factor (powers of two from ``start``) whose estimate fits ``board``
-    (the most parallel design that fits); None if even 4,096 does not. Restores ``start``."""
+    within ``margin`` (the most parallel design that fits); None if even 4,096 does not. Restores
+    ``start``."""
     found = None
     reuse_factor = max(1, start)
     while reuse_factor <= 4096 and found is None:
         with_reuse_factor(hls_model, reuse_factor)
-        if not estimate_network(hls_model, board, clock_mhz).over():
+        if not estimate_network(hls_model, board, clock_mhz, margin).over():
             found = reuse_factor
         reuse_factor *= 2
     with_reuse_factor(hls_model, start)
@@ -239,16 +313,27 @@ def format_table(estimate: NetworkEstimate) -> str:
         f"{'available':32} {'':>12} {available['dsp']:>7,} {available['bram36']:>8,} "
         f"{available['lut']:>9,} {available['ff']:>9,}"
     )
+    margin = estimate.margin
+    lines.append(
+        f"{'usable (margin)':32} {'':>12} {available['dsp'] * margin['dsp']:>7,.0f} "
+        f"{available['bram36'] * margin['bram36']:>8,.1f} {available['lut'] * margin['lut']:>9,.0f} "
+        f"{available['ff'] * margin['ff']:>9,.0f}"
+    )
     limits, over = estimate.limits(), estimate.over()
+    recurrence = f", {limits['recurrence']:,.1f} recurrence (h_t-1 -> h_t)" if "recurrence" in limits else ""
     lines += [
         f"estimate: {estimate.frames_per_s:,.1f} frames/s, {estimate.latency_frame_us:,.1f} us per frame, "
         f"{estimate.latency_call_us:,.1f} us per call of {estimate.frames_per_call} frames; "
         f"bottleneck: {estimate.bottleneck.name}",
-        f"physical limit of the board: {limits['compute']:,.1f} frames/s compute (every MAC on a DSP every cycle), "
-        f"{limits['io']:,.1f} frames/s I/O ({BEAT_BITS}-bit stream); the estimate is "
-        f"{estimate.frames_per_s / min(limits.values()):.1%} of the lower",
-        "fits the board (estimate)" if not over else f"does NOT fit (estimate): {', '.join(over)} over the board",
+        f"limits (estimate): {limits['compute']:,.1f} frames/s compute ({estimate.part.dsp:,} DSPs and "
+        f"{estimate.lut_multipliers():,} LUT products busy every cycle), {limits['io']:,.1f} I/O "
+        f"({BEAT_BITS}-bit stream, a beat per cycle){recurrence}; the estimate is "
+        f"{estimate.frames_per_s / min(limits.values()):.1%} of the lowest",
+        "fits the board within the margin (estimate)"
+        if not over
+        else f"does NOT fit (estimate): {', '.join(over)} over the margin",
     ]
+    lines += folding_lines(estimate)
     lines += [
         f"{layer.name}: {layer.effective_macs_per_cycle:,.1f} dense-equivalent MACs per cycle "
         f"({layer.dense_macs / max(layer.macs, 1):,.1f}x fewer MACs than the dense LSTM; estimate)"
@@ -256,6 +341,24 @@ def format_table(estimate: NetworkEstimate) -> str:
         if layer.dense_macs
     ]
     return "\n".join(lines)
+
+
+def folding_lines(estimate: NetworkEstimate) -> list:
+    """Per folded layer, each folding stage's reuse factor and, for its loops, II, multipliers and
+    cycles per frame (estimates)."""
+    lines = []
+    for layer in estimate.layers:
+        if not layer.folding:
+            continue
+        lines.append(f"folding of {layer.name} (reuse factor per stage; estimate):")
+        for name, factor in layer.folding.items():
+            loops = [stage for stage in layer.stages if stage.fold == name]
+            detail = "; ".join(
+                f"{stage.name}: II {stage.achieved_ii}, {stage.multipliers:,} multipliers, {stage.cycles:,} cycles"
+                for stage in loops
+            )
+            lines.append(f"  {name:16} RF {factor:>5,}  {detail}")
+    return lines
 
 
 def convert_for_board(model, output_dir, board: str, io_type: str = "io_stream", **options):
@@ -278,13 +381,18 @@ def convert_for_board(model, output_dir, board: str, io_type: str = "io_stream",
 
 
 def main_estimate(args) -> int:
-    """``python -m overlay estimate``: convert (no files kept) and print the table or ``--json``."""
+    """``python -m overlay estimate``: convert (no files kept), fold every LSTM stage for
+    ``--target-fps`` (the fastest design that fits when not given) unless ``--reuse-factor`` sets
+    every stage, and print the table or ``--json``."""
     import sys
     import tempfile
 
     from overlay.build import BOARD_CLOCK_MHZ, load_keras_model
+    from overlay.folding import fold, with_folding
 
     try:
+        if args.reuse_factor is not None and args.target_fps is not None:
+            raise ValueError("give --reuse-factor (every stage at one reuse factor) or --target-fps, not both")
         model = load_keras_model(args.model)
         clock = BOARD_CLOCK_MHZ[args.board]
         with tempfile.TemporaryDirectory() as scratch:
@@ -293,13 +401,33 @@ def main_estimate(args) -> int:
                 scratch,
                 args.board,
                 args.io_type,
-                reuse_factor=args.reuse_factor,
+                reuse_factor=args.reuse_factor or 1,
                 head_reuse_factor=args.head_reuse_factor,
                 echo=lambda message: None,
             )
-            estimate = estimate_network(hls_model, args.board, clock)
+            if args.reuse_factor is None:
+                result = fold(hls_model, args.board, clock, args.target_fps, args.margin)
+                if result.fits:
+                    with_folding(hls_model, result.folding)
+            estimate = estimate_network(hls_model, args.board, clock, args.margin)
+            summary = estimate.as_dict()
+            if args.simulate:
+                from overlay.dataflow_sim import dataflow_summary
+
+                summary["dataflow"] = dataflow_summary(hls_model, estimate)
     except (ValueError, FileNotFoundError) as err:
         print(f"[overlay] error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps(estimate.as_dict(), indent=1) if args.json else format_table(estimate))
+    print(json.dumps(summary, indent=1) if args.json else format_table(estimate))
+    if args.simulate and not args.json:
+        simulated = summary["dataflow"]
+        fifos = ", ".join(
+            f"{fifo['name']} {fifo['needed_depth']} of {fifo['declared_depth']}" for fifo in simulated["fifos"]
+        )
+        print(f"dataflow simulation (estimate): {simulated['frames_per_s']:,.1f} frames/s; FIFO depths needed: {fifos}")
+    if args.reuse_factor is None and not result.target_met and result.fits:
+        print(
+            f"[overlay] the target {args.target_fps:,g} frames/s is not reached within the margin (estimate)",
+            file=sys.stderr,
+        )
     return 0

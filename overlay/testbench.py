@@ -122,7 +122,14 @@ def record_transfers(manifest: Manifest, library: Path, weights_dir: Path, seed:
     try:
         for calls, how in TRANSFERS:
             features = rng.uniform(-span, span, (calls * manifest.frames_per_call, manifest.n_features))
-            beats = encode_input(features, manifest.input_type, manifest.frames_per_call, manifest.n_features, reset)
+            beats = encode_input(
+                features,
+                manifest.input_type,
+                manifest.frames_per_call,
+                manifest.n_features,
+                reset,
+                manifest.in_pack_values,
+            )
             beats = {"whole": beats, "short": beats[:-1], "long": np.append(beats, [7, 7]).astype(np.uint64)}[how]
             recorded.append((beats, backend.transfer(beats, manifest.beats_out(calls))))
             reset = how != "whole"

@@ -20,7 +20,7 @@ import hls_project
 import models
 from hls_project.decomposed import ChainedInputMap
 from models.families import project_families
-from overlay.estimate import PARTS, estimate_network, largest_fitting_setting, with_reuse_factor
+from overlay.estimate import PARTS, estimate_network, largest_fitting_setting, parse_margin, with_reuse_factor
 
 FAMILIES = project_families()
 PAPER = {  # the UCF11 shapes: 57,600 features -> 4 x 256
@@ -57,10 +57,12 @@ def config_constants(parameters_h: str) -> dict:
 def check_chain_stages(configs, stages, index):
     """The decomposed (chained) input map's stages against its written step configs."""
     frame = configs[f"config{index}_frame"]
-    accumulate = stages["step 0 (frame) accumulate"]
-    assert accumulate.cycles == frame["a"] * frame["u"] * frame["b"] * frame["reuse_factor"]
+    accumulate, round_ = stages["step 0 (frame) accumulate"], stages["step 0 (frame) round"]
+    assert accumulate.iterations * accumulate.ii == frame["a"] * frame["u"] * frame["b"] * frame["reuse_factor"]
     assert accumulate.multipliers == frame["multiplier_limit"]
-    assert stages["step 0 (frame) round"].cycles == frame["a"] * frame["t"] * frame["b"]
+    assert round_.iterations * round_.ii == frame["a"] * frame["t"] * frame["b"]
+    # both pipelines sit inside the Rows loop: refilled once per row
+    assert accumulate.entries == round_.entries == frame["a"]
     steps = sorted(key for key in configs if re.fullmatch(rf"config{index}_(tt|ht)\d+", key))
     assert len(steps) == sum(1 for stage in stages if re.fullmatch(r"step \d+", stage))
     for key in steps:
@@ -71,15 +73,16 @@ def check_chain_stages(configs, stages, index):
             if "n_left" in step
             else step["a"] * step["p"] * step["q"] * step["t"] * step["b"]
         )
-        assert stage.cycles == outputs * step["reuse_factor"]
+        assert stage.iterations * stage.ii == outputs * step["reuse_factor"]
         assert stage.multipliers == step["multiplier_limit"]
 
 
 @pytest.mark.parametrize("reuse_factor", [1, 3])
 @pytest.mark.parametrize("name", FAMILIES)
 def test_stage_cycles_and_multipliers_equal_the_generated_configs(name, reuse_factor, tmp_path):
-    """Every stage's cycles are its trip count x II and its multipliers the ALLOCATION limit, both
-    read back from the written parameters.h (the estimate and the C++ share one schedule)."""
+    """Every stage's trip count x II and its multipliers (the ALLOCATION limit) equal what the
+    written parameters.h says (the estimate and the C++ share one schedule); its cycles add the
+    fill and drain of every entry and the II its memory ports allow."""
     hls_model = hls_project.convert(
         small_model(name), tmp_path / "prj", io_type="io_stream", reuse_factor=reuse_factor, echo=lambda m: None
     )
@@ -94,10 +97,15 @@ def test_stage_cycles_and_multipliers_equal_the_generated_configs(name, reuse_fa
     cell = configs[f"config{index}"]
     if "recurrent map" in stages:  # the dense recurrent map
         n, block = cell["n_state"], cell["recurrent_block"]
-        assert stages["recurrent map"].cycles == 4 * n * (n // block)
+        assert stages["recurrent map"].iterations == 4 * n * (n // block)
         assert stages["recurrent map"].multipliers == block
-    assert stages["state update"].multipliers == cell["state_multiplier_limit"]
-    assert stages["state update"].cycles == cell["n_state"] * cell["reuse_factor"]
+    state = stages["state update"]
+    assert state.multipliers == cell["state_multiplier_limit"]
+    assert state.iterations * state.ii == cell["n_state"] * cell["reuse_factor"]
+    # one gate table read for i, f and o: two ports serve it at II 2 at best
+    assert state.achieved_ii == max(cell["reuse_factor"], 2)
+    assert state.cycles == state.iterations * state.achieved_ii + state.depth - state.achieved_ii
+    assert stages["preactivation"].ii == 1  # no product: II 1 at any reuse factor
     # nnet::lstm_call: a family with a recurrent map runs its input half (the map, then the send of
     # 4 * n_state pre-activations into the FIFO) a frame ahead; a fused one runs frame after frame
     fused = re.search(rf"struct config{index} : .*?fused_recurrent = (\w+);", parameters_h, re.S).group(1)
@@ -107,8 +115,61 @@ def test_stage_cycles_and_multipliers_equal_the_generated_configs(name, reuse_fa
         assert estimate.ahead_stages == 0
     else:
         assert names[estimate.ahead_stages - 1] == "pre-activation send"
-        assert stages["pre-activation send"].cycles == 4 * cell["n_state"]
+        assert stages["pre-activation send"].iterations == 4 * cell["n_state"]
         assert "state update" not in names[: estimate.ahead_stages]
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_the_folding_pass_meets_a_target_and_the_written_configs_carry_it(name, tmp_path):
+    """Folding for a third of the fastest design's frames/s: every stage gets its own reuse factor
+    (not all equal), the target is met within the margin, the project converted with that folding
+    writes each step's reuse factor and multipliers into parameters.h as the estimate counts them,
+    and its estimate is the folding pass's."""
+    from hls_project.lstm_cell import recurrent_block
+    from overlay.folding import fold
+
+    model = small_model(name)
+    hls_model = hls_project.convert(model, tmp_path / "scratch", io_type="io_stream", echo=lambda m: None)
+    fastest = fold(hls_model, "pynq-z2", 100)
+    target = fastest.estimate.frames_per_s / 3
+    result = fold(hls_model, "pynq-z2", 100, target)
+    assert result.target_met and result.fits and target <= result.estimate.frames_per_s
+    assert result.estimate.frames_per_s < fastest.estimate.frames_per_s
+    (layer_name, folding), *_ = result.folding.items()
+    assert len(set(folding.values())) > 1  # each stage its own reuse factor
+    folded = hls_project.convert(
+        model, tmp_path / "prj", io_type="io_stream", folding=result.folding, echo=lambda m: None
+    )
+    folded.write()
+    configs = config_constants((tmp_path / "prj/firmware/parameters.h").read_text())
+    node = next(n for n in folded.get_layers() if type(n).__name__.endswith("LSTMLayer"))
+    assert node.folding() == folding
+    stages = {stage.name: stage for stage in node.estimate().stages}
+    if isinstance(node, ChainedInputMap):
+        check_chain_stages(configs, stages, node.index)
+        for number in range(len(node.input_map_folding_stages())):
+            key = (
+                f"config{node.index}_frame"
+                if number == 0
+                else next(k for k in configs if re.fullmatch(rf"config{node.index}_(tt|ht){number}", k))
+            )
+            assert configs[key]["reuse_factor"] == folding[f"step {number}"]
+    cell = configs[f"config{node.index}"]
+    assert cell["reuse_factor"] == folding["state update"]
+    if "recurrent map" in folding and "recurrent map" in stages:
+        assert cell["recurrent_block"] == recurrent_block(cell["n_state"], folding["recurrent map"])
+    estimate = estimate_network(folded, "pynq-z2", 100)
+    assert estimate.frames_per_s == pytest.approx(result.estimate.frames_per_s)
+
+
+def test_folding_refuses_unknown_stages_and_layers(tmp_path):
+    model = small_model("tt_lstm")
+    with pytest.raises(ValueError, match="not an LSTM layer"):
+        hls_project.convert(model, tmp_path / "a", folding={"nope": {"step 0": 2}}, echo=lambda m: None)
+    with pytest.raises(ValueError, match=">= 1"):
+        hls_project.convert(model, tmp_path / "b", folding={"tt_lstm": {"step 0": 0}}, echo=lambda m: None)
+    with pytest.raises(ValueError, match="'tt_lstm' has no folding stage 'step 9' .it has: step 0, step 1"):
+        hls_project.convert(model, tmp_path / "c", folding={"tt_lstm": {"step 9": 2}}, echo=lambda m: None)
 
 
 def pipelined_calls(ahead: int, rest: int, calls: int) -> int:
@@ -132,6 +193,7 @@ def test_a_call_interval_is_the_slower_half_when_the_input_half_runs_ahead(cycle
 
     split = min(split, len(cycles))
     stages = tuple(Stage(f"s{k}", c) for k, c in enumerate(cycles))
+    cycles = [stage.cycles for stage in stages]  # the trips plus the fill of each
     estimate = LayerEstimate("layer", "test", stages, calls, ahead_stages=split)
     expected = pipelined_calls(sum(cycles[:split]), sum(cycles[split:]), calls) if split else calls * sum(cycles)
     assert estimate.cycles_per_call == expected
@@ -161,12 +223,16 @@ def test_a_paper_shape_refused_for_pynq_z2_fits_alveo_u250(tmp_path):
     on_alveo = estimate_network(hls_model, "alveo-u250", 300)
     assert on_alveo.over() == []
     assert on_alveo.frames_per_s > on_pynq.frames_per_s  # same cycles, faster clock
-    fits = largest_fitting_setting(hls_model, "pynq-z2", 100, 1)
+    whole = parse_margin("1")  # every resource up to 100%
+    fits = largest_fitting_setting(hls_model, "pynq-z2", 100, 1, whole)
     assert fits and fits > 1
     with_reuse_factor(hls_model, fits)
-    assert estimate_network(hls_model, "pynq-z2", 100).over() == []
+    assert estimate_network(hls_model, "pynq-z2", 100, whole).over() == []
     with_reuse_factor(hls_model, fits // 2)
-    assert estimate_network(hls_model, "pynq-z2", 100).over() != []
+    assert estimate_network(hls_model, "pynq-z2", 100, whole).over() != []
+    # the default margin leaves room for routing and the block design: nothing more parallel fits
+    within_margin = largest_fitting_setting(hls_model, "pynq-z2", 100, 1)
+    assert within_margin is None or within_margin >= fits
 
 
 def test_the_physical_limits_bound_the_design(tmp_path):
@@ -178,6 +244,78 @@ def test_the_physical_limits_bound_the_design(tmp_path):
             summary = estimate.as_dict()
             assert summary["frames_per_s"] <= min(summary["limit_frames_per_s"].values()) * (1 + 1e-9)
             assert summary["available"] == part.available()
+
+
+def pipelined_loop_cycles(trips_per_entry: int, entries: int, ii: int, depth: int) -> int:
+    """An event-by-event pipelined loop entered ``entries`` times (inside an outer loop): an
+    iteration issues every ``ii`` cycles once the previous has, its result ``depth`` cycles after
+    it issues, and the next entry starts when the last result of this one is out."""
+    clock = 0
+    for _ in range(entries):
+        issued = [clock + k * ii for k in range(trips_per_entry)]
+        clock = issued[-1] + max(depth, ii)
+    return clock
+
+
+@given(
+    trips=st.integers(1, 50),
+    entries=st.integers(1, 8),
+    ii=st.integers(1, 4),
+    multipliers=st.integers(0, 64),
+    narrow=st.booleans(),
+)
+def test_stage_cycles_count_fill_and_drain_of_every_entry(trips, entries, ii, multipliers, narrow):
+    from hls_project.cost import Stage
+
+    bits = (8, 8) if narrow else (16, 16)
+    stage = Stage("s", trips * entries, ii, multipliers, bits, 20, entries=entries)
+    assert stage.cycles == pipelined_loop_cycles(trips, entries, ii, stage.depth)
+    assert stage.depth > (2 if multipliers else 1)  # read and write, and a product and adder tree when any
+
+
+def test_an_iteration_reading_one_bank_more_than_twice_is_port_limited():
+    from hls_project.cost import Memory, Stage
+
+    table = Memory("table", 512, 10)
+    assert Stage("s", 100, 1, memories=(table,), reads=(("table", 3),)).achieved_ii == 2
+    assert Stage("s", 100, 1, memories=(table,), reads=(("table", 2),)).achieved_ii == 1
+    banked = Memory("z", 64, 12, 4)
+    assert Stage("s", 100, 1, memories=(banked,), reads=(("z", 9),)).achieved_ii == 2
+    assert Stage("s", 100, 3, memories=(banked,), reads=(("z", 9),)).achieved_ii == 3
+
+
+def test_fits_means_within_the_margin_of_every_resource():
+    from hls_project.cost import LayerEstimate, Memory, Stage
+    from overlay.estimate import DEFAULT_MARGIN, NetworkEstimate, parse_margin
+
+    part = PARTS["pynq-z2"]
+    dsp_stage = Stage("products", 10, 1, int(part.dsp * 0.95), (16, 16), 20)  # 95% of the DSPs
+    io = LayerEstimate("top", "AcceleratorTop", (Stage("beats", 10),))
+    layers = (io, LayerEstimate("layer", "test", (dsp_stage,)), io)
+    assert NetworkEstimate("pynq-z2", part, 100, 1, layers).over() == ["dsp"]
+    assert NetworkEstimate("pynq-z2", part, 100, 1, layers, parse_margin("1")).over() == []
+    assert parse_margin("dsp=0.96") == {**DEFAULT_MARGIN, "dsp": 0.96}
+    bram = Stage("buffers", 10, memories=(Memory("big", 1024 * 128, 36),))  # 128 BRAM36 of 140: 91%
+    assert NetworkEstimate("pynq-z2", part, 100, 1, (io, LayerEstimate("l", "t", (bram,)), io)).over() == ["bram36"]
+    for text, message in [("lut=1.5", "fraction"), ("x=0.5", "unknown resource"), ("lut=a", "not a number")]:
+        with pytest.raises(ValueError, match=message):
+            parse_margin(text)
+
+
+def test_the_compute_limit_counts_lut_products_next_to_the_dsps(tmp_path):
+    """A model whose products are all narrow (8-bit) builds them from LUTs: its compute limit counts
+    the LUT multipliers the margin allows next to the DSPs, and still bounds the estimate."""
+    layer = FAMILIES["tt_lstm"].for_task(24, 8, 3, 2, name="tt", **quantizers("w8"))
+    inputs = tf.keras.Input((3, 24))
+    hls_model = hls_project.convert(
+        tf.keras.Model(inputs, layer(inputs)), tmp_path / "prj", io_type="io_stream", echo=lambda m: None
+    )
+    estimate = estimate_network(hls_model, "pynq-z2", 100)
+    products = estimate.products_per_frame()
+    assert products["lut"] > 0 and estimate.lut_multipliers() > 0
+    dsp_only = 100e6 / ((products["dsp"] + products["lut"]) / PARTS["pynq-z2"].dsp)
+    assert estimate.limits()["compute"] > dsp_only
+    assert estimate.frames_per_s <= min(estimate.limits().values())
 
 
 def run_overlay(*args):
@@ -196,8 +334,25 @@ def test_overlay_estimate_prints_a_table_and_json(tmp_path):
     for key in ("board", "clock_mhz", "frames_per_s", "latency_us", "bottleneck", "total", "available"):
         assert key in summary
     assert set(summary["total"]) == set(summary["available"]) == {"dsp", "bram36", "lut", "ff"}
-    assert set(summary["limit_frames_per_s"]) == {"compute", "io"} and summary["fits"] is True
+    assert set(summary["limit_frames_per_s"]) == {"compute", "io", "recurrence"} and summary["fits"] is True
+    assert summary["margin"] == {"dsp": 0.9, "bram36": 0.9, "lut": 0.8, "ff": 0.9}
+    for stage in (stage for layer in summary["layers"] for stage in layer["stages"]):
+        assert {"ii", "trips", "depth", "multipliers", "memories", "cycles"} <= set(stage)
+        assert stage["cycles"] >= stage["trips"] * stage["ii"]
+    strict = run_overlay(
+        "estimate", "--model", str(tmp_path / "m.h5"), "--board", "zcu102", "--json", "--margin", "lut=0.5"
+    )
+    assert json.loads(strict.stdout)["margin"]["lut"] == 0.5
+    bad = run_overlay("estimate", "--model", str(tmp_path / "m.h5"), "--board", "zcu102", "--margin", "luts=2")
+    assert bad.returncode == 2 and "unknown resource 'luts'" in bad.stderr and "Traceback" not in bad.stderr
     assert [layer["kind"] for layer in summary["layers"]][1:-1] == ["TTLSTM"]
+    assert all(layer["folding"] for layer in summary["layers"] if layer["kind"] == "TTLSTM")
+    folded = run_overlay("estimate", "--model", str(tmp_path / "m.h5"), "--board", "pynq-z2", "--target-fps", "1000")
+    assert folded.returncode == 0 and "folding of tt_lstm" in folded.stdout and "step 0" in folded.stdout
+    both = run_overlay(
+        "estimate", "--model", str(tmp_path / "m.h5"), "--board", "pynq-z2", "--target-fps", "9", "--reuse-factor", "2"
+    )
+    assert both.returncode == 2 and "not both" in both.stderr
     missing = run_overlay("estimate", "--model", str(tmp_path / "nothing.h5"), "--board", "pynq-z2")
     assert missing.returncode == 2 and "cannot load model" in missing.stderr
 

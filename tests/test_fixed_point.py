@@ -66,29 +66,50 @@ def test_table_is_exact_on_the_whole_input_grid(function, in_type, out_type):
     assert table.size < len(raw)  # clamping did shorten it
 
 
-def beats_by_bits(raw_calls, ftype):
-    """Packing by Python integers, bit by bit: value k of a call at bits (k % per) * width of its
-    beat, beats per call rounded up (an independent reference for ``host.protocol.pack``)."""
-    per = 64 // ftype.width
+def beats_by_bits(raw_calls, ftype, pack_values=None):
+    """Packing by Python integers, bit by bit (an independent reference for ``host.protocol.pack``):
+    a call's values in packs of ``pack_values`` (None: as many as fit a beat); a pack on as few
+    beats as can hold its values, the values spread evenly (the last beat of a pack the fewest), value j
+    of a beat at bits j * width; each pack and each call starts a beat."""
+    fit = 64 // ftype.width
+    pack_values = pack_values or fit
+    beats_per_pack = -(-pack_values // fit)
+    per_beat = -(-pack_values // beats_per_pack)
     beats = []
     for call in raw_calls:
-        words = [0] * -(-len(call) // per)
-        for k, value in enumerate(call):
-            words[k // per] |= (int(value) % (1 << ftype.width)) << ((k % per) * ftype.width)
-        beats += words
+        for start in range(0, len(call), pack_values):
+            words = [0] * beats_per_pack
+            for slot, value in enumerate(call[start : start + pack_values]):
+                words[slot // per_beat] |= (int(value) % (1 << ftype.width)) << ((slot % per_beat) * ftype.width)
+            beats += words
     return np.array(beats, dtype=np.uint64)
 
 
 @pytest.mark.parametrize(
     "ftype", [FixedType(9, 2), FixedType(10, 3, signed=False), FixedType(16, 4), FixedType(33, 5), FixedType(64, 20)]
 )
-def test_packing_equals_a_bit_by_bit_reference_and_round_trips(ftype, rng):
+@pytest.mark.parametrize("pack_values", [None, 1, 5, 13])
+def test_packing_equals_a_bit_by_bit_reference_and_round_trips(ftype, pack_values, rng):
     raw = rng.integers(ftype.min_raw, ftype.max_raw, (3, 13), endpoint=True, dtype=np.int64)
     raw[0, :2] = ftype.min_raw, ftype.max_raw
-    beats = protocol.pack(raw, ftype)
-    np.testing.assert_array_equal(beats, beats_by_bits(raw, ftype))
-    assert len(beats) == 3 * protocol.beats_for(13, ftype)
-    np.testing.assert_array_equal(protocol.unpack(beats, 13, ftype), raw)
+    beats = protocol.pack(raw, ftype, pack_values)
+    np.testing.assert_array_equal(beats, beats_by_bits(raw, ftype, pack_values))
+    assert len(beats) == 3 * protocol.beats_for(13, ftype, pack_values)
+    np.testing.assert_array_equal(protocol.unpack(beats, 13, ftype, pack_values), raw)
+
+
+@pytest.mark.parametrize(
+    "width, pack_values, beats_per_pack", [(9, 6, 1), (9, 7, 1), (9, 8, 2), (16, 11, 3), (64, 3, 3)]
+)
+def test_a_pack_that_fits_a_beat_is_one_beat(width, pack_values, beats_per_pack):
+    """The top's reader hands on one pack per beat (II=1): a frame of 57,600 nine-bit values in
+    packs of 6 is 9,600 beats; a pack wider than a beat spans the fewest beats that hold it."""
+    packing = protocol.Packing.of(FixedType(width, 2), pack_values)
+    assert packing.beats_per_pack == beats_per_pack
+    assert packing.per_beat * width <= 64
+    assert packing.beats(57_600) == -(-57_600 // pack_values) * beats_per_pack
+    with pytest.raises(ValueError, match="at least one"):
+        protocol.Packing.of(FixedType(width, 2), 0)
 
 
 def test_protocol_round_trip_and_errors():

@@ -55,7 +55,7 @@ def test_a_clip_is_one_transfer_and_a_malformed_transfer_leaves_the_top_clean(ov
         reference = accelerator.run_clip(clip)
         assert accelerator.backend.transfers == 1 and reference.shape == (7, 3)
         manifest = accelerator.manifest
-        beats = protocol.encode_input(clip, manifest.input_type, 1, 24, reset=True)
+        beats = protocol.encode_input(clip, manifest.input_type, 1, 24, True, manifest.in_pack_values)
         for malformed, flag in [
             (beats[:-2], protocol.STATUS_SHORT),
             (np.append(beats, beats[1:3]), protocol.STATUS_LONG),
@@ -63,7 +63,7 @@ def test_a_clip_is_one_transfer_and_a_malformed_transfer_leaves_the_top_clean(ov
             out = accelerator.backend.transfer(malformed.astype(np.uint64), manifest.beats_out(7))
             assert int(out[-1]) & flag
             with pytest.raises(RuntimeError, match="malformed transfer"):
-                protocol.decode_output(out, manifest.output_type, 7, manifest.n_outputs)
+                protocol.decode_output(out, manifest.output_type, 7, manifest.n_outputs, manifest.out_pack_values)
             np.testing.assert_array_equal(accelerator.run_clip(clip), reference)
 
 

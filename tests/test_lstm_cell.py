@@ -197,9 +197,13 @@ def test_overlay_build_and_emulator_equal_the_reference(name, tmp_path, rng):
     for beats_in, beats_out, status in zip(*transfers, statuses, strict=True):
         calls = status & 0xFFFF
         if status >> 32 == 0:
-            raw = protocol.unpack(beats_in[1:], manifest.frames_per_call * N_FEATURES, manifest.input_type)
+            raw = protocol.unpack(
+                beats_in[1:], manifest.frames_per_call * N_FEATURES, manifest.input_type, manifest.in_pack_values
+            )
             frames = manifest.input_type.from_raw(raw).reshape(calls, *manifest.input_shape)
-            outputs = protocol.decode_output(beats_out, manifest.output_type, calls, manifest.n_outputs)
+            outputs = protocol.decode_output(
+                beats_out, manifest.output_type, calls, manifest.n_outputs, manifest.out_pack_values
+            )
             np.testing.assert_array_equal(outputs, hls_project.execute(layer, frames)[0])
 
 

@@ -186,13 +186,14 @@ void lstm_cell_step(zx_T &zx, typename CONFIG_T::state_t h[CONFIG_T::n_state],
     typedef lstm_activations<CONFIG_T, CONFIG_T::pwl_activations> activation;
     const unsigned n_gates = 4 * CONFIG_T::n_state;
     accum_t z[n_gates];
+    #pragma HLS ARRAY_PARTITION variable=z block factor=4 // a bank per gate: State reads each once
     typename CONFIG_T::rec_t zh[n_gates];
     lstm_recurrent_map<CONFIG_T, CONFIG_T::fused_recurrent>::run(h, zh);
 
-// z = zx + zh + b, exact in preact_mac_t, one rounding to accum_t
+// z = zx + zh + b, exact in preact_mac_t, one rounding to accum_t (no product: II 1)
 Preactivation:
     for (unsigned j = 0; j < n_gates; j++) {
-        #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
+        #pragma HLS PIPELINE II=1
         typename CONFIG_T::preact_mac_t acc = zx_value(zx, j);
         acc += bias[j];
         if (!CONFIG_T::fused_recurrent) {
