@@ -12,7 +12,7 @@ import sys
 
 import pytest
 import tensorflow as tf
-from conftest import family_model, quantizers, run_build
+from conftest import STAND_IN_HWH, family_model, quantizers, run_build
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -221,13 +221,14 @@ REAL_REPORTS = os.path.join(os.path.dirname(__file__), "data", "hls4ml_reports",
 
 def overlay_after_a_vendor_run(overlays, tmp_path):
     """A copy of a built overlay with the stand-in bitstream files of the fake tools (see
-    test_overlay.OUTPUTS) and a real Vivado HLS report at the place a run leaves it. The report
-    is hls4ml's test data (tests/data/hls4ml_reports/ORIGIN.md): real tool output, of another design."""
+    test_overlay.OUTPUTS and conftest.STAND_IN_HWH) and a real Vivado HLS report at the place a
+    run leaves it. The report is hls4ml's test data (tests/data/hls4ml_reports/ORIGIN.md): real
+    tool output, of another design."""
     out = tmp_path / "overlay"
     shutil.copytree(overlays["clip"]["overlay"], out)
     (out / "hls/impl").mkdir()
     (out / "hls/impl/design_1_wrapper.bit").write_text("bits\n")
-    (out / "hls/impl/design_1.hwh").write_text("hwh\n")
+    (out / "hls/impl/design_1.hwh").write_text(STAND_IN_HWH)
     report_dir = out / "hls/myproject_prj/solution1/syn/report"
     report_dir.mkdir(parents=True)
     shutil.copyfile(os.path.join(REAL_REPORTS, "myproject_csynth.xml"), report_dir / "myproject_axi_csynth.xml")
