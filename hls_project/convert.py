@@ -12,6 +12,11 @@ from hls_project.lstm_cell import FAMILY_LAYERS
 from hls_project.names import NAMES_CONFIG_KEY, LayerNames, RenamedModel
 from models.quantization import LSTMTypes
 
+# The largest reuse factor this flow accepts: the most serial design the build's search for one
+# that fits (``overlay.estimate.largest_fitting_setting``) tries; a larger one would be written
+# into the C++ as given and estimated at next to 0 frames/s.
+MAX_REUSE_FACTOR = 4096
+
 
 def family_layers(model) -> list:
     """The model's layers of a registered LSTM family, in order."""
@@ -63,8 +68,9 @@ def convert(
         raise ValueError(f"model '{model.name}' has no {' / '.join(sorted(FAMILY_LAYERS))} layer (it has: {names})")
     if io_type not in ("io_parallel", "io_stream"):
         raise ValueError(f"io_type must be 'io_parallel' or 'io_stream', got {io_type!r}")
-    if int(reuse_factor) < 1:
-        raise ValueError(f"reuse_factor must be >= 1, got {reuse_factor}")
+    check_reuse_factor("reuse_factor", reuse_factor)
+    if head_reuse_factor is not None:
+        check_reuse_factor("head_reuse_factor", head_reuse_factor)
     check_output_dir(output_dir)
     names = LayerNames.for_model(model)
     for name, identifier in names.renamed.items():
@@ -113,16 +119,21 @@ def convert(
 def set_folding(config: dict, folding: dict, lstm_names: set, to_hls: dict) -> None:
     """Each LSTM layer's folding (``{stage: reuse factor}``) into its ``config["LayerName"]``
     entry (``FOLDING_CONFIG_KEY``); a layer that is not one of the model's LSTM layers, or a reuse
-    factor below 1, is refused. The stage names are checked by the layer (``LSTMFamilyLayer.folding``)."""
+    factor outside 1 .. ``MAX_REUSE_FACTOR``, is refused. The stage names are checked by the layer (``LSTMFamilyLayer.folding``)."""
     from hls_project.lstm_cell import FOLDING_CONFIG_KEY
 
     for name, stages in folding.items():
         if name not in lstm_names:
             raise ValueError(f"folding names layer {name!r}, which is not an LSTM layer of the model")
-        bad = {stage: factor for stage, factor in stages.items() if int(factor) < 1}
-        if bad:
-            raise ValueError(f"folding of layer {name!r}: reuse factors must be >= 1, got {bad}")
+        for stage, factor in stages.items():
+            check_reuse_factor(f"the reuse factor of layer {name!r}, stage {stage!r}", factor)
         config["LayerName"][to_hls[name]][FOLDING_CONFIG_KEY] = {stage: int(f) for stage, f in stages.items()}
+
+
+def check_reuse_factor(name: str, value) -> None:
+    """Refuse a reuse factor that is not an integer from 1 to ``MAX_REUSE_FACTOR``, naming ``name``."""
+    if not (float(value) == int(value) and 1 <= int(value) <= MAX_REUSE_FACTOR):
+        raise ValueError(f"{name} must be an integer from 1 to {MAX_REUSE_FACTOR}, got {value}")
 
 
 # characters hls4ml's build_lib.sh cannot carry in the folder it compiles in: it pastes the

@@ -19,6 +19,9 @@ from fixedpoint import FixedType
 from host.protocol import BEAT_BITS, Packing
 
 MANIFEST_NAME = "manifest.json"
+# our accelerator top in the block design; hls4ml 1.3.0's VivadoAccelerator design.tcl:
+# "create_bd_cell -vlnv xilinx.com:hls:${project_name}_axi:1.0"
+ACCELERATOR_VLNV = "xilinx.com:hls:myproject_axi:1.0"
 WEIGHTS_ROLE = "weights:"  # one file role per weights file the emulator reads, "weights:<name>"
 FORMAT_VERSION = 4  # 4: values travel in the model's packs (in_pack_values, out_pack_values)
 CONTENT_HASH = "content_sha256"  # the key of the hash of every other field

@@ -31,10 +31,8 @@ import numpy as np
 import pynq
 from pynq import DefaultHierarchy, DefaultIP
 
-from host.manifest import Manifest
+from host.manifest import ACCELERATOR_VLNV, Manifest
 
-# hls4ml 1.3.0's VivadoAccelerator design.tcl: "create_bd_cell -vlnv xilinx.com:hls:${project_name}_axi:1.0"
-ACCELERATOR_VLNV = "xilinx.com:hls:myproject_axi:1.0"
 DMA_VLNV = "xilinx.com:ip:axi_dma:"
 # hls4ml 1.3.0's Alveo axi_stream_design.tcl: "ipx::package_project -vendor fastmachinelearning.org
 # -library hls4ml" of module krnl_rtl, "package_xo -kernel_name krnl_rtl"

@@ -6,8 +6,8 @@ registered family with ``--models``) are quantization-aware from the start (ever
 ``DEFAULT_QUANTIZERS``), so the saved model is what hardware runs.
 
 Outputs (``--out``): ``<model>.h5`` per model (default ``tt_lstm.h5`` and ``dense_lstm.h5``), and
-``train_report.json`` with held-out accuracy, parameter counts and the data set description
-(read by ``overlay build``).
+``train_report.json`` with held-out accuracy, parameter counts, each model file's SHA-256 and the
+data set description (read by ``overlay build`` for a model file the report names, with that hash).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+
+from host.manifest import sha256_of
 
 DEFAULT_QUANTIZERS = {
     "kernel_quantizer": (10, 1),
@@ -201,7 +203,12 @@ def train(args) -> dict:
         accuracy = fit(model, x, y, x_test, y_test, args.epochs, args.batch_size, args.learning_rate, name)
         path = out / f"{name}.h5"
         model.save(path)
-        report["models"][name] = {"path": str(path), "held_out_accuracy": accuracy, "params": model.count_params()}
+        report["models"][name] = {
+            "path": str(path),
+            "sha256": sha256_of(path),  # overlay build takes the data set description only for this file
+            "held_out_accuracy": accuracy,
+            "params": model.count_params(),
+        }
         print(f"[train] {name}: held-out accuracy {accuracy:.3f}, {model.count_params():,} parameters -> {path}")
     (out / "train_report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"[train] report -> {out / 'train_report.json'}")

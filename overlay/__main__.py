@@ -162,12 +162,29 @@ def add_explore_parser(commands) -> None:
     explore.add_argument("--retry-failed", action="store_true", help="run the points recorded as failed again")
 
 
+def check_reuse_options(args) -> None:
+    """Refuse, before any work, a reuse factor option (``--reuse-factor``, ``--head-reuse-factor``,
+    ``--reuse-factors``) outside 1 to ``hls_project.convert.MAX_REUSE_FACTOR``."""
+    from hls_project.convert import check_reuse_factor
+
+    for option in ("reuse_factor", "head_reuse_factor", "reuse_factors"):
+        values = getattr(args, option, None)
+        for value in values if isinstance(values, list) else [values]:
+            if value is not None:
+                check_reuse_factor(f"--{option.replace('_', '-')}", value)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.command != "collect":
         from models.quiet import quiet_imports
 
         quiet_imports()
+        try:
+            check_reuse_options(args)
+        except ValueError as err:
+            print(f"[overlay] error: {err}", file=sys.stderr)
+            return 2
     if args.command == "estimate":
         from overlay.estimate import main_estimate
 

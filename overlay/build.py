@@ -22,16 +22,18 @@ tool and the commands to run on a machine that has it.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from pathlib import Path
 
-from host.manifest import MANIFEST_NAME, WEIGHTS_ROLE, Manifest, sha256_of
+from host.manifest import ACCELERATOR_VLNV, MANIFEST_NAME, REQUIRED_FIELDS, WEIGHTS_ROLE, Manifest, sha256_of
 from overlay.axi_wrapper import compile_top, top_packings, write_wrapper
 from overlay.package import PACKAGE_ARTEFACTS, write_expected_outputs, write_package
 from overlay.testbench import write_testbench
@@ -95,24 +97,80 @@ def check_output_folder(out_dir: Path) -> None:
         raise ValueError(f"--out {out_dir}: {existing} is not writable")
 
 
-def prepare_output_folder(out_dir: Path) -> None:
-    """An empty folder for this build: a previous overlay's artefacts are removed (so nothing a
-    vendor run left for another model can be collected for this one); a file, or a folder with
-    anything else in it, is refused before any work."""
-    check_output_folder(out_dir)
-    if out_dir.is_dir():
-        others = sorted(p.name for p in out_dir.iterdir() if p.name not in OVERLAY_ARTEFACTS)
-        if others:
+def is_overlay_manifest(path: Path) -> bool:
+    """Whether ``path`` is a manifest this flow wrote: a JSON object with every field ``Manifest``
+    requires (of any format version, edited or not: it is ours to replace)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and all(name in data for name in REQUIRED_FIELDS)
+
+
+def check_clearable(out_dir: Path, model_path) -> None:
+    """Refuse to clear an ``--out`` that holds the model (at any depth), or that is neither empty
+    nor an overlay folder (this flow's manifest and only names of its artefacts)."""
+    model = Path(model_path).resolve()
+    if model.is_relative_to(out_dir.resolve()):
+        raise ValueError(
+            f"--out {out_dir} holds the model {model_path}: building there would delete it; use another folder"
+        )
+    entries = sorted(path.name for path in out_dir.iterdir())
+    if not entries:
+        return
+    manifest = out_dir / MANIFEST_NAME
+    if not manifest.exists():
+        shown = ", ".join(entries[:5])
+        raise ValueError(
+            f"--out {out_dir} is not empty and holds no overlay ({MANIFEST_NAME}) but {shown}: use another folder"
+        )
+    if not is_overlay_manifest(manifest):
+        raise ValueError(
+            f"--out {out_dir}: its {MANIFEST_NAME} is not this flow's overlay manifest: use another folder"
+        )
+    others = [name for name in entries if name not in OVERLAY_ARTEFACTS]
+    if others:
+        raise ValueError(
+            f"--out {out_dir} holds files that are not an overlay's ({', '.join(others[:5])}): use another folder"
+        )
+
+
+def prepare_output_folder(out_dir: Path, model_path) -> None:
+    """Empty an existing ``--out`` for this build (``check_clearable`` first): a previous overlay's
+    artefacts are removed, so nothing a vendor run left for another model is collected for this one."""
+    check_clearable(out_dir, model_path)
+    remove_artefacts(out_dir)
+
+
+def remove_artefacts(out_dir: Path) -> None:
+    """Remove a previous overlay's artefacts (or a failed build's) from ``out_dir``."""
+    for name in OVERLAY_ARTEFACTS:
+        path = out_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+@contextmanager
+def locked_output_folder(out_dir: Path):
+    """Hold an exclusive ``flock`` on the folder itself while a build or collect writes into it
+    (released when the process ends, however it ends); a second one is refused at once."""
+    try:
+        descriptor = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as err:
+        raise ValueError(f"--out {out_dir}: cannot open the folder ({err.strerror})") from None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
             raise ValueError(
-                f"--out {out_dir} holds files that are not an overlay's ({', '.join(others[:5])}): use another folder"
-            )
-        for name in OVERLAY_ARTEFACTS:
-            path = out_dir / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-    out_dir.mkdir(parents=True, exist_ok=True)
+                f"--out {out_dir}: another build is running into this folder (or collecting from it); "
+                "wait for it to end or use another folder"
+            ) from None
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def check_top_interface(hls_model) -> None:
@@ -138,10 +196,42 @@ def check_top_interface(hls_model) -> None:
             )
 
 
+def read_train_report(path: Path) -> dict:
+    """A ``train_report.json`` (``models.train``): an object with a ``dataset`` object and a
+    ``models`` object of entries; anything else is refused, naming the file."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable training report ({err}): remove or fix it") from None
+    if not (
+        isinstance(report, dict)
+        and isinstance(report.get("dataset"), dict)
+        and isinstance(report.get("models"), dict)
+        and all(isinstance(entry, dict) for entry in report["models"].values())
+    ):
+        raise ValueError(f"{path} is not a training report (an object with 'dataset' and 'models'): remove or fix it")
+    return report
+
+
 def training_dataset(model_path) -> dict:
-    """The data set description ``models.train`` left beside the model (empty if none)."""
-    report = Path(model_path).parent / "train_report.json"
-    return json.loads(report.read_text()).get("dataset", {}) if report.exists() else {}
+    """The data set description of the ``train_report.json`` beside the model (empty if none),
+    from a report that names this model file and, where it records one, its SHA-256; a report of
+    another training run is ignored with a warning (the overlay then has no data set description)."""
+    model_path = Path(model_path)
+    path = model_path.parent / "train_report.json"
+    if not path.exists():
+        return {}
+    report = read_train_report(path)
+    entries = [entry for entry in report["models"].values() if Path(str(entry.get("path"))).name == model_path.name]
+    hashes = [entry["sha256"] for entry in entries if "sha256" in entry]
+    if not entries:
+        stale = f"does not name {model_path.name}"
+    elif hashes and sha256_of(model_path) not in hashes:
+        stale = f"was written for another {model_path.name} (its sha256 differs)"
+    else:
+        return report["dataset"]
+    log(f"warning: {path} {stale}: ignored, the overlay gets no data set description from it")
+    return {}
 
 
 def compile_emulator(hls_dir: Path, project: str = "myproject") -> Path:
@@ -295,18 +385,52 @@ def measured_against_estimate(hls_dir: Path, estimate: dict) -> dict:
     return measured
 
 
+def check_hwh(path: Path) -> None:
+    """Refuse a .hwh that is not XML naming our accelerator top (a ``MODULE`` of VLNV
+    ``ACCELERATOR_VLNV``, the IP ``host.pynq_driver`` looks for on the board)."""
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise ValueError(f"{path} is not XML ({err}): not a Vivado hardware handoff") from None
+    if not any(module.get("VLNV") == ACCELERATOR_VLNV for module in root.iter("MODULE")):
+        raise ValueError(
+            f"{path} has no module {ACCELERATOR_VLNV}: not the block design 'overlay build' wrote "
+            "(rerun its commands in hls/, then collect again)"
+        )
+
+
+# what a vendor run's reports let collect check, by the manifest's ``measured`` key they fill
+CHECKED_BY = {"hls": "C-synthesis report", "synth": "post-synthesis utilization", "wns_ns": "routed timing summary"}
+
+
+def collected_message(out_dir: Path, measured: dict) -> str:
+    """What ``collect`` did: the bitstream, and what of it the Vivado reports checked (or not)."""
+    missing = [report for key, report in CHECKED_BY.items() if key not in measured]
+    if not missing:
+        return f"bitstream collected in {out_dir}, its timing and resources read from the Vivado reports"
+    return (
+        f"bitstream collected in {out_dir}, unchecked against the Vivado reports missing under "
+        f"{out_dir / 'hls'}: {', '.join(missing)}"
+    )
+
+
 def collect(out_dir: Path, manifest: Manifest) -> Manifest:
-    """Check the tools' reports (timing), record them next to the estimate, copy the bitstream
-    files next to the manifest (one base name, ``accelerator``) and record their hashes; rewrite
-    the board package with them (``overlay.package``)."""
+    """Check the tools' reports (timing) and the .hwh (``check_hwh``), record the reports next to
+    the estimate, copy the bitstream files next to the manifest (one base name, ``accelerator``)
+    and record their hashes; rewrite the board package with them (``overlay.package``). Says which
+    reports were missing (``collected_message``)."""
     hls_dir = out_dir / "hls"
     manifest.measured = measured_against_estimate(hls_dir, manifest.estimate)
-    for role, path in find_outputs(hls_dir, manifest.board).items():
+    outputs = find_outputs(hls_dir, manifest.board)
+    if "hwh" in outputs:
+        check_hwh(outputs["hwh"])
+    for role, path in outputs.items():
         target = out_dir / f"accelerator{path.suffix}"
         shutil.copyfile(path, target)
         manifest.add_file(role, out_dir, target)
     manifest.save(out_dir)
     write_package(out_dir, manifest)
+    log(collected_message(out_dir, manifest.measured))
     return manifest
 
 
@@ -427,24 +551,29 @@ def build_overlay(
     ``margin`` (resource -> usable share; ``overlay.estimate.DEFAULT_MARGIN`` when None), each LSTM
     stage folded for ``target_fps`` (``convert_for_board``).
     ``stream``: build the model's stateful one-frame-per-call copy (``models.train.streaming_copy``),
-    for frame-by-frame video. A build that fails leaves nothing behind in ``out_dir``."""
+    for frame-by-frame video. ``out_dir`` is refused unless it is new, empty or an overlay folder
+    that does not hold the model (``prepare_output_folder``), and while another build writes into it
+    (``locked_output_folder``). A build that fails leaves nothing behind in ``out_dir``."""
     if board not in BOARDS:
         raise ValueError(f"--board must be one of {', '.join(BOARDS)}, got {board!r}")
     out_dir = Path(out_dir)
+    check_output_folder(out_dir)
     created = not out_dir.exists()
-    prepare_output_folder(out_dir)
-    try:
-        return build_into(
-            model_path, board, out_dir, io_type, reuse_factor, head_reuse_factor, force, stream, margin, target_fps
-        )
-    except MissingToolError:
-        raise  # everything but the vendor tools' outputs is written
-    except BaseException:
-        if created:
-            shutil.rmtree(out_dir, ignore_errors=True)
-        else:
-            prepare_output_folder(out_dir)  # the artefacts this build wrote
-        raise
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with locked_output_folder(out_dir):
+        prepare_output_folder(out_dir, model_path)
+        try:
+            return build_into(
+                model_path, board, out_dir, io_type, reuse_factor, head_reuse_factor, force, stream, margin, target_fps
+            )
+        except MissingToolError:
+            raise  # everything but the vendor tools' outputs is written
+        except BaseException:
+            if created:
+                shutil.rmtree(out_dir, ignore_errors=True)
+            else:
+                remove_artefacts(out_dir)  # the artefacts this build wrote
+            raise
 
 
 def build_into(
@@ -454,6 +583,7 @@ def build_into(
     from hls_project.convert import family_layers
 
     hls_dir = out_dir / "hls"
+    dataset = training_dataset(model_path)
     log(f"loading {model_path}")
     model = load_keras_model(model_path)
     if stream:
@@ -484,7 +614,7 @@ def build_into(
         stateful=any(layer.stateful for layer in lstm_layers),
         model_sha256=sha256_of(model_path),
         layers=[{"name": layer.name, "class": type(layer).__name__} for layer in lstm_layers],
-        dataset=training_dataset(model_path),
+        dataset=dataset,
         estimate=summary,
         in_pack_values=in_packing.pack,
         out_pack_values=out_packing.pack,
@@ -501,9 +631,7 @@ def build_into(
     package = write_package(out_dir, manifest)
     log(f"board package (on the board: python3 -m pip install DIR; pynq get-notebooks {package.name}): {package}")
     manifest.tools = run_tools(hls_dir, board)
-    collect(out_dir, manifest)
-    log(f"bitstream collected in {out_dir}")
-    return manifest
+    return collect(out_dir, manifest)
 
 
 def main_build(args) -> int:
@@ -521,7 +649,7 @@ def main_build(args) -> int:
             target_fps=args.target_fps,
         )
     except MissingToolError as err:
-        print(f"[overlay] error: {err}", file=sys.stderr)
+        log(f"no bitstream built here: {err}")  # the expected outcome without Vivado, not an error
         return 3
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"[overlay] error: {err}", file=sys.stderr)
@@ -532,10 +660,9 @@ def main_build(args) -> int:
 def main_collect(args) -> int:
     out_dir = Path(args.out)
     try:
-        manifest = Manifest.load(out_dir)
-        collect(out_dir, manifest)
+        with locked_output_folder(out_dir):
+            collect(out_dir, Manifest.load(out_dir))
     except (ValueError, FileNotFoundError) as err:
         print(f"[overlay] error: {err}", file=sys.stderr)
         return 2
-    log(f"bitstream collected in {out_dir}")
     return 0

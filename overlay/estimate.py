@@ -278,11 +278,13 @@ def with_reuse_factor(hls_model, reuse_factor: int) -> None:
 
 def largest_fitting_setting(hls_model, board: str, clock_mhz: float, start: int, margin=None) -> int | None:
     """The smallest LSTM reuse factor (powers of two from ``start``) whose estimate fits ``board``
-    within ``margin`` (the most parallel design that fits); None if even 4,096 does not. Restores
-    ``start``."""
+    within ``margin`` (the most parallel design that fits); None if even ``MAX_REUSE_FACTOR`` does
+    not. Restores ``start``."""
+    from hls_project.convert import MAX_REUSE_FACTOR
+
     found = None
     reuse_factor = max(1, start)
-    while reuse_factor <= 4096 and found is None:
+    while reuse_factor <= MAX_REUSE_FACTOR and found is None:
         with_reuse_factor(hls_model, reuse_factor)
         if not estimate_network(hls_model, board, clock_mhz, margin).over():
             found = reuse_factor

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MAX_REUSE_FACTOR = 4096  # the most folded setting tried (the reuse factor search's bound too)
+from hls_project.convert import MAX_REUSE_FACTOR
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,15 @@ def small_classifier(frames, stateful=False, preset="w12", classes=3):
     return model
 
 
+# A stand-in .hwh with only what ``overlay collect`` checks: XML naming our accelerator top's VLNV in
+# a MODULE element, as a Vivado hardware handoff does. Written by the tests, not Vivado output.
+STAND_IN_HWH = (
+    "<EDKSYSTEM><!-- stand-in written by the tests, not Vivado output --><MODULES>"
+    '<MODULE FULLNAME="/hier_0/myproject_axi_0" VLNV="xilinx.com:hls:myproject_axi:1.0"/>'
+    "</MODULES></EDKSYSTEM>\n"
+)
+
+
 def run_build(model_path, out, env=None, board="zcu102", *options):
     """``python -m overlay build`` in a subprocess (``env`` None: this process's environment)."""
     import subprocess

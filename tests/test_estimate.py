@@ -12,7 +12,7 @@ import sys
 
 import pytest
 import tensorflow as tf
-from conftest import family_model, quantizers, run_build
+from conftest import STAND_IN_HWH, family_model, quantizers, run_build
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -166,7 +166,7 @@ def test_folding_refuses_unknown_stages_and_layers(tmp_path):
     model = small_model("tt_lstm")
     with pytest.raises(ValueError, match="not an LSTM layer"):
         hls_project.convert(model, tmp_path / "a", folding={"nope": {"step 0": 2}}, echo=lambda m: None)
-    with pytest.raises(ValueError, match=">= 1"):
+    with pytest.raises(ValueError, match="stage 'step 0' must be an integer from 1 to 4096, got 0"):
         hls_project.convert(model, tmp_path / "b", folding={"tt_lstm": {"step 0": 0}}, echo=lambda m: None)
     with pytest.raises(ValueError, match="'tt_lstm' has no folding stage 'step 9' .it has: step 0, step 1"):
         hls_project.convert(model, tmp_path / "c", folding={"tt_lstm": {"step 9": 2}}, echo=lambda m: None)
@@ -376,13 +376,14 @@ REAL_REPORTS = os.path.join(os.path.dirname(__file__), "data", "hls4ml_reports",
 
 def overlay_after_a_vendor_run(overlays, tmp_path):
     """A copy of a built overlay with the stand-in bitstream files of the fake tools (see
-    test_overlay.OUTPUTS) and a real Vivado HLS report at the place a run leaves it. The report
-    is hls4ml's test data (tests/data/hls4ml_reports/ORIGIN.md): real tool output, of another design."""
+    test_overlay.OUTPUTS and conftest.STAND_IN_HWH) and a real Vivado HLS report at the place a
+    run leaves it. The report is hls4ml's test data (tests/data/hls4ml_reports/ORIGIN.md): real
+    tool output, of another design."""
     out = tmp_path / "overlay"
     shutil.copytree(overlays["clip"]["overlay"], out)
     (out / "hls/impl").mkdir()
     (out / "hls/impl/design_1_wrapper.bit").write_text("bits\n")
-    (out / "hls/impl/design_1.hwh").write_text("hwh\n")
+    (out / "hls/impl/design_1.hwh").write_text(STAND_IN_HWH)
     report_dir = out / "hls/myproject_prj/solution1/syn/report"
     report_dir.mkdir(parents=True)
     shutil.copyfile(os.path.join(REAL_REPORTS, "myproject_csynth.xml"), report_dir / "myproject_axi_csynth.xml")

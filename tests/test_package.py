@@ -10,7 +10,7 @@ import types
 
 import numpy as np
 import pytest
-from conftest import pynq_python
+from conftest import STAND_IN_HWH, pynq_python
 
 from host.manifest import Manifest
 from overlay import board_package
@@ -40,7 +40,7 @@ def installed(overlays, tmp_path_factory):
     shutil.copytree(overlays["clip"]["overlay"], overlay)
     (overlay / "hls/impl").mkdir()
     (overlay / "hls/impl/design_1_wrapper.bit").write_bytes(b"stand-in bitstream")
-    (overlay / "hls/impl/design_1.hwh").write_bytes(b"stand-in hardware handoff")
+    (overlay / "hls/impl/design_1.hwh").write_text(STAND_IN_HWH)
     collect(overlay, Manifest.load(overlay))
     target = root / "site"
     command = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
@@ -167,5 +167,5 @@ def test_a_rebuild_accepts_what_pip_left_in_the_overlay_folder(installed, tmp_pa
     copy = tmp_path / "overlay"
     shutil.copytree(installed[0], copy)
     assert (copy / "build").is_dir() and (copy / "package").is_dir() and (copy / "pyproject.toml").is_file()
-    prepare_output_folder(copy)
+    prepare_output_folder(copy, tmp_path / "model.h5")
     assert list(copy.iterdir()) == []

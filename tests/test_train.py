@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 import models
+from host.manifest import sha256_of
 from models.quantization import QUANTIZER_NAMES
 from models.train import build_dense_classifier, build_tt_classifier, streaming_copy
 
@@ -19,6 +20,7 @@ def test_default_task_reaches_90_percent_with_far_fewer_parameters(tmp_path):
     report = json.loads((tmp_path / "train_report.json").read_text())
     tt = report["models"]["tt_lstm"]
     assert tt["held_out_accuracy"] >= 0.90
+    assert tt["sha256"] == sha256_of(tt["path"])  # what overlay build checks before it takes the data set
     dense_params = build_dense_classifier(8, 256, 4).count_params()
     assert tt["params"] * 10 < dense_params
     assert "epoch" in result.stdout  # the progress bar

@@ -246,3 +246,185 @@ def test_csim_predict_refuses_non_finite_input(tmp_path, rng):
             hls_model.predict(broken)
     np.testing.assert_array_equal(hls_model.predict(clips), expected)
     assert type(hls_model).__name__ == "ModelGraph"
+
+
+# issue 25: nothing silently wrong, nothing of the user's deleted
+
+
+def _overlay_main(capsys, *argv):
+    """``python -m overlay`` in this process: (exit code, stdout, stderr)."""
+    from overlay.__main__ import main
+
+    code = main([str(argument) for argument in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _files(folder) -> list:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+def _model_inside_out(tmp_path):
+    """``--out w`` with the model at ``w/build/models/tt_lstm.h5`` (``build`` is a board-package name)."""
+    out = tmp_path / "w"
+    (out / "build/models").mkdir(parents=True)
+    (out / "build/models/tt_lstm.h5").write_bytes(b"the user's model")
+    (out / "build/models/train_report.json").write_text("{}")
+    return out, out / "build/models/tt_lstm.h5"
+
+
+def _user_project(tmp_path):
+    """A user's Python project: only names an overlay folder also has (pyproject.toml, package/)."""
+    out = tmp_path / "mylib"
+    (out / "package/mylib").mkdir(parents=True)
+    (out / "package/mylib/core.py").write_text("VALUE = 1\n")
+    (out / "pyproject.toml").write_text("[project]\nname = 'mylib'\n")
+    return out, tmp_path / "model.h5"
+
+
+def _foreign_manifest(tmp_path):
+    """A folder whose manifest.json is another tool's."""
+    out = tmp_path / "site"
+    (out / "package").mkdir(parents=True)
+    (out / "manifest.json").write_text(json.dumps({"name": "my web app", "icons": []}))
+    return out, tmp_path / "model.h5"
+
+
+@pytest.mark.parametrize(
+    "make, named",
+    [(_model_inside_out, "holds the model"), (_user_project, "no overlay"), (_foreign_manifest, "not this flow's")],
+)
+def test_build_never_clears_a_folder_that_is_not_an_overlay(tmp_path, capsys, make, named):
+    out, model = make(tmp_path)
+    before = _files(out)
+    code, stdout, stderr = _overlay_main(capsys, "build", "--model", model, "--board", "pynq-z2", "--out", out)
+    assert code == 2 and named in stderr and str(out) in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1 and "loading" not in stdout
+    assert _files(out) == before
+
+
+def test_build_refuses_an_overlay_folder_holding_the_model(overlays, tmp_path):
+    """Even a real overlay folder is not cleared when the model to build lies in it."""
+    from overlay import build_overlay
+
+    out = _copy(overlays, tmp_path, "clip")
+    (out / "build").mkdir()
+    shutil.copyfile(overlays["clip"]["root"] / "model.h5", out / "build" / "model.h5")
+    before = _files(out)
+    with pytest.raises(ValueError, match="holds the model"):
+        build_overlay(out / "build" / "model.h5", "pynq-z2", out)
+    assert _files(out) == before
+
+
+def test_a_second_build_into_a_folder_being_built_fails_at_once(overlays, tmp_path):
+    """While one build holds ``--out`` (its lock held here), another build into it is refused at
+    once, naming the folder, and touches nothing of it."""
+    from overlay import build_overlay
+    from overlay.build import locked_output_folder
+
+    out = _copy(overlays, tmp_path, "clip")
+    (out / "estimate.json").unlink()  # mid-build: files of one build, not yet all of them
+    before = _files(out)
+    with locked_output_folder(out):
+        with pytest.raises(ValueError, match=rf"{re.escape(str(out))}: another build is running"):
+            build_overlay(overlays["clip"]["root"] / "model.h5", "pynq-z2", out)
+        assert _files(out) == before
+    with locked_output_folder(out):  # released by the refused build and by the first holder
+        pass
+
+
+def _report(tmp_path, models: dict, dataset=None):
+    """A ``train_report.json`` beside ``tmp_path/tt_lstm.h5`` listing ``models`` (name -> entry)."""
+    model = tmp_path / "tt_lstm.h5"
+    model.write_bytes(b"this run's model")
+    report = {"dataset": dataset or {"kind": "synthetic", "height": 4, "width": 6, "channels": 1}, "models": models}
+    (tmp_path / "train_report.json").write_text(json.dumps(report))
+    return model
+
+
+def test_a_train_report_of_another_run_is_ignored_with_a_warning(tmp_path, capsys):
+    from host.manifest import sha256_of
+    from overlay.build import training_dataset
+
+    other = _report(tmp_path, {"ht_lstm": {"path": "runs/b/ht_lstm.h5"}})
+    assert training_dataset(other) == {}
+    assert "does not name tt_lstm.h5" in capsys.readouterr().out
+    stale = _report(tmp_path, {"tt_lstm": {"path": "runs/b/tt_lstm.h5", "sha256": "0" * 64}})
+    assert training_dataset(stale) == {}
+    assert "another tt_lstm.h5" in capsys.readouterr().out
+    current = _report(tmp_path, {"tt_lstm": {"path": "runs/b/tt_lstm.h5", "sha256": sha256_of(stale)}})
+    assert training_dataset(current)["height"] == 4
+    older = _report(tmp_path, {"tt_lstm": {"path": "runs/b/tt_lstm.h5"}})  # written before reports had hashes
+    assert training_dataset(older)["height"] == 4 and capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"dataset": {}, "models": []}', '{"models": {}}'])
+def test_a_corrupt_train_report_is_refused_naming_it(tmp_path, capsys, text):
+    model = tmp_path / "model.h5"
+    model.write_bytes(b"a model")  # the report is read before the model
+    (tmp_path / "train_report.json").write_text(text)
+    code, _, stderr = _overlay_main(capsys, "build", "--model", model, "--board", "pynq-z2", "--out", tmp_path / "o")
+    assert code == 2 and str(tmp_path / "train_report.json") in stderr and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def _vendor_run(overlays, tmp_path, hwh_text: str):
+    """A copy of an overlay after a (faked) vendor run: a stand-in bitstream and ``hwh_text`` as its .hwh."""
+    out = _copy(overlays, tmp_path, "clip")
+    (out / "hls/impl").mkdir()
+    (out / "hls/impl/design_1_wrapper.bit").write_bytes(b"stand-in bitstream")
+    (out / "hls/impl/design_1.hwh").write_text(hwh_text)
+    return out
+
+
+FOREIGN_HWH = '<EDKSYSTEM><MODULES><MODULE VLNV="xilinx.com:hls:resize_accel:1.0"/></MODULES></EDKSYSTEM>'
+
+
+@pytest.mark.parametrize("hwh_text, named", [("hwh\n", "not XML"), (FOREIGN_HWH, "myproject_axi")])
+def test_collect_refuses_a_hwh_that_is_not_our_block_design(overlays, tmp_path, capsys, hwh_text, named):
+    out = _vendor_run(overlays, tmp_path, hwh_text)
+    code, _, stderr = _overlay_main(capsys, "collect", "--out", out)
+    assert code == 2 and named in stderr and "design_1.hwh" in stderr, stderr
+    assert not (out / "accelerator.bit").exists() and "bitstream" not in Manifest.load(out).files
+
+
+def test_collect_without_the_vivado_reports_says_the_bitstream_is_unchecked(overlays, tmp_path, capsys):
+    from conftest import STAND_IN_HWH
+
+    out = _vendor_run(overlays, tmp_path, STAND_IN_HWH)
+    code, stdout, _ = _overlay_main(capsys, "collect", "--out", out)
+    assert code == 0 and (out / "accelerator.bit").exists()
+    assert "unchecked" in stdout and "timing summary" in stdout, stdout
+
+
+BUILD = ["build", "--model", "m.h5", "--board", "pynq-z2", "--out", "o"]
+ESTIMATE = ["estimate", "--model", "m.h5", "--board", "pynq-z2"]
+BAD_REUSE_FACTORS = [
+    ([*BUILD, "--reuse-factor", "3000000000"], "--reuse-factor"),
+    ([*BUILD, "--head-reuse-factor", "0"], "--head-reuse-factor"),
+    ([*BUILD, "--head-reuse-factor", "-2"], "--head-reuse-factor"),
+    ([*ESTIMATE, "--reuse-factor", "4097"], "--reuse-factor"),
+    ([*ESTIMATE, "--head-reuse-factor", "0"], "--head-reuse-factor"),
+    (["explore", "--family", "tt_lstm", "--board", "pynq-z2", "--reuse-factors", "1", "8192"], "--reuse-factors"),
+]
+
+
+@pytest.mark.parametrize("arguments, named", BAD_REUSE_FACTORS)
+def test_overlay_refuses_reuse_factors_out_of_range(tmp_path, capsys, arguments, named):
+    code, stdout, stderr = _overlay_main(capsys, *arguments)
+    assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert f"{named} must be an integer from 1 to 4096" in stderr and "loading" not in stdout
+
+
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        ({"reuse_factor": 3e9}, "reuse_factor"),
+        ({"head_reuse_factor": 0}, "head_reuse_factor"),
+        ({"reuse_factor": 2.5}, "reuse_factor"),
+    ],
+)
+def test_convert_refuses_reuse_factors_out_of_range(tmp_path, options, named):
+    with pytest.raises(ValueError, match=rf"{named} must be an integer from 1 to 4096"):
+        hls_project.convert(small_classifier(6), tmp_path / "csim", echo=lambda line: None, **options)
+    assert not (tmp_path / "csim").exists()
