@@ -119,7 +119,8 @@ def convert(
 def set_folding(config: dict, folding: dict, lstm_names: set, to_hls: dict) -> None:
     """Each LSTM layer's folding (``{stage: reuse factor}``) into its ``config["LayerName"]``
     entry (``FOLDING_CONFIG_KEY``); a layer that is not one of the model's LSTM layers, or a reuse
-    factor outside 1 .. ``MAX_REUSE_FACTOR``, is refused. The stage names are checked by the layer (``LSTMFamilyLayer.folding``)."""
+    factor outside 1 .. ``MAX_REUSE_FACTOR``, is refused. The stage names are checked by the layer
+    (``LSTMFamilyLayer.folding``)."""
     from hls_project.lstm_cell import FOLDING_CONFIG_KEY
 
     for name, stages in folding.items():
