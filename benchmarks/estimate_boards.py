@@ -149,7 +149,7 @@ def board_rows(name: str, model, board: str, scratch: Path) -> tuple:
         uniform_fps = estimate_network(hls_model, board, clock).frames_per_s
     result = fold(hls_model, board, clock)
     if not result.fits:
-        return [name, board, "none fits", *[""] * 9], {"family": name, "board": board, "fits": False}
+        return [name, board, "none fits", *[""] * 8], {"family": name, "board": board, "fits": False}
     with_folding(hls_model, result.folding)
     summary = estimate_network(hls_model, board, clock).as_dict()
     total, limits, fps = summary["total"], summary["limit_frames_per_s"], summary["frames_per_s"]

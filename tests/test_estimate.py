@@ -48,8 +48,9 @@ def config_constants(parameters_h: str) -> dict:
         constants = {}
         for declaration in re.findall(r"static const unsigned ([^;]+);", body):
             for item in declaration.split(","):
-                key, value = (part.strip() for part in item.split("="))
-                constants[key] = int(value)
+                key, _, value = (part.strip() for part in item.partition("="))
+                if value.isdigit():  # not hls4ml's expressions (io_type = nnet::io_parallel, ...)
+                    constants[key] = int(value)
         structs[name] = constants
     return structs
 

@@ -71,6 +71,28 @@ def tcl_value(project_tcl, variable) -> str:
 
 
 @pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed")
+@pytest.mark.parametrize("name", ["clip", "frames"])
+def test_the_builds_folding_is_in_the_manifest_and_in_parameters_h(overlays, name):
+    """The folding the build chose (no --reuse-factor: the folding pass) is written per stage in
+    the manifest's estimate and, per step, into the generated parameters.h."""
+    from test_estimate import config_constants
+
+    from hls_project.lstm_cell import recurrent_block
+
+    overlay = overlays[name]["overlay"]
+    lstm = next(layer for layer in Manifest.load(overlay).estimate["layers"] if layer["folding"])
+    folding = lstm["folding"]
+    assert set(folding) == {"step 0", "step 1", "step 2", "recurrent map", "state update"}
+    configs = config_constants((overlay / "hls/firmware/parameters.h").read_text())
+    cell = next(config for key, config in configs.items() if "recurrent_block" in config)
+    frame = next(config for key, config in configs.items() if key.endswith("_frame"))
+    assert cell["reuse_factor"] == folding["state update"]
+    assert cell["recurrent_block"] == recurrent_block(cell["n_state"], folding["recurrent map"])
+    assert frame["reuse_factor"] == folding["step 0"]
+    steps = [stage for stage in lstm["stages"] if stage["fold"]]
+    assert all(stage["pragma_ii"] == folding[stage["fold"]] for stage in steps if stage["name"] != "recurrent map")
+
+
 def test_hls_clock_is_the_boards(overlays, tmp_path):
     from overlay.build import BOARD_CLOCK_MHZ
 
