@@ -126,7 +126,7 @@ def calibration(scratch: Path) -> list:
 
 
 def main(argv=None) -> int:
-    from overlay.build import BOARD_CLOCK_MHZ, BOARDS
+    from host import boards
     from overlay.estimate import convert_for_board, estimate_network, largest_fitting_setting, with_reuse_factor
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -136,8 +136,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for name in PAPER:
             model = paper_classifier(name)
-            for board in BOARDS:
-                clock = BOARD_CLOCK_MHZ[board]
+            for board in boards.BOARDS:
+                clock = boards.board(board).clock_mhz
                 hls_model = convert_for_board(
                     model, Path(scratch) / f"{name}_{board}", board, echo=lambda message: None
                 )

@@ -31,22 +31,19 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from host import boards
 from host.manifest import MANIFEST_NAME, WEIGHTS_ROLE, Manifest, sha256_of
 from overlay.axi_wrapper import compile_top, write_wrapper
+from overlay.board_widths import set_board_widths
+from overlay.model_file import load_keras_model
 from overlay.package import PACKAGE_ARTEFACTS, write_expected_outputs, write_package
 from overlay.testbench import write_testbench
 
-BOARDS = ("pynq-z2", "zcu102", "alveo-u250")
-# The clock the accelerator runs at on each board, which HLS schedules for: the block designs
-# hls4ml writes clock the IP from the PS (pynq-z2: FCLK_CLK0 100 MHz; zcu102: pl_clk0 ~100 MHz);
-# on Alveo, the Vitis platform's default kernel clock (300 MHz).
-BOARD_CLOCK_MHZ = {"pynq-z2": 100, "zcu102": 100, "alveo-u250": 300}
 # The widest top-level port or stream element the flow writes: Vivado HLS stops at 65,536 bits
 # for a reshaped port and splits a stream of arrays into one FIFO per element; 4,096 is the
 # working limit hls4ml itself uses for complete partitioning.
 MAX_TOP_BITS = 4096
 HLS_COMMAND = 'vivado_hls -f build_prj.tcl "reset=1 synth=1 csim=0 cosim=0 validation=0 export=1 vsynth=0"'
-ALVEO_PLATFORM = "xilinx_u250_xdma_201830_2"
 
 
 class MissingToolError(RuntimeError):
@@ -55,22 +52,6 @@ class MissingToolError(RuntimeError):
 
 def log(message: str) -> None:
     print(f"[overlay] {message}", flush=True)
-
-
-def load_keras_model(path):
-    """Load a model saved by ``models.train``; refuse a file without one of our LSTM layers."""
-    from hls_project.convert import family_layers
-    from hls_project.lstm_cell import FAMILY_LAYERS
-    from models.saving import load_model
-
-    try:
-        model = load_model(path, compile=False)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"cannot load model {path}: {err}") from None
-    if not family_layers(model):
-        families = " / ".join(sorted(FAMILY_LAYERS))
-        raise ValueError(f"model {path} has no {families} layer: nothing for this flow to accelerate")
-    return model
 
 
 OVERLAY_ARTEFACTS = (
@@ -210,9 +191,10 @@ def report_warnings(log_text: str, log_path: Path) -> None:
 
 
 def tool_commands(board: str) -> list:
-    if board.startswith("alveo"):
+    record = boards.board(board)
+    if record.kind == "alveo":
         link = (
-            f"mkdir -p xo_files xclbin_files && cd xclbin_files && v++ -t hw --platform {ALVEO_PLATFORM} "
+            f"mkdir -p xo_files xclbin_files && cd xclbin_files && v++ -t hw --platform {record.platform} "
             "--link ../xo_files/myproject_kernel.xo -o myproject_kernel.xclbin "
             "--user_ip_repo_paths ../myproject_prj/solution1/impl/ip"
         )
@@ -228,12 +210,13 @@ def tool_version(tool: str) -> str:
 def run_tools(hls_dir: Path, board: str) -> dict:
     """Run every vendor step; raise ``MissingToolError`` before starting if a tool is missing."""
     steps = tool_commands(board)
+    alveo = boards.board(board).kind == "alveo"
     missing = [tool for tool, _ in steps if shutil.which(tool) is None]
     if missing:
         commands = "\n".join(f"  {command}" for _, command in steps)
         raise MissingToolError(
             f"{', '.join(missing)} not found on PATH: the HLS project and block design are written to "
-            f"{hls_dir}; on a machine with Vivado HLS / Vivado{' / Vitis' if board.startswith('alveo') else ''} "
+            f"{hls_dir}; on a machine with Vivado HLS / Vivado{' / Vitis' if alveo else ''} "
             f"run, in that directory:\n{commands}\n"
             f"then: python -m overlay collect --out {shlex.quote(str(hls_dir.parent))}"
         )
@@ -249,7 +232,8 @@ def run_tools(hls_dir: Path, board: str) -> dict:
 
 def find_outputs(hls_dir: Path, board: str) -> dict:
     """The bitstream files the vendor flow left behind, by role."""
-    patterns = {"xclbin": "**/*.xclbin"} if board.startswith("alveo") else {"bitstream": "**/*.bit", "hwh": "**/*.hwh"}
+    alveo = boards.board(board).kind == "alveo"
+    patterns = {"xclbin": "**/*.xclbin"} if alveo else {"bitstream": "**/*.bit", "hwh": "**/*.hwh"}
     found = {}
     for role, pattern in patterns.items():
         matches = sorted(hls_dir.glob(pattern))
@@ -316,7 +300,7 @@ def convert_for_board(model, board: str, hls_dir: Path, io_type: str, reuse_fact
     ``(hls_model, estimate)``."""
     from overlay.estimate import convert_for_board, estimate_network, format_table, largest_fitting_setting
 
-    clock_mhz = BOARD_CLOCK_MHZ[board]
+    clock_mhz = boards.board(board).clock_mhz
 
     def convert(factor):
         log(f"converting for {board} ({io_type}, LSTM reuse factor {factor}, HLS clock {clock_mhz} MHz)")
@@ -365,6 +349,15 @@ def accelerator_writer_sees_the_frames_input():
         VivadoAcceleratorConfig.__init__ = original
 
 
+def write_project(hls_model, hls_dir: Path, board: str) -> None:
+    """Write hls4ml's HLS and board projects, our accelerator top in place of its wrapper, and the
+    board's stream and memory widths in them (``overlay.board_widths``)."""
+    with accelerator_writer_sees_the_frames_input():
+        hls_model.write()
+    write_wrapper(hls_model, hls_dir)
+    set_board_widths(hls_dir, boards.board(board))
+
+
 def build_overlay(
     model_path,
     board: str,
@@ -380,8 +373,7 @@ def build_overlay(
     ``reuse_factor`` None: the most parallel LSTM reuse factor whose estimate fits the board.
     ``stream``: build the model's stateful one-frame-per-call copy (``models.train.streaming_copy``),
     for frame-by-frame video. A build that fails leaves nothing behind in ``out_dir``."""
-    if board not in BOARDS:
-        raise ValueError(f"--board must be one of {', '.join(BOARDS)}, got {board!r}")
+    boards.board(board)  # an unknown board is refused before any work
     out_dir = Path(out_dir)
     created = not out_dir.exists()
     prepare_output_folder(out_dir)
@@ -412,9 +404,7 @@ def build_into(model_path, board, out_dir: Path, io_type, reuse_factor, head_reu
     hls_model, estimate = convert_for_board(model, board, hls_dir, io_type, reuse_factor, head_reuse_factor, force)
     summary = estimate.as_dict()
     (out_dir / "estimate.json").write_text(json.dumps(summary, indent=1))
-    with accelerator_writer_sees_the_frames_input():
-        hls_model.write()
-    write_wrapper(hls_model, hls_dir)
+    write_project(hls_model, hls_dir, board)
     log(f"HLS project and block design written to {hls_dir} (build_prj.tcl, design.tcl)")
     emulator = compile_emulator(hls_dir)
     log(f"accelerator C++ compiled with g++ -Wall: {emulator}")

@@ -69,16 +69,16 @@ def tcl_value(project_tcl, variable) -> str:
 
 @pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed")
 def test_hls_clock_is_the_boards(overlays, tmp_path):
-    from overlay.build import BOARD_CLOCK_MHZ
+    from host import boards
 
     assert (
         float(tcl_value(overlays["clip"]["overlay"] / "hls/project.tcl", "clock_period"))
-        == 1000 / BOARD_CLOCK_MHZ["pynq-z2"]
+        == 1000 / boards.board("pynq-z2").clock_mhz
     )
     result = run_build(overlays["clip"]["root"] / "model.h5", tmp_path / "out", dict(os.environ), board="alveo-u250")
     assert result.returncode == 3, result.stderr
     period = float(tcl_value(tmp_path / "out/hls/project.tcl", "clock_period"))
-    assert period == pytest.approx(1000 / BOARD_CLOCK_MHZ["alveo-u250"]) and "HLS clock 300 MHz" in result.stdout
+    assert period == pytest.approx(1000 / boards.board("alveo-u250").clock_mhz) and "HLS clock 300 MHz" in result.stdout
 
 
 @pytest.mark.parametrize(

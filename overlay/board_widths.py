@@ -1,0 +1,82 @@
+"""hls4ml's board project at the board's widths (``host.boards``): what the DMA and the PS move.
+
+hls4ml 1.3.0 writes the AXI DMA's stream widths into ``project.tcl`` (``bit_width_hls_input`` /
+``bit_width_hls_output``) from its accelerator precision, which ``hls_project.convert`` sets to
+the board's beat (``ap_uint<beat_bits>``). What it has no setting for is pinned in its templates,
+and is set here in the files it wrote: on a Zynq, the DMA's memory-map widths and the PS port the
+DMA writes through (``design.tcl``); on Alveo, the RTL kernel's ``m_axi`` width (``src/``). Each
+edit replaces text the template must hold exactly once: a template that does not is an error
+naming the file (another hls4ml version needs its edits checked again).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from host.boards import Board
+
+# hls4ml 1.3.0's Alveo RTL kernel (``src/``, copied by its VivadoAccelerator writer): both files
+# declare the m_axi data width, which is also the width of the words the kernel streams to the top
+ALVEO_KERNEL_SOURCES = ("myproject_kernel.v", "krnl_rtl_int.sv")
+ALVEO_WIDTH = "parameter integer  C_M_AXI_GMEM_DATA_WIDTH = {}"
+HLS4ML_ALVEO_WIDTH = 32
+
+
+def replace_once(path: Path, edits) -> None:
+    """Apply ``(old, new)`` text edits to ``path``; each ``old`` must occur exactly once."""
+    text = path.read_text()
+    for old, new in edits:
+        if text.count(old) != 1:
+            raise RuntimeError(f"{path}: expected one '{old}' (hls4ml 1.3.0's template), found {text.count(old)}")
+        text = text.replace(old, new)
+    path.write_text(text)
+
+
+def zynq_design_edits(record: Board) -> tuple:
+    """``(text, ours)`` edits of hls4ml 1.3.0's ``templates/vivado_accelerator/<board>/tcl_scripts/
+    axi_stream_design.tcl`` that put the DMA's memory-map side and the PS port it reads and writes
+    through at ``record.memory_bits``."""
+    bits = f"{{{record.memory_bits}}}"  # a Tcl word
+    return {
+        "pynq-z2": (
+            # S_AXI_HP0, the port the DMA is connected to
+            ("PCW_USE_S_AXI_HP0 {1}]", f"PCW_USE_S_AXI_HP0 {{1}} CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {bits}]"),
+            ("CONFIG.c_m_axi_mm2s_data_width ${bit_width_hls_input}", f"CONFIG.c_m_axi_mm2s_data_width {bits}"),
+            # the template sets c_s_axis_s2mm_data_width, which the AXI DMA does not have (its S2MM
+            # widths are c_m_axi_s2mm_data_width and c_s_axis_s2mm_tdata_width)
+            ("CONFIG.c_s_axis_s2mm_data_width ${bit_width_hls_output}", f"CONFIG.c_m_axi_s2mm_data_width {bits}"),
+            (
+                "CONFIG.c_s_axis_s2mm_tdata_width.VALUE_SRC USER]",
+                "CONFIG.c_m_axi_s2mm_data_width.VALUE_SRC USER CONFIG.c_s_axis_s2mm_tdata_width.VALUE_SRC USER]",
+            ),
+        ),
+        "zcu102": (
+            # S_AXI_HPC0_FPD, the port the DMA is connected to, is S_AXI_GP0 in the PS configuration
+            ("CONFIG.PSU__SAXIGP0__DATA_WIDTH {32}", f"CONFIG.PSU__SAXIGP0__DATA_WIDTH {bits}"),
+            ("CONFIG.c_m_axi_mm2s_data_width ${bit_width_hls_input}", f"CONFIG.c_m_axi_mm2s_data_width {bits}"),
+            ("CONFIG.c_m_axi_s2mm_data_width ${bit_width_hls_output}", f"CONFIG.c_m_axi_s2mm_data_width {bits}"),
+        ),
+    }[record.name]
+
+
+def set_zynq_design_widths(project_dir, record: Board) -> Path:
+    """The DMA's memory-map widths and the PS port's width in ``design.tcl``; returns its path."""
+    path = Path(project_dir) / "design.tcl"
+    replace_once(path, zynq_design_edits(record))
+    return path
+
+
+def widen_alveo_kernel(project_dir, bits: int) -> list:
+    """Set the m_axi data width of hls4ml's Alveo kernel (both files that declare it) to ``bits``;
+    a template that does not declare it as expected is an error. Returns the paths."""
+    paths = [Path(project_dir) / "src" / name for name in ALVEO_KERNEL_SOURCES]
+    for path in paths:
+        replace_once(path, [(ALVEO_WIDTH.format(HLS4ML_ALVEO_WIDTH), ALVEO_WIDTH.format(bits))])
+    return paths
+
+
+def set_board_widths(project_dir, record: Board) -> list:
+    """The board's memory-side widths in the project hls4ml wrote; returns the files edited."""
+    if record.kind == "alveo":
+        return widen_alveo_kernel(project_dir, record.memory_bits)
+    return [set_zynq_design_widths(project_dir, record)]
