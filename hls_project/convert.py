@@ -164,13 +164,12 @@ def board_part(board: str) -> str:
 
 
 def accelerator_options(board: str) -> dict:
-    """hls4ml's VivadoAccelerator options for ``board``: its part, its Vitis platform (Alveo), and
-    the accelerator's stream words as ``ap_uint<beat_bits>``, from which hls4ml sizes the AXI DMA's
-    streams (``project.tcl``; ``overlay.board_widths`` sets the rest of the board's widths)."""
-    record = boards.board(board)
-    beat = f"ap_uint<{record.beat_bits}>"
-    options = {"board": board, "part": board_part(board), "input_type": beat, "output_type": beat}
-    return options | ({"platform": record.platform} if record.platform else {})
+    """hls4ml's VivadoAccelerator options for ``board``: its part and, on Alveo, its Vitis platform.
+    The widths of the board project are set in the files hls4ml writes (``overlay.board_widths``):
+    its accelerator precision, the knob of its DMA stream widths, also types its own C-simulation
+    wrapper, which hls4ml 1.3.0 writes as invalid C++ for any type but float and double."""
+    platform = boards.board(board).platform
+    return {"board": board, "part": board_part(board)} | ({"platform": platform} if platform else {})
 
 
 DENSE_CLASSES = ("Dense", "QDense")

@@ -1,12 +1,15 @@
 """hls4ml's board project at the board's widths (``host.boards``): what the DMA and the PS move.
 
-hls4ml 1.3.0 writes the AXI DMA's stream widths into ``project.tcl`` (``bit_width_hls_input`` /
-``bit_width_hls_output``) from its accelerator precision, which ``hls_project.convert`` sets to
-the board's beat (``ap_uint<beat_bits>``). What it has no setting for is pinned in its templates,
-and is set here in the files it wrote: on a Zynq, the DMA's memory-map widths and the PS port the
-DMA writes through (``design.tcl``); on Alveo, the RTL kernel's ``m_axi`` width (``src/``). Each
-edit replaces text the template must hold exactly once: a template that does not is an error
-naming the file (another hls4ml version needs its edits checked again).
+hls4ml 1.3.0 writes its board project for 32-bit words: the AXI DMA's stream widths in
+``project.tcl`` (``bit_width_hls_input`` / ``bit_width_hls_output``, from its default accelerator
+precision, float), the DMA's memory-map widths and the PS port it moves data through in the Zynq
+block design ``design.tcl``, the ``m_axi`` width of the Alveo RTL kernel (``src/``). The top moves
+``beat_bits``-wide beats; these edits of the files hls4ml wrote set the board record's widths. Each
+replaces text the file must hold exactly once: a file that does not is an error naming it (another
+hls4ml version needs its edits checked again). hls4ml's own knob for the stream widths, its
+accelerator precision, is not used: it also types hls4ml's C-simulation wrapper (``hls_model.compile``),
+which hls4ml 1.3.0 writes as invalid C++ for any ``ap_`` type (``typedef uint<64> T_in``), and whose
+only other 64-bit choice, ``double``, is not what the stream carries.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from host.boards import Board
 ALVEO_KERNEL_SOURCES = ("myproject_kernel.v", "krnl_rtl_int.sv")
 ALVEO_WIDTH = "parameter integer  C_M_AXI_GMEM_DATA_WIDTH = {}"
 HLS4ML_ALVEO_WIDTH = 32
+HLS4ML_STREAM_WIDTH = 32  # bits of hls4ml's default accelerator precision, float
 
 
 def replace_once(path: Path, edits) -> None:
@@ -27,7 +31,7 @@ def replace_once(path: Path, edits) -> None:
     text = path.read_text()
     for old, new in edits:
         if text.count(old) != 1:
-            raise RuntimeError(f"{path}: expected one '{old}' (hls4ml 1.3.0's template), found {text.count(old)}")
+            raise RuntimeError(f"{path}: expected one {old.strip()!r} (hls4ml 1.3.0's), found {text.count(old)}")
         text = text.replace(old, new)
     path.write_text(text)
 
@@ -75,8 +79,20 @@ def widen_alveo_kernel(project_dir, bits: int) -> list:
     return paths
 
 
+def set_project_widths(project_dir, record: Board) -> Path:
+    """The DMA's stream widths in ``project.tcl`` (hls4ml writes them for its float precision)."""
+    path = Path(project_dir) / "project.tcl"
+    edits = [
+        (f"set bit_width_hls_{role} {HLS4ML_STREAM_WIDTH}\n", f"set bit_width_hls_{role} {record.beat_bits}\n")
+        for role in ("input", "output")
+    ]
+    replace_once(path, edits)
+    return path
+
+
 def set_board_widths(project_dir, record: Board) -> list:
-    """The board's memory-side widths in the project hls4ml wrote; returns the files edited."""
+    """The board's stream and memory widths in the project hls4ml wrote; returns the files edited."""
+    project = set_project_widths(project_dir, record)
     if record.kind == "alveo":
-        return widen_alveo_kernel(project_dir, record.memory_bits)
-    return [set_zynq_design_widths(project_dir, record)]
+        return [project, *widen_alveo_kernel(project_dir, record.memory_bits)]
+    return [project, set_zynq_design_widths(project_dir, record)]

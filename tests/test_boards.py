@@ -3,7 +3,6 @@
 are parsed here and compared with the record, so a frame can not arrive cut in half unnoticed."""
 
 import ast
-import importlib
 import re
 import shutil
 import sys
@@ -174,8 +173,6 @@ def test_the_project_as_hls4ml_writes_it_is_reported(tmp_path, monkeypatch, name
     from overlay.estimate import convert_for_board
 
     record = boards.board(name)
-    conversion = importlib.import_module("hls_project.convert")  # the package's ``convert`` is the function
-    monkeypatch.setattr(conversion, "accelerator_options", lambda board: {"board": board, "part": record.part})
     monkeypatch.setattr(overlay.build, "set_board_widths", lambda hls_dir, record: [])
     hls_model = convert_for_board(
         small_classifier(1, stateful=True), tmp_path, name, reset_port=True, echo=lambda message: None
