@@ -7,7 +7,7 @@ Steps (each printed as it runs):
    parallel LSTM reuse factor that fits unless one is given, and refuse a design that does not
    fit unless ``--force``;
 2. write the HLS project, our accelerator top (``overlay.axi_wrapper``) and the board's Vivado
-   block design (hls4ml's ``design.tcl``);
+   block design (hls4ml's ``design.tcl``), at the board record's widths (``overlay.board_widths``);
 3. compile the accelerator top with g++ into the emulator library ``emulator/libaccel.so``
    (the host's emulated backend; also proves the generated C++ compiles), and write the top's
    C/RTL co-simulation testbench from transfers recorded on it (``overlay.testbench``);
