@@ -32,10 +32,10 @@ BOARD = "pynq-z2"
 def hardware_estimate(model, scratch: Path, reuse_factor: int) -> dict:
     """The LSTM layer's memory and the network's totals from ``overlay.estimate`` (an estimate)."""
     from hls_project.lstm_cell import LSTMFamilyLayer
-    from overlay.build import BOARD_CLOCK_MHZ
+    from host import boards
     from overlay.estimate import PARTS, convert_for_board, estimate_network, layer_estimate
 
-    clock = BOARD_CLOCK_MHZ[BOARD]
+    clock = boards.board(BOARD).clock_mhz
     hls_model = convert_for_board(model, scratch, BOARD, reuse_factor=reuse_factor, echo=lambda message: None)
     lstm = next(node for node in hls_model.get_layers() if isinstance(node, LSTMFamilyLayer))
     layer = layer_estimate(lstm)

@@ -136,11 +136,11 @@ def short_folding(folding: dict) -> str:
 def board_rows(name: str, model, board: str, scratch: Path) -> tuple:
     """One family on one board: the folding pass's design (the fastest that fits the margin) next to
     the most parallel uniform reuse factor that fits; ``(table row, JSON record)``."""
-    from overlay.build import BOARD_CLOCK_MHZ
+    from host import boards
     from overlay.estimate import convert_for_board, estimate_network, largest_fitting_setting, with_reuse_factor
     from overlay.folding import fold, with_folding
 
-    clock = BOARD_CLOCK_MHZ[board]
+    clock = boards.board(board).clock_mhz
     hls_model = convert_for_board(model, scratch / f"{name}_{board}", board, echo=lambda message: None)
     uniform = largest_fitting_setting(hls_model, board, clock, 1)
     uniform_fps = None
@@ -172,7 +172,7 @@ def board_rows(name: str, model, board: str, scratch: Path) -> tuple:
 
 
 def main(argv=None) -> int:
-    from overlay.build import BOARDS
+    from host import boards
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="build/bench", help="folder for estimate_boards.json")
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for name in PAPER:
             model = paper_classifier(name)
-            for board in BOARDS:
+            for board in boards.BOARDS:
                 row, record = board_rows(name, model, board, Path(scratch))
                 rows.append(row)
                 results.append(record)

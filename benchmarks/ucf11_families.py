@@ -101,10 +101,10 @@ def pynq_estimate(model) -> dict:
     (estimate), or ``{"reuse_factor": None}`` when none up to 4,096 does."""
     import tempfile
 
-    from overlay.build import BOARD_CLOCK_MHZ
+    from host import boards
     from overlay.estimate import convert_for_board, estimate_network, largest_fitting_setting, with_reuse_factor
 
-    clock = BOARD_CLOCK_MHZ[BOARD]
+    clock = boards.board(BOARD).clock_mhz
     with tempfile.TemporaryDirectory() as scratch:
         hls_model = convert_for_board(model, scratch, BOARD, echo=lambda message: None)
         reuse_factor = largest_fitting_setting(hls_model, BOARD, clock, 1)

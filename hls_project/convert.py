@@ -10,6 +10,7 @@ import numpy as np
 from hls_project.input_stream import RESET_CONFIG_KEY
 from hls_project.lstm_cell import FAMILY_LAYERS
 from hls_project.names import NAMES_CONFIG_KEY, LayerNames, RenamedModel
+from host import boards
 from models.quantization import LSTMTypes
 
 # The largest reuse factor this flow accepts: the most serial design the build's search for one
@@ -95,7 +96,7 @@ def convert(
             # the C-sim rounds floats into the input type exactly as the layer's input_quantizer does
             input_type = LSTMTypes.from_fixed_types(first.cell.fixed_types, first.name).input
             config["LayerName"][input_name]["Precision"] = input_type.cpp()
-        kwargs = {"board": board, "part": board_part(board)} if backend == "VivadoAccelerator" and board else {}
+        kwargs = accelerator_options(board) if backend == "VivadoAccelerator" and board else {}
         if clock_period is not None:
             kwargs["clock_period"] = clock_period
         hls_model = hls4ml.converters.convert_from_keras_model(
@@ -173,18 +174,33 @@ def refuse_non_finite(hls_model):
     return hls_model
 
 
-def board_part(board: str) -> str:
-    """The FPGA part hls4ml's VivadoAccelerator backend uses for ``board`` (its supported_boards.json),
-    passed along so that hls4ml does not warn that its default part is not the board's."""
+def hls4ml_boards() -> dict:
+    """hls4ml's VivadoAccelerator boards by name (its supported_boards.json: part, templates)."""
     import json
     from pathlib import Path
 
     import hls4ml.backends.vivado_accelerator as accelerator
 
-    boards = json.loads((Path(accelerator.__file__).parent / "supported_boards.json").read_text())
-    if board not in boards:
-        raise ValueError(f"hls4ml's VivadoAccelerator backend knows no board {board!r} (it knows {', '.join(boards)})")
-    return boards[board]["part"]
+    return json.loads((Path(accelerator.__file__).parent / "supported_boards.json").read_text())
+
+
+def board_part(board: str) -> str:
+    """The FPGA part of ``board`` (our record, ``host.boards``), a board hls4ml's VivadoAccelerator
+    backend must know (it writes the board's block design); passed along so that hls4ml does not
+    warn that its default part is not the board's."""
+    known = hls4ml_boards()
+    if board not in known:
+        raise ValueError(f"hls4ml's VivadoAccelerator backend knows no board {board!r} (it knows {', '.join(known)})")
+    return boards.board(board).part
+
+
+def accelerator_options(board: str) -> dict:
+    """hls4ml's VivadoAccelerator options for ``board``: its part and, on Alveo, its Vitis platform.
+    The widths of the board project are set in the files hls4ml writes (``overlay.board_widths``):
+    its accelerator precision, the knob of its DMA stream widths, also types its own C-simulation
+    wrapper, which hls4ml 1.3.0 writes as invalid C++ for any type but float and double."""
+    platform = boards.board(board).platform
+    return {"board": board, "part": board_part(board)} | ({"platform": platform} if platform else {})
 
 
 DENSE_CLASSES = ("Dense", "QDense")

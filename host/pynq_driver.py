@@ -31,6 +31,7 @@ import numpy as np
 import pynq
 from pynq import DefaultHierarchy, DefaultIP
 
+from host import boards
 from host.manifest import ACCELERATOR_VLNV, Manifest
 
 DMA_VLNV = "xilinx.com:ip:axi_dma:"
@@ -43,8 +44,6 @@ ALVEO_KERNEL_NAME = "krnl_rtl"
 AP_CTRL, FIFO_IN, FIFO_OUT, LENGTH_IN, LENGTH_OUT = 0x00, 0x10, 0x1C, 0x28, 0x30
 AP_START, AP_DONE = 0x1, 0x2
 DMA_CONTROL, DMA_SOFT_RESET = 0x00, 0x4  # MM2S_DMACR; a soft reset resets both channels
-# The FPGA part of each board as the .hwh names it (<SYSTEMINFO DEVICE=... PACKAGE=...>).
-BOARD_PARTS = {"pynq-z2": ("7z020", "clg400"), "zcu102": ("xczu9eg", "ffvb1156")}
 BEAT_BYTES = 8
 
 
@@ -347,14 +346,15 @@ def _claim(path: Path) -> str:
 
 
 def check_hwh_board(hwh: Path, board: str) -> None:
-    """Refuse a .hwh whose FPGA part is not the manifest's board's."""
-    if board not in BOARD_PARTS:
-        return
+    """Refuse a .hwh whose FPGA part is not the manifest's board's (``host.boards``: as a .hwh names it)."""
+    record = boards.board(board)
+    if record.hwh_device is None:
+        raise ValueError(f"the manifest's board {board} takes an xclbin, not a bitstream and {hwh}")
     text = Path(hwh).read_text(errors="replace")[:20000]
     match = re.search(r'<SYSTEMINFO[^>]*DEVICE="([^"]+)"[^>]*PACKAGE="([^"]+)"', text)
     if match is None:
         raise ValueError(f"{hwh} has no <SYSTEMINFO DEVICE=... PACKAGE=...>: not a Vivado hardware handoff")
-    device, package = BOARD_PARTS[board]
+    device, package = record.hwh_device, record.hwh_package
     if device not in match.group(1) or package != match.group(2):
         raise ValueError(
             f"{hwh} is for part {match.group(1)} {match.group(2)}, but the manifest's board {board} is "

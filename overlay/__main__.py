@@ -3,7 +3,8 @@
 import argparse
 import sys
 
-from overlay.build import BOARDS, main_build, main_collect
+from host.boards import BOARDS
+from overlay.build import main_build, main_collect
 
 
 def margin_argument(text: str) -> dict:

@@ -35,7 +35,8 @@ HEADER = """#ifndef {guard}_AXI_H_
 #include "hls_stream.h"
 #include "{project}.h"
 
-typedef ap_axiu<{beat_bits}, 1, 1, 1> axis_beat;
+// data, keep, strb and last: the AXI DMA's streams have no TUSER, TID or TDEST
+typedef ap_axiu<{beat_bits}, 0, 0, 0> axis_beat;
 
 static const unsigned N_X = {n_x};               // input values per call (frames * features)
 static const unsigned N_OUT = {n_out};           // output values per call
@@ -123,9 +124,6 @@ static axis_beat beat_of(ap_uint<{beat_bits}> data, bool last) {{
     word.data = data;
     word.keep = -1;
     word.strb = -1;
-    word.user = 0;
-    word.id = 0;
-    word.dest = 0;
     word.last = last;
     return word;
 }}
@@ -367,27 +365,6 @@ def write_wrapper(hls_model, project_dir) -> list:
     paths[2].write_text(BRIDGE.format(project=project))
     paths.append(project_dir / "emulator_weights.h")
     paths[3].write_text(WEIGHTS_HEADER)
-    if (project_dir / "src" / ALVEO_KERNEL_SOURCES[-1]).exists():  # an Alveo project: hls4ml's RTL kernel
-        paths += widen_alveo_kernel(project_dir)
-    return paths
-
-
-# hls4ml 1.3.0's Alveo RTL kernel (``src/``, copied by its VivadoAccelerator writer) moves 32-bit
-# words between card memory and the top's AXI streams; our beats are BEAT_BITS wide, and the host
-# (``host.pynq_driver.AlveoKernel``) gives the kernel's lengths in beats.
-ALVEO_KERNEL_SOURCES = ("myproject_kernel.v", "krnl_rtl_int.sv")
-ALVEO_WIDTH = "parameter integer  C_M_AXI_GMEM_DATA_WIDTH = {}"
-
-
-def widen_alveo_kernel(project_dir) -> list:
-    """Set the m_axi data width of hls4ml's Alveo kernel (both files that declare it) to
-    ``BEAT_BITS``; a template that does not declare it as expected is an error. Returns the paths."""
-    paths = [Path(project_dir) / "src" / name for name in ALVEO_KERNEL_SOURCES]
-    for path in paths:
-        text = path.read_text()
-        if text.count(ALVEO_WIDTH.format(32)) != 1:
-            raise RuntimeError(f"{path}: expected one '{ALVEO_WIDTH.format(32)}' (hls4ml 1.3.0's Alveo kernel)")
-        path.write_text(text.replace(ALVEO_WIDTH.format(32), ALVEO_WIDTH.format(BEAT_BITS)))
     return paths
 
 

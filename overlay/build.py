@@ -7,7 +7,7 @@ Steps (each printed as it runs):
    parallel LSTM reuse factor that fits unless one is given, and refuse a design that does not
    fit unless ``--force``;
 2. write the HLS project, our accelerator top (``overlay.axi_wrapper``) and the board's Vivado
-   block design (hls4ml's ``design.tcl``);
+   block design (hls4ml's ``design.tcl``), at the board record's widths (``overlay.board_widths``);
 3. compile the accelerator top with g++ into the emulator library ``emulator/libaccel.so``
    (the host's emulated backend; also proves the generated C++ compiles), and write the top's
    C/RTL co-simulation testbench from transfers recorded on it (``overlay.testbench``);
@@ -33,22 +33,19 @@ import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from pathlib import Path
 
+from host import boards
 from host.manifest import ACCELERATOR_VLNV, MANIFEST_NAME, REQUIRED_FIELDS, WEIGHTS_ROLE, Manifest, sha256_of
 from overlay.axi_wrapper import compile_top, top_packings, write_wrapper
+from overlay.board_widths import set_board_widths
+from overlay.model_file import load_keras_model
 from overlay.package import PACKAGE_ARTEFACTS, write_expected_outputs, write_package
 from overlay.testbench import write_testbench
 
-BOARDS = ("pynq-z2", "zcu102", "alveo-u250")
-# The clock the accelerator runs at on each board, which HLS schedules for: the block designs
-# hls4ml writes clock the IP from the PS (pynq-z2: FCLK_CLK0 100 MHz; zcu102: pl_clk0 ~100 MHz);
-# on Alveo, the Vitis platform's default kernel clock (300 MHz).
-BOARD_CLOCK_MHZ = {"pynq-z2": 100, "zcu102": 100, "alveo-u250": 300}
 # The widest top-level port or stream element the flow writes: Vivado HLS stops at 65,536 bits
 # for a reshaped port and splits a stream of arrays into one FIFO per element; 4,096 is the
 # working limit hls4ml itself uses for complete partitioning.
 MAX_TOP_BITS = 4096
 HLS_COMMAND = 'vivado_hls -f build_prj.tcl "reset=1 synth=1 csim=0 cosim=0 validation=0 export=1 vsynth=0"'
-ALVEO_PLATFORM = "xilinx_u250_xdma_201830_2"
 
 
 class MissingToolError(RuntimeError):
@@ -57,22 +54,6 @@ class MissingToolError(RuntimeError):
 
 def log(message: str) -> None:
     print(f"[overlay] {message}", flush=True)
-
-
-def load_keras_model(path):
-    """Load a model saved by ``models.train``; refuse a file without one of our LSTM layers."""
-    from hls_project.convert import family_layers
-    from hls_project.lstm_cell import FAMILY_LAYERS
-    from models.saving import load_model
-
-    try:
-        model = load_model(path, compile=False)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"cannot load model {path}: {err}") from None
-    if not family_layers(model):
-        families = " / ".join(sorted(FAMILY_LAYERS))
-        raise ValueError(f"model {path} has no {families} layer: nothing for this flow to accelerate")
-    return model
 
 
 OVERLAY_ARTEFACTS = (
@@ -300,9 +281,10 @@ def report_warnings(log_text: str, log_path: Path) -> None:
 
 
 def tool_commands(board: str) -> list:
-    if board.startswith("alveo"):
+    record = boards.board(board)
+    if record.kind == "alveo":
         link = (
-            f"mkdir -p xo_files xclbin_files && cd xclbin_files && v++ -t hw --platform {ALVEO_PLATFORM} "
+            f"mkdir -p xo_files xclbin_files && cd xclbin_files && v++ -t hw --platform {record.platform} "
             "--link ../xo_files/myproject_kernel.xo -o myproject_kernel.xclbin "
             "--user_ip_repo_paths ../myproject_prj/solution1/impl/ip"
         )
@@ -318,12 +300,13 @@ def tool_version(tool: str) -> str:
 def run_tools(hls_dir: Path, board: str) -> dict:
     """Run every vendor step; raise ``MissingToolError`` before starting if a tool is missing."""
     steps = tool_commands(board)
+    alveo = boards.board(board).kind == "alveo"
     missing = [tool for tool, _ in steps if shutil.which(tool) is None]
     if missing:
         commands = "\n".join(f"  {command}" for _, command in steps)
         raise MissingToolError(
             f"{', '.join(missing)} not found on PATH: the HLS project and block design are written to "
-            f"{hls_dir}; on a machine with Vivado HLS / Vivado{' / Vitis' if board.startswith('alveo') else ''} "
+            f"{hls_dir}; on a machine with Vivado HLS / Vivado{' / Vitis' if alveo else ''} "
             f"run, in that directory:\n{commands}\n"
             f"then: python -m overlay collect --out {shlex.quote(str(hls_dir.parent))}"
         )
@@ -339,7 +322,8 @@ def run_tools(hls_dir: Path, board: str) -> dict:
 
 def find_outputs(hls_dir: Path, board: str) -> dict:
     """The bitstream files the vendor flow left behind, by role."""
-    patterns = {"xclbin": "**/*.xclbin"} if board.startswith("alveo") else {"bitstream": "**/*.bit", "hwh": "**/*.hwh"}
+    alveo = boards.board(board).kind == "alveo"
+    patterns = {"xclbin": "**/*.xclbin"} if alveo else {"bitstream": "**/*.bit", "hwh": "**/*.hwh"}
     found = {}
     for role, pattern in patterns.items():
         matches = sorted(hls_dir.glob(pattern))
@@ -455,7 +439,7 @@ def convert_for_board(
 
     if reuse_factor is not None and target_fps is not None:
         raise ValueError("give --reuse-factor (every stage at one reuse factor) or --target-fps, not both")
-    clock_mhz = BOARD_CLOCK_MHZ[board]
+    clock_mhz = boards.board(board).clock_mhz
 
     def convert(factor, folding=None):
         hls_model = convert_for_board(
@@ -533,6 +517,15 @@ def accelerator_writer_sees_the_frames_input():
         VivadoAcceleratorConfig.__init__ = original
 
 
+def write_project(hls_model, hls_dir: Path, board: str) -> None:
+    """Write hls4ml's HLS and board projects, our accelerator top in place of its wrapper, and the
+    board's stream and memory widths in them (``overlay.board_widths``)."""
+    with accelerator_writer_sees_the_frames_input():
+        hls_model.write()
+    write_wrapper(hls_model, hls_dir)
+    set_board_widths(hls_dir, boards.board(board))
+
+
 def build_overlay(
     model_path,
     board: str,
@@ -554,8 +547,7 @@ def build_overlay(
     for frame-by-frame video. ``out_dir`` is refused unless it is new, empty or an overlay folder
     that does not hold the model (``prepare_output_folder``), and while another build writes into it
     (``locked_output_folder``). A build that fails leaves nothing behind in ``out_dir``."""
-    if board not in BOARDS:
-        raise ValueError(f"--board must be one of {', '.join(BOARDS)}, got {board!r}")
+    boards.board(board)  # an unknown board is refused before any work
     out_dir = Path(out_dir)
     check_output_folder(out_dir)
     created = not out_dir.exists()
@@ -596,9 +588,7 @@ def build_into(
     )
     summary = estimate.as_dict()
     (out_dir / "estimate.json").write_text(json.dumps(summary, indent=1))
-    with accelerator_writer_sees_the_frames_input():
-        hls_model.write()
-    write_wrapper(hls_model, hls_dir)
+    write_project(hls_model, hls_dir, board)
     log(f"HLS project and block design written to {hls_dir} (build_prj.tcl, design.tcl)")
     emulator = compile_emulator(hls_dir)
     log(f"accelerator C++ compiled with g++ -Wall: {emulator}")

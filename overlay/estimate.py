@@ -15,12 +15,13 @@ import json
 from dataclasses import dataclass, field
 
 from hls_project.cost import LUT_PRODUCT_BITS, LayerEstimate, Memory, Part, Stage, dense_stages
+from host import boards
 from host.protocol import BEAT_BITS
 
+# each board's part from its record (host.boards)
 PARTS = {
-    "pynq-z2": Part("xc7z020", dsp=220, bram36=140, lut=53_200, ff=106_400, dsp_a_bits=25, dsp_b_bits=18),
-    "zcu102": Part("xczu9eg", dsp=2_520, bram36=912, lut=274_080, ff=548_160, dsp_a_bits=27, dsp_b_bits=18),
-    "alveo-u250": Part("xcu250", dsp=12_288, bram36=2_688, lut=1_728_000, ff=3_456_000, dsp_a_bits=27, dsp_b_bits=18),
+    board.name: Part(board.part, board.dsp, board.bram36, board.lut, board.ff, board.dsp_a_bits, board.dsp_b_bits)
+    for board in boards.BOARD_RECORDS
 }
 RESOURCES = ("dsp", "bram36", "lut", "ff")
 SOFTMAX_TABLES = 2  # hls4ml's softmax: an exp and an inverse table
@@ -365,12 +366,11 @@ def folding_lines(estimate: NetworkEstimate) -> list:
 
 def convert_for_board(model, output_dir, board: str, io_type: str = "io_stream", **options):
     """``hls_project.convert`` of ``model`` for ``board``: hls4ml's VivadoAccelerator backend, the
-    board's part and its HLS clock (``overlay.build.BOARD_CLOCK_MHZ``); ``options`` (reuse factors,
+    board's part and its HLS clock (``host.boards``); ``options`` (reuse factors,
     ``reset_port``, ``echo``) go to ``convert``. Returns the hls4ml model."""
     import hls_project
-    from overlay.build import BOARD_CLOCK_MHZ
 
-    clock_period = 1000 / BOARD_CLOCK_MHZ[board]
+    clock_period = 1000 / boards.board(board).clock_mhz
     return hls_project.convert(
         model,
         output_dir,
@@ -389,14 +389,14 @@ def main_estimate(args) -> int:
     import sys
     import tempfile
 
-    from overlay.build import BOARD_CLOCK_MHZ, load_keras_model
     from overlay.folding import fold, with_folding
+    from overlay.model_file import load_keras_model
 
     try:
         if args.reuse_factor is not None and args.target_fps is not None:
             raise ValueError("give --reuse-factor (every stage at one reuse factor) or --target-fps, not both")
         model = load_keras_model(args.model)
-        clock = BOARD_CLOCK_MHZ[args.board]
+        clock = boards.board(args.board).clock_mhz
         with tempfile.TemporaryDirectory() as scratch:
             hls_model = convert_for_board(
                 model,

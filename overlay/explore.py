@@ -195,8 +195,8 @@ def _evaluate(point: dict, build: Path) -> dict:
     quiet_imports()
     import tensorflow as tf
 
+    from host import boards
     from models.train import build_classifier, fit
-    from overlay.build import BOARD_CLOCK_MHZ
     from overlay.estimate import convert_for_board, estimate_network, with_reuse_factor
 
     task, board = point["task"], point["board"]
@@ -218,7 +218,7 @@ def _evaluate(point: dict, build: Path) -> dict:
         model, x, y, x_test, y_test, task["epochs"], task["batch_size"], task["learning_rate"], point_label(point)
     )
     model.save(build / MODEL_NAME)
-    clock = BOARD_CLOCK_MHZ[board]
+    clock = boards.board(board).clock_mhz
     hls_model = convert_for_board(model, build / "hls", board, reuse_factor=point["reuse_factors"][0])
     hls_model.compile()
     csim = np.asarray(hls_model.predict(np.ascontiguousarray(x_test))).reshape(len(x_test), -1)
@@ -279,10 +279,10 @@ def synthesize(model, point: dict, build: Path) -> dict:
 def synthesis_project(model, point: dict, build: Path) -> tuple:
     """Write the HLS project of the point's most parallel fitting design into
     ``build/synth_rf<N>``; returns ``(folder, N, its estimate as a dict)``."""
-    from overlay.build import BOARD_CLOCK_MHZ
+    from host import boards
     from overlay.estimate import convert_for_board, estimate_network
 
-    board, clock = point["board"], BOARD_CLOCK_MHZ[point["board"]]
+    board, clock = point["board"], boards.board(point["board"]).clock_mhz
     for reuse_factor in point["reuse_factors"]:
         hls_dir = build / f"synth_rf{reuse_factor}"
         hls_model = convert_for_board(model, hls_dir, board, reuse_factor=reuse_factor)

@@ -129,6 +129,14 @@ def run_build(model_path, out, env=None, board="zcu102", *options):
     return subprocess.run([*command, *options], capture_output=True, text=True, env=env)
 
 
+def tcl_is_complete(path) -> bool:
+    """Whether tclsh finds the script at ``path`` complete Tcl (``info complete``)."""
+    import subprocess
+
+    check = f'set f [open "{path}"]; set s [read $f]; close $f; if {{![info complete $s]}} {{exit 1}}'
+    return subprocess.run(["tclsh"], input=check, text=True).returncode == 0
+
+
 @pytest.fixture(scope="session")
 def overlays(tmp_path_factory):
     """Two overlays built through the CLI without Vivado: whole-clip io_parallel, stateful io_stream."""

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import hls_project
+from host import boards
 from overlay import explore
-from overlay.build import BOARD_CLOCK_MHZ
 from overlay.estimate import estimate_network
 
 REPORTS = Path(__file__).parent / "data" / "hls4ml_reports" / "Vivado"
@@ -107,7 +107,7 @@ def test_a_point_s_figures_match_its_saved_model(tiny_sweep):
             np.max(np.abs(reference - model.predict(x_test, verbose=0))), abs=1e-6
         )
         assert record["params"] == model.count_params()
-        clock = BOARD_CLOCK_MHZ[BOARD]
+        clock = boards.board(BOARD).clock_mhz
         assert [d["reuse_factor"] for d in record["designs"]] == REUSE_FACTORS
         for design in record["designs"]:
             hls_model = hls_project.convert(

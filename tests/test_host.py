@@ -321,15 +321,15 @@ def test_the_alveo_kernel_moves_whole_beats(tmp_path):
     beats (the host gives its lengths in beats), and refuses a template it does not recognise."""
     import hls4ml
 
-    from overlay.axi_wrapper import ALVEO_KERNEL_SOURCES, widen_alveo_kernel
+    from overlay.board_widths import ALVEO_KERNEL_SOURCES, widen_alveo_kernel
 
     templates = Path(hls4ml.__file__).parent / "templates/vivado_accelerator/alveo/krnl_rtl_src"
     shutil.copytree(templates, tmp_path / "src")
     before = {name: (tmp_path / "src" / name).read_text() for name in ALVEO_KERNEL_SOURCES}
-    widen_alveo_kernel(tmp_path)
+    widen_alveo_kernel(tmp_path, 64)
     for name, text in before.items():
         after = (tmp_path / "src" / name).read_text()
         assert "C_M_AXI_GMEM_DATA_WIDTH = 64" in after and "C_M_AXI_GMEM_DATA_WIDTH = 32" not in after
         assert after.replace("C_M_AXI_GMEM_DATA_WIDTH = 64", "C_M_AXI_GMEM_DATA_WIDTH = 32") == text
     with pytest.raises(RuntimeError, match="expected one"):
-        widen_alveo_kernel(tmp_path)  # already 64: not hls4ml 1.3.0's template any more
+        widen_alveo_kernel(tmp_path, 64)  # already 64: not hls4ml 1.3.0's template any more

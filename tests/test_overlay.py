@@ -9,7 +9,15 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import STAND_IN_HWH, family_model, quantizers, random_weights, run_build, warnings_in_our_code
+from conftest import (
+    STAND_IN_HWH,
+    family_model,
+    quantizers,
+    random_weights,
+    run_build,
+    tcl_is_complete,
+    warnings_in_our_code,
+)
 
 import hls_project
 import models
@@ -38,8 +46,7 @@ def test_generated_cpp_has_no_warnings_in_our_code(overlays):
 @pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed")
 def test_tcl_scripts_are_complete_tcl(overlays):
     for script in sorted((overlays["clip"]["overlay"] / "hls").glob("*.tcl")):
-        check = f'set f [open "{script}"]; set s [read $f]; close $f; if {{![info complete $s]}} {{exit 1}}'
-        assert subprocess.run(["tclsh"], input=check, text=True).returncode == 0, script
+        assert tcl_is_complete(script), script
 
 
 OUTPUTS = {
@@ -94,16 +101,16 @@ def test_the_builds_folding_is_in_the_manifest_and_in_parameters_h(overlays, nam
 
 
 def test_hls_clock_is_the_boards(overlays, tmp_path):
-    from overlay.build import BOARD_CLOCK_MHZ
+    from host import boards
 
     assert (
         float(tcl_value(overlays["clip"]["overlay"] / "hls/project.tcl", "clock_period"))
-        == 1000 / BOARD_CLOCK_MHZ["pynq-z2"]
+        == 1000 / boards.board("pynq-z2").clock_mhz
     )
     result = run_build(overlays["clip"]["root"] / "model.h5", tmp_path / "out", dict(os.environ), board="alveo-u250")
     assert result.returncode == 3, result.stderr
     period = float(tcl_value(tmp_path / "out/hls/project.tcl", "clock_period"))
-    assert period == pytest.approx(1000 / BOARD_CLOCK_MHZ["alveo-u250"]) and "HLS clock 300 MHz" in result.stdout
+    assert period == pytest.approx(1000 / boards.board("alveo-u250").clock_mhz) and "HLS clock 300 MHz" in result.stdout
 
 
 @pytest.mark.parametrize(

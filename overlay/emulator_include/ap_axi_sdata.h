@@ -16,4 +16,12 @@ template <int D, int U, int TI, int TD> struct ap_axiu {
     ap_uint<TD> dest;
 };
 
+// Without TUSER, TID and TDEST (widths 0), as in the tools' header: the struct has no such members.
+template <int D> struct ap_axiu<D, 0, 0, 0> {
+    ap_uint<D> data;
+    ap_uint<(D + 7) / 8> keep;
+    ap_uint<(D + 7) / 8> strb;
+    ap_uint<1> last;
+};
+
 #endif
