@@ -456,7 +456,10 @@ def convert_for_board(
         return hls_model, estimate_network(hls_model, board, clock_mhz, margin)
 
     if reuse_factor is not None:
-        log(f"converting for {board} ({io_type}, every LSTM stage at reuse factor {reuse_factor}, {clock_mhz} MHz)")
+        log(
+            f"converting for {board} ({io_type}, every LSTM stage at reuse factor {reuse_factor}, "
+            f"HLS clock {clock_mhz} MHz)"
+        )
         hls_model, estimate = convert(reuse_factor)
         if estimate.over():
             fits = largest_fitting_setting(hls_model, board, clock_mhz, reuse_factor, margin)
@@ -464,11 +467,14 @@ def convert_for_board(
             refuse_unless_forced(estimate, advice, force)
     else:
         wanted = f"{target_fps:,g} frames/s" if target_fps else "the fastest design that fits"
-        log(f"converting for {board} ({io_type}, {clock_mhz} MHz); folding every LSTM stage for {wanted}")
+        log(f"converting for {board} ({io_type}, HLS clock {clock_mhz} MHz); folding every LSTM stage for {wanted}")
         hls_model, estimate = convert(1)
         result = fold(hls_model, board, clock_mhz, target_fps, margin)
         if not result.fits:
-            refuse_unless_forced(estimate, "not even the most folded design fits (estimate)", force)
+            folded = result.estimate.total()
+            needs = ", ".join(f"{key} {folded[key]:,}" for key in result.estimate.over())
+            advice = f"not even the most folded design fits (estimate: {needs})"
+            refuse_unless_forced(estimate, advice, force)
         else:
             if not result.target_met:
                 log(

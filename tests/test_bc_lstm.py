@@ -292,7 +292,7 @@ def test_generated_config_matches_the_schedule_and_the_estimate(tmp_path):
         assert (lanes, terms) == (schedule.lanes, schedule.terms)
         stage = next(s for s in estimate.stages if s.name == f"{what} products")
         assert stage.multipliers == lanes * terms
-        assert stage.cycles * stage.multipliers == schedule.shape.macs
+        assert stage.iterations * stage.ii * stage.multipliers == schedule.shape.macs
     cost = models.bc_lstm_cost(25, 7, 4, 3)
     assert estimate.macs == 4 * (cost.input_map_macs + cost.recurrent_macs)  # 4 frames per call
 

@@ -173,31 +173,43 @@ def test_folding_refuses_unknown_stages_and_layers(tmp_path):
         hls_project.convert(model, tmp_path / "c", folding={"tt_lstm": {"step 9": 2}}, echo=lambda m: None)
 
 
-def pipelined_calls(ahead: int, rest: int, calls: int) -> int:
-    """The finish time of the last of ``calls`` calls through two processes joined by a FIFO: the first
-    takes ``ahead`` cycles per call, the second ``rest`` and starts a call once the first has handed it
-    over and its own previous call is done (an event-by-event reference for LayerEstimate)."""
-    first_done = second_done = 0
-    for _ in range(calls):
-        first_done += ahead
-        second_done = max(first_done, second_done) + rest
-    return second_done
-
-
 @given(
-    cycles=st.lists(st.integers(1, 10_000), min_size=1, max_size=6),
-    split=st.integers(0, 6),
-    calls=st.integers(1, 64),
+    ahead=st.lists(st.integers(1, 400), min_size=1, max_size=3),
+    independent=st.lists(st.integers(1, 400), max_size=2),
+    dependent=st.lists(st.integers(1, 400), max_size=2),
+    tokens=st.integers(1, 64),
+    calls=st.integers(1, 12),
 )
-def test_a_call_interval_is_the_slower_half_when_the_input_half_runs_ahead(cycles, split, calls):
+def test_a_call_through_the_two_halves_takes_what_their_token_simulation_takes(
+    ahead, independent, dependent, tokens, calls
+):
+    """An LSTM's call (``calls`` frames) through its input half (stages, then the send of ``tokens``
+    pre-activations into a one-frame FIFO) and its recurrent half (independent stages, the
+    preactivation reading the tokens, the rest): ``LayerEstimate.cycles_per_call`` against the
+    token-by-token simulation of the same stages (``overlay.dataflow_sim``, an independent model of
+    the FIFO), up to the cycle each token takes to cross the FIFO."""
     from hls_project.cost import LayerEstimate, Stage
+    from overlay.dataflow_sim import layer_processes, simulate
 
-    split = min(split, len(cycles))
-    stages = tuple(Stage(f"s{k}", c) for k, c in enumerate(cycles))
-    cycles = [stage.cycles for stage in stages]  # the trips plus the fill of each
-    estimate = LayerEstimate("layer", "test", stages, calls, ahead_stages=split)
-    expected = pipelined_calls(sum(cycles[:split]), sum(cycles[split:]), calls) if split else calls * sum(cycles)
-    assert estimate.cycles_per_call == expected
+    stages = (
+        [Stage(f"a{k}", c) for k, c in enumerate(ahead)]
+        + [Stage("pre-activation send", tokens)]
+        + [Stage(f"i{k}", c) for k, c in enumerate(independent)]
+        + [Stage("preactivation", tokens)]
+        + [Stage(f"d{k}", c) for k, c in enumerate(dependent)]
+    )
+    layer = LayerEstimate(
+        "layer",
+        "test",
+        tuple(stages),
+        calls,
+        ahead_stages=len(ahead) + 1,
+        independent_stages=len(independent),
+        recurrent=True,
+    )
+    halves = layer_processes(layer, 0, 1)  # no input tokens; the output: one token after the call
+    simulated = simulate(halves, [tokens], model_calls=1)["ends"][1][0] - 1  # less the output's cycle
+    assert abs(simulated - layer.cycles_per_call) <= 2 * calls + 2
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -361,10 +373,17 @@ def test_overlay_estimate_prints_a_table_and_json(tmp_path):
 def test_build_refuses_a_design_over_the_board_and_force_builds_it(tmp_path):
     paper_model("tt_lstm").save(tmp_path / "paper.h5")
     env = dict(os.environ)
-    refused = run_build(tmp_path / "paper.h5", tmp_path / "out", env, "pynq-z2", "--reuse-factor", "1")
+    # with every resource usable up to 100% a uniform reuse factor fits, and the refusal names it
+    whole = ("--reuse-factor", "1", "--margin", "1")
+    refused = run_build(tmp_path / "paper.h5", tmp_path / "out", env, "pynq-z2", *whole)
     assert refused.returncode == 2
-    assert "does not fit pynq-z2 (estimate: dsp" in refused.stderr and "--reuse-factor" in refused.stderr
+    assert "does not fit pynq-z2 (estimate: dsp 451 of 220 (margin 100%)" in refused.stderr
+    assert re.search(r"--reuse-factor \d+ fits", refused.stderr)
     assert not (tmp_path / "out/manifest.json").exists()
+    # within the default margin (BRAM 90%) nothing fits: the folding pass says so with the numbers
+    folded = run_build(tmp_path / "paper.h5", tmp_path / "out", env, "pynq-z2")
+    assert folded.returncode == 2 and "not even the most folded design fits" in folded.stderr
+    assert "(margin 90%)" in folded.stderr
     forced = run_build(tmp_path / "paper.h5", tmp_path / "out", env, "pynq-z2", "--reuse-factor", "1", "--force")
     assert forced.returncode == 3, forced.stderr  # built; only the vendor tools are missing
     estimate = json.loads((tmp_path / "out/estimate.json").read_text())

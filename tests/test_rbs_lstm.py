@@ -226,7 +226,7 @@ def test_generated_config_matches_the_schedule_and_the_estimate(tmp_path, rng):
         assert constants == {"pes": schedule.pes, "copies": schedule.copies, "nnz": schedule.shape.nnz}
         stage = next(s for s in estimate.stages if s.name == f"{what} products")
         assert stage.multipliers == constants["pes"]
-        assert stage.cycles * stage.multipliers == schedule.shape.macs
+        assert stage.iterations * stage.ii * stage.multipliers == schedule.shape.macs
     cost = models.rbs_lstm_cost(25, 7, 0.8, 0.5)
     assert estimate.macs == 4 * (cost.input_map_macs + cost.recurrent_macs)
     assert estimate.dense_macs == 4 * cost.dense_params - 4 * cost.bias_params
