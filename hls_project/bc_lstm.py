@@ -121,6 +121,7 @@ class CirculantSchedule:
         vectors = Memory(f"{what} vectors", shape.n_params, vector_bits, self.multipliers)
         acc = Memory(f"{what} acc", shape.gates * shape.q * k, mac_bits, self.lanes)
         block = Memory(f"{what} input block", k, in_bits, self.terms)
+        partial = Memory(f"{what} partial sums", self.lanes, mac_bits, self.lanes)  # registers
         # Read and the products run once per input block (p entries); the output's Rows loop once
         # per output block (4 q entries)
         return [
@@ -132,7 +133,7 @@ class CirculantSchedule:
                 self.multipliers,
                 (in_bits, vector_bits),
                 mac_bits,
-                (vectors, acc),
+                (vectors, acc, partial),
                 entries=shape.p,
                 fold=what,
             ),

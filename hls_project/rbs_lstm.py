@@ -115,6 +115,7 @@ class SparseSchedule:
         values = Memory(f"{what} values", shape.n_params, value_bits, self.pes)
         indices = Memory(f"{what} indices", shape.n_params, shape.index_bits, self.pes)
         inputs = Memory(f"{what} input copies", self.copies * shape.n_in, in_bits, self.copies)
+        sums = Memory(f"{what} row sums", self.pes, mac_bits, self.pes)  # one register per PE
         return [
             Stage(f"{what} store input", shape.n_in, 1, memories=(inputs,)),
             Stage(
@@ -124,7 +125,7 @@ class SparseSchedule:
                 self.pes,
                 (in_bits, value_bits),
                 mac_bits,
-                (values, indices),
+                (values, indices, sums),
                 fold=what,
             ),
         ]

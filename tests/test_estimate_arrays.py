@@ -1,0 +1,82 @@
+"""Every array our kernels declare is a memory of the estimate: the arrays of the generated C++ of
+every family (our nnet_utils headers and the layer's code in parameters.h) against the memories
+of the layer's ``estimate()``; a new array without its memory fails here."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from test_estimate import FAMILIES, small_model
+
+import hls_project
+from hls_project import HEADERS
+
+# a declaration inside a function: a type, a name, one or more [extents], an optional initializer
+DECLARATION = re.compile(
+    r"^\s*(?!return\b)(?:static\s+)?(?:const\s+)?(?:typename\s+)?[A-Za-z_][\w:]*(?:<[^;]*?>)?\s+(\w+)((?:\[[^\]]+\])+)\s*(?:=[^;]*)?;",
+    re.M,
+)
+# C++ array name -> the estimate memory that owns it (a regex on Memory.name), per source
+OWNERS = {
+    "nnet_lstm_cell.h": {"z": "^z$", "zh": "^zh$", "h": "^h$", "c": "^c$", "frame_zx": "^frame_zx$", "zx": "^zx$"},
+    "nnet_decomposed.h": {"acc": "^acc$"},
+    "nnet_bc_lstm.h": {"partial": "partial sums$", "acc": " acc$", "x": "input block$"},
+    "nnet_rbs_lstm.h": {"acc": "row sums$", "x": "input copies$"},
+    "parameters.h": {"buf": "^buf\\d+$"},
+}
+# arrays that are no memory, with the reason
+NO_MEMORY = {
+    ("nnet_lstm_cell.h", "no_state"): "constant zeros: the maps that get it never read it",
+    ("nnet_lstm_cell.h", "none"): "a one-entry placeholder for the tables PWL activations do not read",
+}
+# arrays of a code path a family does not take: fused families (FDHT) have no recurrent map and no
+# frame FIFO (zh is declared but never written), the others no per-frame zx array
+UNUSED = {True: {"zh", "frame_zx"}, False: {"zx"}}
+
+
+def declared_arrays(text: str) -> set:
+    return {name for name, _ in DECLARATION.findall(text)}
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_array_of_the_generated_code_is_a_memory_of_the_estimate(name, tmp_path):
+    hls_model = hls_project.convert(small_model(name), tmp_path / "prj", io_type="io_stream", echo=lambda m: None)
+    hls_model.write()
+    node = next(n for n in hls_model.get_layers() if type(n).__name__.endswith("LSTMLayer"))
+    memories = [memory.name for stage in node.estimate().stages for memory in stage.memories]
+    included = re.findall(r'#include "nnet_utils/(nnet_\w+\.h)"', (tmp_path / "prj/firmware/parameters.h").read_text())
+    sources = {header: (HEADERS / header).read_text() for header in {"nnet_lstm_cell.h", *included} if header in OWNERS}
+    for header in list(sources):  # the headers our headers include
+        for nested in re.findall(r'#include "(nnet_\w+\.h)"', sources[header]):
+            if nested in OWNERS:
+                sources.setdefault(nested, (HEADERS / nested).read_text())
+    sources["parameters.h"] = (tmp_path / "prj/firmware/parameters.h").read_text()
+    assert len(sources) > 2  # the cell, the family's kernel and the generated code
+    unowned, missing = [], []
+    for source, text in sources.items():
+        for array in sorted(declared_arrays(text)):
+            if (source, array) in NO_MEMORY or array in UNUSED[node.fused_recurrent] and source == "nnet_lstm_cell.h":
+                continue
+            owner = next(
+                (pattern for key, pattern in OWNERS[source].items() if re.fullmatch(f"{key}\\d*", array)), None
+            )
+            if owner is None:
+                unowned.append(f"{source}: {array}")
+            elif not any(re.search(owner, memory) for memory in memories):
+                missing.append(f"{source}: {array} (no memory /{owner}/ in {memories})")
+    assert not unowned, f"arrays the estimate does not know: {unowned}"
+    assert not missing, f"arrays without their memory in the estimate: {missing}"
+
+
+def test_the_declaration_pattern_finds_arrays_and_skips_statements():
+    text = """
+    static typename CONFIG_T::mac_t acc[T][B]; // static
+    accum_t z[n_gates];
+    static const typename CONFIG_T::act_t none[1] = {0};
+    partial[lane] = sum;
+    return table[index];
+    out[cursor.bank()][cursor.offset()] = acc;
+        static accum_t buf2[4][16];
+    """
+    assert declared_arrays(text) == {"acc", "z", "none", "buf2"}
