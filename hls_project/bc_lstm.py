@@ -134,6 +134,7 @@ class CirculantSchedule:
                 (in_bits, vector_bits),
                 mac_bits,
                 (vectors, acc, partial),
+                reads=((vectors.name, self.multipliers),),
                 entries=shape.p,
                 fold=what,
             ),

@@ -187,6 +187,7 @@ class Chain:
                     Memory("acc", mode.t * mode.b, mac_bits[0], mode.t),
                 ),
                 products=mode.t,
+                reads=(("core (step 0)", mode.t), ("acc", mode.t)),  # a frame value times t coefficients
                 entries=mode.a,
                 fold="step 0",
             ),
@@ -204,6 +205,7 @@ class Chain:
                     mac_bits[number],
                     (core, buffers[number]),
                     products=link.terms,
+                    reads=((core.name, link.terms),),
                     fold=f"step {number}",
                 )
             )

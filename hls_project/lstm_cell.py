@@ -257,6 +257,7 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
                 product,
                 self.recurrent_map_type().width,
                 (weights,),
+                reads=(("recurrent kernel", block),),
                 fold="recurrent map",
             )
         ]

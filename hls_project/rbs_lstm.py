@@ -126,6 +126,7 @@ class SparseSchedule:
                 (in_bits, value_bits),
                 mac_bits,
                 (values, indices, sums),
+                reads=((values.name, self.pes), (indices.name, self.pes)),
                 fold=what,
             ),
         ]

@@ -1,6 +1,7 @@
 """Every array our kernels declare is a memory of the estimate: the arrays of the generated C++ of
 every family (our nnet_utils headers and the layer's code in parameters.h) against the memories
-of the layer's ``estimate()``; a new array without its memory fails here."""
+of the layer's ``estimate()``; a new array without its memory fails here. And every stage's reads
+per cycle against the banks its memories are partitioned into."""
 
 from __future__ import annotations
 
@@ -80,3 +81,22 @@ def test_the_declaration_pattern_finds_arrays_and_skips_statements():
         static accum_t buf2[4][16];
     """
     assert declared_arrays(text) == {"acc", "z", "none", "buf2"}
+
+
+@pytest.mark.parametrize("reuse_factor", [1, 4])
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_stage_reads_no_more_per_cycle_than_its_banks_serve(name, reuse_factor, tmp_path):
+    """The reads an iteration makes of each memory (the coefficients of its products, the
+    accumulators, the cell's z and tables) over the memory's banks (two ports each) fit the
+    stage's II; the one stage the ports slow is the state update's gate table (three reads)."""
+    hls_model = hls_project.convert(
+        small_model(name), tmp_path / "prj", io_type="io_stream", reuse_factor=reuse_factor, echo=lambda m: None
+    )
+    node = next(n for n in hls_model.get_layers() if type(n).__name__.endswith("LSTMLayer"))
+    for stage in node.estimate().stages:
+        if stage.multipliers and stage.name != "state update":  # every product reads a coefficient
+            assert stage.reads, f"{stage.name} declares no reads"
+        for memory, count in stage.reads:
+            assert count <= stage.products_per_iteration or memory in ("z", "gate table"), (stage.name, memory)
+        limited = [memory for memory, count in stage.reads if -(-count // (2 * stage.memory(memory).banks)) > stage.ii]
+        assert limited == (["gate table"] if stage.name == "state update" and reuse_factor == 1 else []), stage.name
