@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     from host import Accelerator
     from host.stream import main as stream_main
     from models import datasets
-    from models.train import parse_args, streaming_copy, train
+    from models.train import parse_args, train
     from overlay.build import MissingToolError, build_overlay
 
     stage(1, "train on synthetic video")
@@ -78,11 +78,9 @@ def main(argv=None) -> int:
     print(f"HLS project: {out / 'hls_csim'}")
 
     stage(3, "frame-by-frame overlay for pynq-z2")
-    stream_path = out / "models" / "tt_lstm_stream.h5"
-    streaming_copy(model).save(stream_path)
     overlay_dir = out / "overlay"
-    try:
-        build_overlay(stream_path, "pynq-z2", overlay_dir)
+    try:  # the trained model's stateful one-frame-per-call copy (overlay build --stream)
+        build_overlay(tt["path"], "pynq-z2", overlay_dir, stream=True)
     except MissingToolError as err:
         print(f"[overlay] not built here: {err}")
 
