@@ -25,6 +25,9 @@ from host.protocol import BEAT_BITS, CALLS_SHIFT, CONTROL_RESET, STATUS_LONG, ST
 FIFO_DEPTH = 16
 # For g++ builds only (emulator, testbench): Vivado HLS and Vitis HLS bring their own.
 AXI_SDATA_SHIM = Path(__file__).parent / "emulator_include"
+# For the threaded g++ build only (overlay.testbench.run_threaded_testbench): its hls_stream.h
+# runs each process of our dataflow regions on a thread, on FIFOs of their declared depths.
+THREADED_STREAMS = AXI_SDATA_SHIM / "threaded"
 
 HEADER = """#ifndef {guard}_AXI_H_
 #define {guard}_AXI_H_
@@ -113,6 +116,7 @@ Calls:
 """
 
 SOURCE = """#include "{project}_axi.h"
+#include "nnet_utils/nnet_dataflow.h"
 #include "nnet_utils/nnet_lstm_cell.h"
 #include "nnet_utils/nnet_types.h"
 
@@ -222,12 +226,11 @@ static void run_transfer(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out
     hls::stream<x_pack_t> x("x");
     hls::stream<y_pack_t> y("y");
     hls::stream<ap_uint<{beat_bits}>> status("status");
-    #pragma HLS STREAM variable=x depth={fifo_depth}
-    #pragma HLS STREAM variable=y depth={fifo_depth}
-    #pragma HLS STREAM variable=status depth=2
-    read_calls(in, ended, calls, x, status);
-    run_calls(x, y, calls, reset);
-    write_calls(y, calls, status, out);
+    NNET_STREAM_DEPTH(x, {fifo_depth});
+    NNET_STREAM_DEPTH(y, {fifo_depth});
+    NNET_STREAM_DEPTH(status, 2);
+    NNET_DATAFLOW3(read_calls(in, ended, calls, x, status), run_calls(x, y, calls, reset),
+                   write_calls(y, calls, status, out));
 }}
 
 void {project}_axi(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out) {{

@@ -12,6 +12,8 @@ one too long: the top must report them and serve the next transfer from a clean 
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -20,10 +22,15 @@ import numpy as np
 from host.accelerator import EmulatedBackend
 from host.manifest import Manifest
 from host.protocol import encode_input
-from overlay.axi_wrapper import compile_top
+from overlay.axi_wrapper import THREADED_STREAMS, compile_top
 
 BEATS_IN = "tb_data/accel_beats_in.dat"
 BEATS_OUT = "tb_data/accel_beats_out.dat"
+# The threaded testbench's exit code on a deadlock (threaded_csim::deadlock_exit_code), its line
+# per bounded FIFO, and a bound on its run (a deadlock is reported within seconds).
+THREADED_DEADLOCK_EXIT = 3
+FIFO_LINE = re.compile(r"threaded C-sim: FIFO '(\w+)' depth (\d+), max occupancy (\d+)")
+RUN_TIMEOUT = 600
 
 TESTBENCH = """// C/RTL co-simulation testbench of {project}_axi (written by overlay/testbench.py).
 // Each line of {beats_in} is one DMA transfer (64-bit beats, the control beat first; TLAST goes
@@ -152,6 +159,27 @@ def write_testbench(hls_dir: Path, manifest: Manifest, library: Path, project: s
 
 def run_testbench(hls_dir: Path, project: str = "myproject") -> subprocess.CompletedProcess:
     """Compile the testbench with the real top (g++ -Wall) and run it in ``hls_dir``."""
-    binary = (hls_dir / "emulator" / "testbench").resolve()
-    compile_top(hls_dir, [f"{project}_test.cpp"], binary, '-DWEIGHTS_DIR="firmware/weights"', project=project)
-    return subprocess.run([str(binary)], cwd=hls_dir, capture_output=True, text=True)
+    return compile_and_run(hls_dir, "testbench", project)
+
+
+def run_threaded_testbench(hls_dir: Path, project: str = "myproject") -> subprocess.CompletedProcess:
+    """The testbench on the threaded C-simulation of the top: every process of our dataflow
+    regions (the top's reader, model and writer; each LSTM call's input and recurrent halves) on
+    its own thread, on FIFOs of their declared depths (``overlay/emulator_include/threaded``).
+    It must equal the sequential emulator bit for bit like ``run_testbench``; a deadlock is
+    reported on stderr with the blocked streams (exit code ``THREADED_DEADLOCK_EXIT``), and the
+    largest occupancy of each bounded FIFO is printed (``fifo_occupancy``)."""
+    include = os.path.relpath(THREADED_STREAMS, hls_dir)
+    return compile_and_run(hls_dir, "threaded_testbench", project, "-pthread", "-isystem", include)
+
+
+def compile_and_run(hls_dir: Path, name: str, project: str, *flags: str) -> subprocess.CompletedProcess:
+    """g++ -Wall the testbench with the real top and ``flags`` into ``emulator/<name>``; run it in ``hls_dir``."""
+    binary = (hls_dir / "emulator" / name).resolve()
+    compile_top(hls_dir, [f"{project}_test.cpp"], binary, '-DWEIGHTS_DIR="firmware/weights"', *flags, project=project)
+    return subprocess.run([str(binary)], cwd=hls_dir, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+
+
+def fifo_occupancy(stdout: str) -> dict:
+    """``{(name, depth): largest occupancy}`` of the bounded FIFOs, from a threaded run's output."""
+    return {(name, int(depth)): int(most) for name, depth, most in FIFO_LINE.findall(stdout)}

@@ -218,3 +218,18 @@ def warnings_in_our_code(overlay_dir) -> list:
     log = (overlay_dir / "hls/emulator/compile.log").read_text()
     assert "-Wall" in log
     return [line for line in log.splitlines() if "warning:" in line and any(name in line for name in ours)]
+
+
+def check_threaded_testbench(hls_dir) -> dict:
+    """Run an overlay's testbench on the threaded C-simulation (``run_threaded_testbench``): it
+    passes (every beat equal to the sequential emulator's), and each FIFO of the top holds at most
+    its declared depth. Returns ``{(name, depth): largest occupancy}`` of the bounded FIFOs."""
+    from overlay.axi_wrapper import FIFO_DEPTH
+    from overlay.testbench import fifo_occupancy, run_threaded_testbench
+
+    result = run_threaded_testbench(hls_dir)
+    assert result.returncode == 0 and "PASS: 5 transfers, 0 mismatches" in result.stdout, result.stderr
+    occupancy = fifo_occupancy(result.stdout)
+    assert {("x", FIFO_DEPTH), ("y", FIFO_DEPTH), ("status", 2)} <= set(occupancy)
+    assert all(1 <= most <= depth for (_, depth), most in occupancy.items()), occupancy
+    return occupancy

@@ -10,7 +10,7 @@ from contextlib import redirect_stdout
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import check_csim, quantizers, random_weights, warnings_in_our_code
+from conftest import check_csim, check_threaded_testbench, quantizers, random_weights, warnings_in_our_code
 from qkeras import quantized_bits
 
 import hls_project
@@ -205,6 +205,10 @@ def test_overlay_build_and_emulator_equal_the_reference(name, tmp_path, rng):
                 beats_out, manifest.output_type, calls, manifest.n_outputs, manifest.out_pack_values
             )
             np.testing.assert_array_equal(outputs, hls_project.execute(layer, frames)[0])
+    # the same transfers with every dataflow process on its own thread, on FIFOs of their declared
+    # depths: the call's input and recurrent halves too, unless the family is fused (one process)
+    occupancy = check_threaded_testbench(hls)
+    assert (("zx", 4 * UNITS) in occupancy) is not layer.cell.fused_recurrent
 
 
 def test_the_stock_head_gets_its_own_parallelism(tmp_path, rng):

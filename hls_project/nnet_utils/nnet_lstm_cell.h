@@ -16,6 +16,7 @@
 #include "ap_fixed.h"
 #include "hls_stream.h"
 #include "nnet_common.h"
+#include "nnet_dataflow.h"
 #include "nnet_types.h"
 
 namespace nnet {
@@ -269,7 +270,7 @@ void lstm_input_map(const data_T data[CONFIG_T::n_timesteps * CONFIG_T::n_in], u
                     const typename CONFIG_T::state_t h[CONFIG_T::n_state],
                     typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state]) {
     hls::stream<array<data_T, 1>> frame("frame");
-    #pragma HLS STREAM variable=frame depth=CONFIG_T::n_in
+    NNET_STREAM_DEPTH(frame, CONFIG_T::n_in);
 Feed:
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
         #pragma HLS PIPELINE
@@ -361,9 +362,9 @@ template <class CONFIG_T, bool fused> struct lstm_call {
                     const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
         #pragma HLS DATAFLOW
         hls::stream<typename CONFIG_T::accum_t> zx("zx");
-        #pragma HLS STREAM variable=zx depth=4*CONFIG_T::n_state
-        lstm_input_maps<CONFIG_T>(data, zx);
-        lstm_recurrent_steps<CONFIG_T>(reset, zx, res, bias, gate_lut, candidate_lut, state_lut);
+        NNET_STREAM_DEPTH(zx, 4 * CONFIG_T::n_state);
+        NNET_DATAFLOW2(lstm_input_maps<CONFIG_T>(data, zx),
+                       lstm_recurrent_steps<CONFIG_T>(reset, zx, res, bias, gate_lut, candidate_lut, state_lut));
     }
 };
 
