@@ -9,7 +9,8 @@ the reader and writer move a beat per cycle), several model calls per transfer, 
 status beat that reports a malformed transfer: a call cut short is completed with zeros (its
 outputs are flagged, and the LSTM state is meaningless until the next reset), a long one is
 drained, and the top is ready for the next transfer. Reader, model and writer are a dataflow
-region on FIFOs a few packs deep, so no stage of the top holds a frame.
+region on FIFOs a few packs deep, so no stage of the top holds a frame (the threaded
+C-simulation, ``overlay.testbench.run_threaded_testbench``, runs them concurrently on those depths).
 ``emulator_bridge.cpp`` drives the very same function from C for the host's emulated backend.
 """
 
