@@ -34,6 +34,8 @@ class Board:
     part: str
     hwh_device: str | None
     hwh_package: str | None
+    # the part's resources: overlay.estimate builds hls_project.cost.Part from these fields (the
+    # same names there; this module stays free of hls_project, which the board does not have)
     dsp: int
     bram36: int
     lut: int
