@@ -451,6 +451,7 @@ def convert_for_board(
             head_reuse_factor=head_reuse_factor,
             reset_port=True,
             folding=folding,
+            echo=print if folding is None else (lambda message: None),  # said by the first conversion
         )
         check_top_interface(hls_model)
         return hls_model, estimate_network(hls_model, board, clock_mhz, margin)
