@@ -5,9 +5,10 @@ As FINN's SetFolding does for its MVAUs: start with every folding stage of every
 at the most folded setting (``MAX_REUSE_FACTOR``: fewest multipliers), then repeatedly unfold (halve
 the reuse factor of) the slowest stage on the design's critical path, i.e. of the half of the
 bottleneck layer that sets its frame interval, as long as the estimate still fits the board within
-the margin, until the target frames/s is met or nothing on the critical path can be unfolded.
-Stages without products are not folded (they run at II 1). Everything here reads estimates
-(``overlay.estimate``), not tool results.
+the margin, until the target frames/s is met or nothing on the critical path can be unfolded;
+then the bottleneck layer's other half, while that still makes a call faster (a call of several
+frames fills the two halves once). Stages without products are not folded (they run at II 1).
+Everything here reads estimates (``overlay.estimate``), not tool results.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class FoldingResult:
 
 
 def lstm_nodes(hls_model) -> list:
+    """The converted model's LSTM family layers."""
     from hls_project.lstm_cell import LSTMFamilyLayer
 
     return [node for node in hls_model.get_layers() if isinstance(node, LSTMFamilyLayer)]
