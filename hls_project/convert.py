@@ -43,8 +43,13 @@ def convert(
     ``predict`` refuses NaN or infinite input (``refuse_non_finite``).
 
     The model input gets the first LSTM layer's input type (same rounding as Keras).
-    ``precision`` is only the default for stock layers without quantizers (e.g. a float
-    ``Dense``); it defaults to hls4ml's ``ap_fixed<16,6>``. ``reuse_factor`` is the LSTM layers';
+    Every layer's types come from its quantizers: our LSTM layers', QKeras layers' (``QDense``), and
+    hls4ml's exact sums of them. A stock layer without quantizers (float weights outside a QKeras
+    layer, e.g. a float ``Dense``) or a softmax (hls4ml's exp and 1/x tables, addressed by the top
+    bits of its input type: on a wide sum every class comes out equal) is refused
+    (``check_stock_layers``), unless ``precision`` is given: then it is the type of those layers
+    (hls4ml's default ``ap_fixed<16,6>`` otherwise), unchecked against Keras. A NaN or infinite
+    weight is refused, naming the layer and the weight (``check_finite_weights``). ``reuse_factor`` is the LSTM layers';
     the stock dense layers (e.g. the classifier head) get their own parallelism,
     ``head_reuse_factor`` (see ``stock_dense_parallelism``). ``clock_period``: the HLS clock in ns
     (hls4ml's default, 5 ns, when None). ``reset_port``: every stateful LSTM layer takes its
@@ -73,6 +78,9 @@ def convert(
     if head_reuse_factor is not None:
         check_reuse_factor("head_reuse_factor", head_reuse_factor)
     check_output_dir(output_dir)
+    check_finite_weights(model)
+    if precision is None:
+        check_stock_layers(model)
     names = LayerNames.for_model(model)
     for name, identifier in names.renamed.items():
         echo(f"[convert] layer {name!r} is {identifier!r} in C++ (its name is not a C++ identifier)")
@@ -115,6 +123,50 @@ def convert(
 
         warn_on_saturation(model, hls_model, calibration, echo)
     return refuse_non_finite(hls_model)
+
+
+def check_finite_weights(model) -> None:
+    """Refuse a model any of whose layers holds a NaN or infinite weight, naming the layer and the
+    weight: hls4ml would write it as a number (a NaN as -3.6e16), so the hardware would compute
+    finite outputs where Keras gives NaN."""
+    for layer in model.layers:
+        for weight in layer.weights:
+            values = np.asarray(weight.numpy())
+            bad = np.count_nonzero(~np.isfinite(values)) if values.dtype.kind == "f" else 0
+            if bad:
+                raise ValueError(
+                    f"layer '{layer.name}': weight '{weight.name}' holds {bad} NaN or infinite value(s) of "
+                    f"{values.size}: the hardware cannot compute what Keras does; retrain or fix the weights"
+                )
+
+
+def is_softmax(layer) -> bool:
+    """Whether a Keras layer is or ends in a softmax (a ``Softmax`` layer, or ``activation="softmax"``)."""
+    activation = getattr(layer, "activation", None)
+    return type(layer).__name__ == "Softmax" or getattr(activation, "__name__", activation) == "softmax"
+
+
+def check_stock_layers(model) -> None:
+    """Refuse a stock layer whose types would not come from quantizers (``convert``'s rule): float
+    weights outside a QKeras layer (hls4ml would round them to its default type, Keras does not),
+    or a softmax (hls4ml's tables do not compute Keras' softmax); each names the layer and what to do."""
+    for layer in model.layers:
+        if type(layer).__name__ in FAMILY_LAYERS:
+            continue
+        what = f"layer '{layer.name}' ({type(layer).__name__})"
+        if any(weight.dtype.is_floating for weight in layer.weights) and not hasattr(layer, "quantizers"):
+            raise ValueError(
+                f"{what} has no quantizers: hls4ml would round its weights to its default ap_fixed<16,6>, "
+                "Keras does not; use a QKeras layer (QDense with kernel_quantizer and bias_quantizer), "
+                "or pass precision= to convert to take that type unchecked"
+            )
+        if is_softmax(layer):
+            raise ValueError(
+                f"{what} computes a softmax: hls4ml's exp and 1/x tables are addressed by the top bits of "
+                "its input type and do not compute Keras' softmax (on a wide sum every class comes out "
+                "equal); deploy the logits (the class is their argmax), or pass precision= to convert "
+                "to take hls4ml's softmax unchecked"
+            )
 
 
 def set_folding(config: dict, folding: dict, lstm_names: set, to_hls: dict) -> None:

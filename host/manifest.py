@@ -65,6 +65,7 @@ class Manifest:
     dataset: dict = field(default_factory=dict)  # how the model's features were made (models.train)
     estimate: dict = field(default_factory=dict)  # the build's hardware estimate (overlay.estimate; not measured)
     measured: dict = field(default_factory=dict)  # the vendor tools' reports, when they ran (overlay.reports)
+    keras_check: dict = field(default_factory=dict)  # the emulator against Keras on the expected outputs' inputs
     beat_bits: int = BEAT_BITS
     in_pack_values: int = 0  # the model's input stream element (0 when made: a full beat)
     out_pack_values: int = 0
@@ -244,6 +245,7 @@ FIELD_CHECKS = {
     "dataset": (_instance_of(dict), "an object"),
     "estimate": (_instance_of(dict), "an object"),
     "measured": (_instance_of(dict), "an object"),
+    "keras_check": (_instance_of(dict), "an object"),
     "beat_bits": (lambda value: value == BEAT_BITS, f"{BEAT_BITS} (the host protocol's beat)"),
     "in_pack_values": (lambda value: type(value) is int and value >= 0, "a count of values (0: a full beat)"),
     "out_pack_values": (lambda value: type(value) is int and value >= 0, "a count of values (0: a full beat)"),

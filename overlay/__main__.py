@@ -80,7 +80,9 @@ def parse_args(argv=None):
     )
     build.add_argument("--margin", type=margin_argument, default=None, help=MARGIN_HELP)
     build.add_argument(
-        "--force", action="store_true", help="build even when the estimate exceeds the margin of the board"
+        "--force",
+        action="store_true",
+        help="build even when the estimate exceeds the margin of the board, or the emulator differs from Keras",
     )
     build.add_argument(
         "--stream",

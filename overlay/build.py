@@ -14,7 +14,10 @@ Steps (each printed as it runs):
 4. run the vendor tools when they are on PATH (Vivado HLS, then Vivado; Vitis ``v++`` for Alveo),
    failing on any non-zero exit, and collect ``.bit`` + ``.hwh`` (or ``.xclbin``);
 5. write ``manifest.json`` (model hash, shapes, types, board, tool versions, file hashes), the
-   expected outputs and the board package (``overlay.package``: ``pip install DIR`` on the board).
+   expected outputs and the board package (``overlay.package``: ``pip install DIR`` on the board);
+   the emulator's expected outputs are compared with the Keras model's on the same inputs, and an
+   overlay that differs by more than 1 LSB of the output type is refused unless ``--force``
+   (``refuse_keras_disagreement``; the manifest's ``keras_check``).
 
 Without the tools, steps 1-3 and 5 still run and the build exits non-zero, naming the missing
 tool and the commands to run on a machine that has it.
@@ -503,6 +506,24 @@ def refuse_unless_forced(estimate, advice: str, force: bool) -> None:
     )
 
 
+def refuse_keras_disagreement(check: dict, force: bool) -> None:
+    """Refuse (``ValueError``) an overlay whose emulator differs from the Keras model by more than 1 LSB
+    of the output type on the expected outputs' inputs (``overlay.package.keras_check``), with the
+    largest difference and the number of differing outputs; with ``force``, say so and build it (the
+    manifest records the disagreement); else say that they agree."""
+    found = (
+        f"the emulator differs from the Keras model by up to {check['max_abs_diff']:.6g} "
+        f"({check['differing_outputs']} of {check['outputs']} outputs by more than 1 LSB = {check['lsb']:g} "
+        "of the output type, on the seeded inputs of the expected outputs)"
+    )
+    if check["within_1_lsb"]:
+        log(f"the emulator equals the Keras model within 1 LSB (max |diff| {check['max_abs_diff']:.3g})")
+    elif force:
+        log(f"--force: building an overlay that does not compute what Keras does: {found}")
+    else:
+        raise ValueError(f"{found}: the accelerator would not compute what Keras does; --force builds it anyway")
+
+
 @contextmanager
 def accelerator_writer_sees_the_frames_input():
     """While hls4ml 1.3.0's VivadoAccelerator writer runs, its accelerator config sees only the
@@ -623,8 +644,9 @@ def build_into(
     log(f"manifest written to {out_dir / 'manifest.json'}")
     testbench = write_testbench(hls_dir, manifest, emulator)
     log(f"C/RTL co-simulation testbench with the emulator's transfers: {testbench}")
-    expected = write_expected_outputs(out_dir, manifest)
+    expected = write_expected_outputs(out_dir, manifest, model)
     log(f"expected outputs (seeded inputs, the emulator's outputs): {expected}")
+    refuse_keras_disagreement(manifest.keras_check, force)
     package = write_package(out_dir, manifest)
     log(f"board package (on the board: python3 -m pip install DIR; pynq get-notebooks {package.name}): {package}")
     manifest.tools = run_tools(hls_dir, board)

@@ -3,7 +3,8 @@
 ``overlay build --out DIR`` (and ``overlay collect``, once the bitstream exists) writes, beside
 the overlay's own files::
 
-    DIR/expected_outputs.npz           seeded inputs and the emulator's outputs for them (in the manifest)
+    DIR/expected_outputs.npz           seeded inputs and the emulator's outputs for them (in the manifest,
+                                       with keras_check: the emulator against Keras on them)
     DIR/pyproject.toml                 pip install DIR: the package below (setuptools, NumPy only)
     DIR/package/lstm_overlay/          overlay.board_package: overlay_dir(), accelerator()
         overlays/<board>/              manifest.json and every file it names, at the same relative
@@ -75,11 +76,13 @@ MODELS_INIT = '''"""Only ``models.datasets`` of the training package: the featur
 NOTEBOOKS_INIT = '''"""The notebooks `pynq get-notebooks {package}` delivers (entry point pynq.notebooks)."""\n'''
 
 
-def write_expected_outputs(out_dir: Path, manifest: Manifest) -> Path:
+def write_expected_outputs(out_dir: Path, manifest: Manifest, model) -> Path:
     """``expected_outputs.npz``: ``inputs`` float64 (clips, frames, features), seeded uniform in
     [0, 1) (frames: one call, or 4 calls of a frame-by-frame overlay), and ``outputs`` (clips,
     calls, *output_shape), what the emulator (the bitstream's C++) returns for them; the board
-    must return the same bit for bit. Added to the manifest (role ``expected_outputs``), saved."""
+    must return the same bit for bit. Added to the manifest (role ``expected_outputs``), with the
+    emulator's outputs against those of ``model`` (the Keras model the overlay implements) as
+    ``keras_check``; saved."""
     from host import Accelerator
 
     frames = manifest.frames_per_call * (EXPECTED_CALLS_STATEFUL if manifest.stateful else 1)
@@ -88,9 +91,38 @@ def write_expected_outputs(out_dir: Path, manifest: Manifest) -> Path:
         outputs = np.stack([accelerator.run_clip(clip) for clip in inputs])
     path = out_dir / EXPECTED_OUTPUTS
     np.savez(path, inputs=inputs, outputs=outputs)
+    manifest.keras_check = keras_check(outputs, keras_outputs(model, inputs, manifest), manifest.output_type.lsb)
     manifest.add_file(EXPECTED_ROLE, out_dir, path)
     manifest.save(out_dir)
     return path
+
+
+def keras_outputs(model, inputs, manifest: Manifest) -> np.ndarray:
+    """What the Keras ``model`` returns for ``inputs`` driven as the overlay is (``run_clip``): each
+    clip from a zero state (a stateful model's ``reset_states``), one call per ``frames_per_call``
+    frames; (clips, calls, *output_shape) float64."""
+    outputs = []
+    for clip in inputs:
+        if manifest.stateful:
+            model.reset_states()
+        calls = clip.reshape(-1, 1, manifest.frames_per_call, manifest.n_features).astype(np.float32)
+        outputs.append([np.asarray(model(call, training=False))[0] for call in calls])
+    return np.asarray(outputs, dtype=np.float64)
+
+
+def keras_check(emulated: np.ndarray, keras: np.ndarray, lsb: float) -> dict:
+    """The emulator's outputs against Keras': the largest difference, how many outputs differ by more
+    than ``lsb`` (one LSB of the output type; a softmax output too: its probabilities) and whether
+    none does (``within_1_lsb``)."""
+    difference = np.abs(emulated - keras)
+    beyond = int(np.count_nonzero(~(difference <= lsb)))  # a NaN counts as beyond
+    return {
+        "max_abs_diff": float(np.max(difference)),
+        "lsb": lsb,
+        "differing_outputs": beyond,
+        "outputs": int(difference.size),
+        "within_1_lsb": beyond == 0,
+    }
 
 
 def copy_overlay(out_dir: Path, manifest: Manifest, target: Path) -> list:

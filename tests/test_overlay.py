@@ -38,6 +38,18 @@ def test_build_without_vivado_writes_everything_and_names_the_tool(overlays):
         assert manifest.verified_path("emulator", out).exists()
 
 
+def test_a_build_checks_the_emulator_against_keras(overlays):
+    """Both overlays (a whole clip; one frame per call of a stateful model) record the emulator's
+    expected outputs against Keras': within 1 LSB of the output type."""
+    for built in overlays.values():
+        manifest = Manifest.load(built["overlay"])
+        check = manifest.keras_check
+        assert check["within_1_lsb"] is True and check["differing_outputs"] == 0, check
+        assert check["lsb"] == manifest.output_type.lsb and check["max_abs_diff"] <= check["lsb"]
+        assert check["outputs"] == 2 * (4 if manifest.stateful else 1) * manifest.n_outputs
+        assert "the emulator equals the Keras model within 1 LSB" in built["result"].stdout
+
+
 def test_generated_cpp_has_no_warnings_in_our_code(overlays):
     for built in overlays.values():
         assert warnings_in_our_code(built["overlay"]) == []

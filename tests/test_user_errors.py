@@ -428,3 +428,79 @@ def test_convert_refuses_reuse_factors_out_of_range(tmp_path, options, named):
     with pytest.raises(ValueError, match=rf"{named} must be an integer from 1 to 4096"):
         hls_project.convert(small_classifier(6), tmp_path / "csim", echo=lambda line: None, **options)
     assert not (tmp_path / "csim").exists()
+
+
+# issue 25, item 2: nothing the hardware computes differently from Keras, unannounced
+
+
+def _float_head_classifier(frames=6, **head):
+    """``small_classifier``'s TT-LSTM with a float ``Dense(4)`` head (no quantizers) taking ``head``."""
+    import tensorflow as tf
+
+    model = small_classifier(frames)
+    dense = tf.keras.layers.Dense(4, name="float_head", **head)
+    return tf.keras.Model(model.input, dense(model.get_layer("tt_lstm").output))
+
+
+def test_convert_refuses_a_float_dense_softmax_head_naming_it(tmp_path):
+    """A float ``Dense(4, activation="softmax")`` head took hls4ml's default types and its softmax put
+    every class at 0.25 (Keras: the right class); an explicit ``precision`` takes them unchecked."""
+    model = _float_head_classifier(activation="softmax")
+    with pytest.raises(ValueError, match=r"layer 'float_head' \(Dense\) has no quantizers: .*QDense.*precision="):
+        hls_project.convert(model, tmp_path / "csim", echo=lambda line: None)
+    assert not (tmp_path / "csim").exists()
+    hls_project.convert(model, tmp_path / "explicit", precision="ap_fixed<16,6>", echo=lambda line: None)
+
+
+def test_convert_refuses_a_softmax_on_a_quantized_head(tmp_path):
+    import tensorflow as tf
+
+    model = small_classifier(6)
+    softmax = tf.keras.layers.Activation("softmax", name="probabilities")
+    model = tf.keras.Model(model.input, softmax(model.output))
+    with pytest.raises(ValueError, match=r"layer 'probabilities' \(Activation\) computes a softmax: .*logits"):
+        hls_project.convert(model, tmp_path / "csim", echo=lambda line: None)
+    assert not (tmp_path / "csim").exists()
+
+
+@pytest.mark.parametrize("layer, value", [("tt_lstm", np.nan), ("dense", np.inf)])
+def test_convert_refuses_a_non_finite_weight_naming_the_layer(tmp_path, layer, value):
+    """A NaN weight was written as -3.6e16: the hardware gave finite logits where Keras gives NaN."""
+    model = small_classifier(6)
+    target = model.get_layer(layer) if layer == "tt_lstm" else model.layers[-1]
+    weights = target.get_weights()
+    weights[0].flat[1] = value
+    target.set_weights(weights)
+    weight = re.escape(target.weights[0].name)
+    with pytest.raises(ValueError, match=rf"layer '{target.name}': weight '{weight}' holds 1 NaN or infinite value"):
+        hls_project.convert(model, tmp_path / "csim", echo=lambda line: None, precision="ap_fixed<16,6>")
+    assert not (tmp_path / "csim").exists()
+
+
+def _emulator_off_by(lsbs: int):
+    """``Accelerator.run_clip`` with each clip's first output ``lsbs`` LSBs of the output type away from the
+    emulator's: hardware that differs from Keras."""
+    run_clip = Accelerator.run_clip
+
+    def off(self, clip):
+        outputs = run_clip(self, clip)
+        outputs.flat[0] += lsbs * self.manifest.output_type.lsb
+        return outputs
+
+    return off
+
+
+def test_a_build_whose_emulator_differs_from_keras_is_refused(overlays, tmp_path, capsys, monkeypatch):
+    """Refused with the largest difference and the count (nothing left behind); with ``--force`` built,
+    the disagreement in the manifest's ``keras_check``."""
+    monkeypatch.setattr(Accelerator, "run_clip", _emulator_off_by(3))
+    model, out = overlays["clip"]["root"] / "model.h5", tmp_path / "o"
+    code, _, stderr = _overlay_main(capsys, "build", "--model", model, "--board", "pynq-z2", "--out", out)
+    assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert re.search(r"differs from the Keras model by up to [\d.e-]+ \(2 of 6 outputs by more than 1 LSB", stderr)
+    assert "--force" in stderr and not out.exists()
+    code, _, stderr = _overlay_main(capsys, "build", "--model", model, "--board", "pynq-z2", "--out", out, "--force")
+    assert code == 3, stderr
+    check = Manifest.load(out).keras_check
+    assert check["within_1_lsb"] is False and check["differing_outputs"] == 2
+    assert 2 * check["lsb"] < check["max_abs_diff"] <= 4 * check["lsb"]
