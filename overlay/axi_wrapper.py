@@ -17,7 +17,9 @@ C-simulation, ``overlay.testbench.run_threaded_testbench``, runs them concurrent
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 from host.protocol import BEAT_BITS, CALLS_SHIFT, CONTROL_RESET, STATUS_LONG, STATUS_SHORT, Packing, values_per_beat
@@ -396,6 +398,23 @@ def compile_top(hls_dir: Path, sources: list, target: Path, *flags: str, project
         os.path.relpath(target, hls_dir),  # relative: the logged command is the same in any folder
     ]
     result = subprocess.run(command, cwd=hls_dir, capture_output=True, text=True)
+    log_text = " ".join(command) + "\n" + result.stderr
     if result.returncode != 0:
-        raise RuntimeError(f"g++ failed on {target.name} in {hls_dir}:\n{result.stderr[-4000:]}")
-    return " ".join(command) + "\n" + result.stderr
+        raise RuntimeError(compile_failure(target, hls_dir, log_text))
+    return log_text
+
+
+# error lines of a failed g++ run shown in the message (the full log is kept)
+SHOWN_ERRORS = 8
+
+
+def compile_failure(target: Path, hls_dir: Path, log_text: str) -> str:
+    """The message of a failed compile: its first ``SHOWN_ERRORS`` error lines (not the warnings
+    before them), and the whole log kept in a file of the system's temporary folder, which a
+    failed build's clean-up of its output folder does not remove."""
+    errors = [line for line in log_text.splitlines() if re.search(r"\berror: ", line)]
+    with tempfile.NamedTemporaryFile("w", prefix=f"{target.stem}-", suffix=".log", delete=False) as log:
+        log.write(log_text)
+    shown = "\n".join(errors[:SHOWN_ERRORS]) or log_text[-2000:]
+    count = f"the first {SHOWN_ERRORS} of {len(errors)} errors" if len(errors) > SHOWN_ERRORS else "its errors"
+    return f"g++ failed on {target.name} in {hls_dir} ({count} below; the whole log is {log.name}):\n{shown}"

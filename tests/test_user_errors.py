@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -504,3 +505,24 @@ def test_a_build_whose_emulator_differs_from_keras_is_refused(overlays, tmp_path
     check = Manifest.load(out).keras_check
     assert check["within_1_lsb"] is False and check["differing_outputs"] == 2
     assert 2 * check["lsb"] < check["max_abs_diff"] <= 4 * check["lsb"]
+
+
+def test_a_failed_compile_shows_its_errors_first_and_keeps_the_whole_log(tmp_path):
+    """g++'s warnings come before its errors: the message shows the error lines (not the last
+    4,000 characters of warnings) and names the whole log, kept outside the output folder."""
+    from overlay.axi_wrapper import compile_top
+
+    firmware = tmp_path / "hls/firmware"
+    firmware.mkdir(parents=True)
+    warnings = "".join(f"int unused{k}(int x) {{ int y{k}; return x; }}\n" for k in range(200))
+    (firmware / "myproject.cpp").write_text(warnings + "int broken( {\n")
+    (firmware / "myproject_axi.cpp").write_text("")
+    with pytest.raises(RuntimeError) as failure:
+        compile_top(tmp_path / "hls", [], tmp_path / "hls/accel.so", "-fPIC", "-shared")
+    message = str(failure.value)
+    shown = message.splitlines()[1:]
+    assert shown and all("error: " in line for line in shown)
+    assert "myproject.cpp:201" in shown[0] and "warning" not in message
+    log = Path(re.search(r"the whole log is (\S+)\)", message).group(1))
+    assert log.exists() and "unused variable" in log.read_text() and not log.is_relative_to(tmp_path)
+    log.unlink()
