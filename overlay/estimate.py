@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from hls_project.cost import LUT_PRODUCT_BITS, LayerEstimate, Memory, Part, Stage, dense_stages
+from hls_project.cost import LayerEstimate, Memory, Part, Stage, dense_stages
 from host import boards
 from host.protocol import BEAT_BITS
 
@@ -128,8 +128,12 @@ class NetworkEstimate:
         """Narrow products the part could build at once from the LUTs the margin allows, at the
         cost model's LUTs per product (a x b) of the model's cheapest narrow product (an upper
         bound: adders, control and memories need LUTs too)."""
-        bits = [stage.product_bits for layer in self.layers for stage in layer.stages if stage.multipliers]
-        narrow = [a * b for a, b in bits if max(a, b) <= LUT_PRODUCT_BITS]
+        narrow = [
+            stage.product_bits[0] * stage.product_bits[1]
+            for layer in self.layers
+            for stage in layer.stages
+            if stage.multipliers and stage.narrow_products()
+        ]
         return int(self.part.lut * self.margin["lut"] // min(narrow)) if narrow else 0
 
     def limits(self) -> dict:
@@ -269,12 +273,11 @@ def estimate_network(hls_model, board: str, clock_mhz: float, margin: dict | Non
 def with_reuse_factor(hls_model, reuse_factor: int) -> None:
     """Set the reuse factor of every LSTM family layer of a converted model (for estimates only:
     the written project keeps the one it was converted with)."""
-    from hls_project.lstm_cell import LSTMFamilyLayer
+    from overlay.folding import lstm_nodes
 
-    for node in hls_model.get_layers():
-        if isinstance(node, LSTMFamilyLayer):
-            node.set_attr("reuse_factor", reuse_factor)
-            node.set_attr("folding", {})  # every stage at the layer's reuse factor
+    for node in lstm_nodes(hls_model):
+        node.set_attr("reuse_factor", reuse_factor)
+        node.set_attr("folding", {})  # every stage at the layer's reuse factor
 
 
 def largest_fitting_setting(hls_model, board: str, clock_mhz: float, start: int, margin=None) -> int | None:
