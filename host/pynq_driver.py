@@ -33,6 +33,7 @@ from pynq import DefaultHierarchy, DefaultIP
 
 from host import boards
 from host.manifest import ACCELERATOR_VLNV, Manifest
+from host.protocol import BEAT_BITS
 
 DMA_VLNV = "xilinx.com:ip:axi_dma:"
 # hls4ml 1.3.0's Alveo axi_stream_design.tcl: "ipx::package_project -vendor fastmachinelearning.org
@@ -44,7 +45,7 @@ ALVEO_KERNEL_NAME = "krnl_rtl"
 AP_CTRL, FIFO_IN, FIFO_OUT, LENGTH_IN, LENGTH_OUT = 0x00, 0x10, 0x1C, 0x28, 0x30
 AP_START, AP_DONE = 0x1, 0x2
 DMA_CONTROL, DMA_SOFT_RESET = 0x00, 0x4  # MM2S_DMACR; a soft reset resets both channels
-BEAT_BYTES = 8
+BEAT_BYTES = BEAT_BITS // 8  # the protocol's beat, the width the DMA moves
 
 
 @dataclass
