@@ -241,9 +241,9 @@ class ChainedInputMap:
         return self.chain().cpp(self.chain_comment, self.index)
 
     def input_map_stages(self):
-        chain, types = self.chain(), self.lstm_types
+        chain, types, folding = self.chain(), self.lstm_types, self.folding()
         return chain.stages(
-            [self.fold(stage) for stage in self.input_map_folding_stages()],
+            [folding[f"step {number}"] for number in range(len(chain.links) + 1)],
             map_input_type(types, self.fused_recurrent).width,
             types.kernel.width,
             types.accumulator.width,

@@ -97,7 +97,7 @@ class HTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
         return Chain(FrameMode(a=first.a, u=first.u, t=first.t, b=first.b), cores[first.node], links, views)
 
     def link_configs(self, chain, mac_types):
-        text = ""
+        folding, text = self.folding(), ""
         for number, (step, mac) in enumerate(zip(self.cell.ht_shape.schedule()[1:], mac_types, strict=True), start=1):
             view = (step.a, step.p, step.u, step.q, step.v, step.t, step.b)
             text += STEP_TEMPLATE.format(
@@ -109,8 +109,8 @@ class HTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
                 banks=BankView.of(step).banks,
                 view=view,
                 **dict(zip("apuqvtb", view, strict=True)),
-                reuse_factor=self.fold(f"step {number}"),
-                multiplier_limit=multiplier_limit(step.terms, self.fold(f"step {number}")),
+                reuse_factor=folding[f"step {number}"],
+                multiplier_limit=multiplier_limit(step.terms, folding[f"step {number}"]),
                 core_t=self.get_weights("core_0").type.name,
                 mac_t=exact_cpp(mac),
                 out_view=chain.views[number].cpp(),

@@ -87,7 +87,7 @@ class TTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
         return Chain(frame_mode(steps[0]), cores[steps[0].core], links, views)
 
     def link_configs(self, chain, mac_types):
-        text = ""
+        folding, text = self.folding(), ""
         for number, (step, mac) in enumerate(zip(self.cell.tt_shape.schedule()[1:], mac_types, strict=True), start=1):
             text += STEP_TEMPLATE.format(
                 index=self.index,
@@ -102,8 +102,8 @@ class TTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
                 n_right=step.n_right,
                 rank_in=step.rank_in,
                 rank_out=step.rank_out,
-                reuse_factor=self.fold(f"step {number}"),
-                multiplier_limit=multiplier_limit(step.terms, self.fold(f"step {number}")),
+                reuse_factor=folding[f"step {number}"],
+                multiplier_limit=multiplier_limit(step.terms, folding[f"step {number}"]),
                 core_t=self.get_weights("core_0").type.name,
                 mac_t=exact_cpp(mac),
                 out_view=chain.views[number].cpp(),
