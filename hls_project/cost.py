@@ -240,6 +240,13 @@ class LayerEstimate:
         return max(ahead, rest) if self.ahead_stages else ahead + rest
 
     @property
+    def interval_per_call(self) -> int:
+        """Cycles from one model call to the next in steady state, when calls follow each other
+        without a handshake (the free-running accelerator top): ``calls`` frames, one every
+        ``call_interval``, the ahead process already on the next call while the rest finishes."""
+        return self.calls * self.call_interval
+
+    @property
     def cycles_per_call(self) -> int:
         """All ``calls`` through the two processes: the ahead one's last stage streams each call's
         results into the FIFO as the rest reads them (the send and the preactivation run in step),

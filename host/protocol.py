@@ -4,7 +4,8 @@ One AXI-stream beat is 64 bits (the width of the Zynq HP ports). One DMA transfe
 ``calls`` model calls (several frames per transfer for a frame-by-frame, stateful overlay):
 
 * input, ``1 + calls * in_beats`` beats, TLAST on the last: beat 0 is the control word (bit 0:
-  zero the state of stateful LSTM layers first; bits 16..47: ``calls``); then, call by call,
+  zero the state of stateful LSTM layers first; bits 16..47: ``calls``, at least 1: the top
+  serves 0 as 1, since it runs the model once per call); then, call by call,
   the call's values (frame after frame) as raw integers of the input type, from the low bits up,
   in the model's packs (``Packing``: the top's reader hands on one pack per beat, so it runs at
   II=1 whatever the pack's size; a pack wider than a beat spans several), each call starting on

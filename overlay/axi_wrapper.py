@@ -64,58 +64,54 @@ void {project}_axi(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out);
 #endif
 """
 
-STREAM_MODEL = """
-// The model on the packs as they come: hls4ml's io_stream top.
-static void run_calls(hls::stream<x_pack_t> &x, hls::stream<y_pack_t> &y, unsigned calls, bool reset) {{
-Calls:
-    for (unsigned call = 0; call < calls; call++) {{
-{reset_arg}        {project}(x, {reset_port}y);
-    }}
-}}
-"""
-
-# The reset argument of the stateful LSTM layers (hls_project.input_stream.AddResetPort), set for
-# the first call of a transfer whose control word asks for it.
-STREAM_RESET = """        hls::stream<{reset_t}> lstm_reset("lstm_reset");
-        {reset_t} reset_pack;
-        reset_pack[0] = reset && call == 0;
-        lstm_reset.write(reset_pack);
-"""
-PARALLEL_RESET = """        {reset_t} lstm_reset[1];
-        lstm_reset[0] = reset && call == 0;
-"""
+# The model's process of the top: io_stream, the model itself on the packs as they come
+# (hls4ml's io_stream model is a DATAFLOW region: it restarts for the next call while its later
+# layers finish this one); io_parallel, the whole call as one port of the model.
+STREAM_MODEL = """{project}(x, {reset_port}y)"""
 
 PARALLEL_MODEL = """
 // The model on arrays (io_parallel, small models only: the whole call is one port of the model).
-static void run_calls(hls::stream<x_pack_t> &x, hls::stream<y_pack_t> &y, unsigned calls, bool reset) {{
-Calls:
-    for (unsigned call = 0; call < calls; call++) {{
-{reset_arg}        {input_t} x_call[N_X];
-        {output_t} y_call[N_OUT];
-        #pragma HLS ARRAY_PARTITION variable=x_call cyclic factor=x_pack_t::size
-        #pragma HLS ARRAY_PARTITION variable=y_call cyclic factor=y_pack_t::size
-    Unpack: // a pack per cycle; the call's last pack is padded
-        for (unsigned p = 0; p < (N_X + x_pack_t::size - 1) / x_pack_t::size; p++) {{
-            #pragma HLS PIPELINE
-            const x_pack_t pack = x.read();
-            for (unsigned k = 0; k < x_pack_t::size; k++) {{
-                if (p * x_pack_t::size + k < N_X) {{
-                    x_call[p * x_pack_t::size + k] = pack[k];
-                }}
+static void run_call(hls::stream<x_pack_t> &x, {reset_param}hls::stream<y_pack_t> &y) {{
+{parallel_reset}    {input_t} x_call[N_X];
+    {output_t} y_call[N_OUT];
+    #pragma HLS ARRAY_PARTITION variable=x_call cyclic factor=x_pack_t::size
+    #pragma HLS ARRAY_PARTITION variable=y_call cyclic factor=y_pack_t::size
+Unpack: // a pack per cycle; the call's last pack is padded
+    for (unsigned p = 0; p < (N_X + x_pack_t::size - 1) / x_pack_t::size; p++) {{
+        #pragma HLS PIPELINE
+        const x_pack_t pack = x.read();
+        for (unsigned k = 0; k < x_pack_t::size; k++) {{
+            if (p * x_pack_t::size + k < N_X) {{
+                x_call[p * x_pack_t::size + k] = pack[k];
             }}
-        }}
-        {project}(x_call, {reset_port}y_call);
-    Pack:
-        for (unsigned p = 0; p < (N_OUT + y_pack_t::size - 1) / y_pack_t::size; p++) {{
-            #pragma HLS PIPELINE
-            y_pack_t pack;
-            for (unsigned k = 0; k < y_pack_t::size; k++) {{
-                pack[k] = (p * y_pack_t::size + k < N_OUT) ? y_call[p * y_pack_t::size + k] : {output_t}(0);
-            }}
-            y.write(pack);
         }}
     }}
+    {project}(x_call, {reset_arg}y_call);
+Pack:
+    for (unsigned p = 0; p < (N_OUT + y_pack_t::size - 1) / y_pack_t::size; p++) {{
+        #pragma HLS PIPELINE
+        y_pack_t pack;
+        for (unsigned k = 0; k < y_pack_t::size; k++) {{
+            pack[k] = (p * y_pack_t::size + k < N_OUT) ? y_call[p * y_pack_t::size + k] : {output_t}(0);
+        }}
+        y.write(pack);
+    }}
 }}
+"""
+# io_parallel's reset argument: the reader's token of this call.
+PARALLEL_RESET = """    {reset_t} lstm_reset_call[1];
+    lstm_reset_call[0] = lstm_reset.read();
+"""
+
+# The reader's reset token of a call, for the stateful layers' reset port (set on the first call
+# of a transfer whose control word asks for it): io_stream, the model's one-value reset pack.
+STREAM_RESET_TOKEN = """    {reset_t} reset_pack;
+    reset_pack[0] = reset;
+    lstm_reset.write(reset_pack);
+"""
+PARALLEL_RESET_TOKEN = """    lstm_reset.write(reset);
+"""
+NO_RESET_TOKEN = """    (void)reset; // no stateful layer: nothing to reset
 """
 
 SOURCE = """#include "{project}_axi.h"
@@ -125,6 +121,9 @@ SOURCE = """#include "{project}_axi.h"
 
 typedef {x_pack} x_pack_t; // an element of the model's input stream ({x_size} values)
 typedef {y_pack} y_pack_t; // an element of the model's output stream ({y_size} values)
+// The reader's word to the writer after each call: bit BEAT_BITS, the call ends its transfer;
+// below it, that transfer's status beat (calls complete, STATUS_SHORT, STATUS_LONG).
+typedef ap_uint<{beat_bits} + 1> call_status_t;
 
 static axis_beat beat_of(ap_uint<{beat_bits}> data, bool last) {{
     axis_beat word;
@@ -135,115 +134,126 @@ static axis_beat beat_of(ap_uint<{beat_bits}> data, bool last) {{
     return word;
 }}
 
-// The calls' input beats -> the model's input packs, values in order: a beat per cycle, a pack
+// One call's input beats -> the model's input packs, values in order: a beat per cycle, a pack
 // every IN_PACK_BEATS beats (one beat when a pack fits it), every slot a constant field of the
-// beat. A call cut short (TLAST before its last beat) is completed with zeros; after the last
-// call, beats up to TLAST are drained. The status (calls complete, STATUS_SHORT, STATUS_LONG)
-// goes to the writer.
-static void read_calls(hls::stream<axis_beat> &in, bool ended, unsigned calls, hls::stream<x_pack_t> &x,
-                       hls::stream<ap_uint<{beat_bits}>> &status) {{
-    x_pack_t pack;
+// beat. The first call of a transfer reads its control beat first (a control word of 0 calls is
+// served as 1: the model runs once per call of the top). A call cut short (TLAST before its last
+// beat) is completed with zeros, and so are the transfer's calls after it; after a transfer's
+// last call, beats up to TLAST are drained. The transfer's place lives in this process (static),
+// so the top runs one call per invocation and the next call's beats come in while the model and
+// the writer still work on this one.
+static void read_call(hls::stream<axis_beat> &in, hls::stream<x_pack_t> &x, {reset_param}
+                      hls::stream<call_status_t> &status) {{
+    static unsigned calls_left = 0; // calls of the current transfer still to read (0: a control beat is next)
+    static bool ended = false;      // TLAST seen in the current transfer
+    static unsigned done = 0;       // complete calls of the current transfer
+    static bool short_input = false;
+    bool reset = false;
+    if (calls_left == 0) {{
+        const axis_beat control = in.read();
+        ended = control.last;
+        reset = (control.data & CONTROL_RESET) != 0;
+        const unsigned calls = control.data.range(CALLS_SHIFT + 31, CALLS_SHIFT).to_uint();
+        calls_left = calls ? calls : 1;
+        done = 0;
+        short_input = false;
+    }}
+{reset_token}    x_pack_t pack;
     unsigned part = 0; // the beat's place in its pack; every call starts a pack
-    unsigned done = 0;
-    bool short_input = false;
-Calls:
-    for (unsigned call = 0; call < calls; call++) {{
-        bool complete = true;
-    ReadBeats:
-        for (unsigned beat = 0; beat < IN_BEATS; beat++) {{
-            #pragma HLS PIPELINE II=1
-            ap_uint<{beat_bits}> data = 0;
-            if (ended) {{
-                complete = false;
-            }} else {{
-                axis_beat word = in.read();
-                ended = word.last;
-                data = word.data;
-            }}
-            for (unsigned k = 0; k < IN_PER_BEAT; k++) {{
-                if (part * IN_PER_BEAT + k < x_pack_t::size) {{
-                    pack[part * IN_PER_BEAT + k].range(IN_WIDTH - 1, 0) =
-                        data.range(k * IN_WIDTH + IN_WIDTH - 1, k * IN_WIDTH);
-                }}
-            }}
-            if (++part == IN_PACK_BEATS) {{
-                x.write(pack);
-                part = 0;
-            }}
-        }}
-        if (complete) {{
-            done++;
+    bool complete = true;
+ReadBeats:
+    for (unsigned beat = 0; beat < IN_BEATS; beat++) {{
+        #pragma HLS PIPELINE II=1
+        ap_uint<{beat_bits}> data = 0;
+        if (ended) {{
+            complete = false;
         }} else {{
-            short_input = true;
+            axis_beat word = in.read();
+            ended = word.last;
+            data = word.data;
+        }}
+        for (unsigned k = 0; k < IN_PER_BEAT; k++) {{
+            if (part * IN_PER_BEAT + k < x_pack_t::size) {{
+                pack[part * IN_PER_BEAT + k].range(IN_WIDTH - 1, 0) =
+                    data.range(k * IN_WIDTH + IN_WIDTH - 1, k * IN_WIDTH);
+            }}
+        }}
+        if (++part == IN_PACK_BEATS) {{
+            x.write(pack);
+            part = 0;
         }}
     }}
-    bool long_input = false;
-Drain:
-    while (!ended) {{
-        ended = in.read().last;
-        long_input = true;
+    if (complete) {{
+        done++;
+    }} else {{
+        short_input = true;
     }}
-    ap_uint<{beat_bits}> word = done;
-    if (short_input) {{
-        word |= STATUS_SHORT;
+    call_status_t token = 0;
+    if (--calls_left == 0) {{
+        bool long_input = false;
+    Drain:
+        while (!ended) {{
+            ended = in.read().last;
+            long_input = true;
+        }}
+        ap_uint<{beat_bits}> word = done;
+        if (short_input) {{
+            word |= STATUS_SHORT;
+        }}
+        if (long_input) {{
+            word |= STATUS_LONG;
+        }}
+        token = word;
+        token[{beat_bits}] = 1;
     }}
-    if (long_input) {{
-        word |= STATUS_LONG;
-    }}
-    status.write(word);
+    status.write(token);
 }}
-{run_calls}
-// The model's output packs -> OUT_BEATS beats per call (a pack every OUT_PACK_BEATS beats, a
-// beat per cycle), then the status beat with TLAST.
-static void write_calls(hls::stream<y_pack_t> &y, unsigned calls, hls::stream<ap_uint<{beat_bits}>> &status,
-                        hls::stream<axis_beat> &out) {{
+{run_call}
+// One call's output packs -> OUT_BEATS beats (a pack every OUT_PACK_BEATS beats, a beat per
+// cycle), then, after the last call of a transfer, its status beat with TLAST.
+static void write_call(hls::stream<y_pack_t> &y, hls::stream<call_status_t> &status, hls::stream<axis_beat> &out) {{
     y_pack_t pack;
     unsigned part = 0; // the beat's place in its pack
-Calls:
-    for (unsigned call = 0; call < calls; call++) {{
-    WriteBeats:
-        for (unsigned beat = 0; beat < OUT_BEATS; beat++) {{
-            #pragma HLS PIPELINE II=1
-            if (part == 0) {{
-                pack = y.read();
-            }}
-            ap_uint<{beat_bits}> data = 0;
-            for (unsigned k = 0; k < OUT_PER_BEAT; k++) {{
-                if (part * OUT_PER_BEAT + k < y_pack_t::size) {{
-                    data.range(k * OUT_WIDTH + OUT_WIDTH - 1, k * OUT_WIDTH) =
-                        pack[part * OUT_PER_BEAT + k].range(OUT_WIDTH - 1, 0);
-                }}
-            }}
-            out.write(beat_of(data, false));
-            part = (part + 1 == OUT_PACK_BEATS) ? 0 : part + 1;
+WriteBeats:
+    for (unsigned beat = 0; beat < OUT_BEATS; beat++) {{
+        #pragma HLS PIPELINE II=1
+        if (part == 0) {{
+            pack = y.read();
         }}
+        ap_uint<{beat_bits}> data = 0;
+        for (unsigned k = 0; k < OUT_PER_BEAT; k++) {{
+            if (part * OUT_PER_BEAT + k < y_pack_t::size) {{
+                data.range(k * OUT_WIDTH + OUT_WIDTH - 1, k * OUT_WIDTH) =
+                    pack[part * OUT_PER_BEAT + k].range(OUT_WIDTH - 1, 0);
+            }}
+        }}
+        out.write(beat_of(data, false));
+        part = (part + 1 == OUT_PACK_BEATS) ? 0 : part + 1;
     }}
-    out.write(beat_of(status.read(), true));
+    const call_status_t token = status.read();
+    if (token[{beat_bits}]) {{
+        out.write(beat_of(token.range({beat_bits} - 1, 0), true));
+    }}
 }}
 
-// One transfer after its control beat: reader, model and writer run concurrently on FIFOs a few
-// packs deep (no stage holds a frame).
-static void run_transfer(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out, bool ended, unsigned calls,
-                         bool reset) {{
-    #pragma HLS DATAFLOW
-    hls::stream<x_pack_t> x("x");
-    hls::stream<y_pack_t> y("y");
-    hls::stream<ap_uint<{beat_bits}>> status("status");
-    NNET_STREAM_DEPTH(x, {fifo_depth});
-    NNET_STREAM_DEPTH(y, {fifo_depth});
-    NNET_STREAM_DEPTH(status, 2);
-    NNET_DATAFLOW3(read_calls(in, ended, calls, x, status), run_calls(x, y, calls, reset),
-                   write_calls(y, calls, status, out));
-}}
-
+// One model call per invocation: reader, model and writer are a free-running DATAFLOW region on
+// FIFOs a few packs deep (no stage holds a frame). With ap_ctrl_none the region restarts without
+// a handshake, so consecutive calls, of one transfer or of the next, overlap: call t + 1's beats
+// come in while the model works on call t, and the layers of a stateful model keep their state
+// in their own processes (the reset is a token of the reader's). The threaded C-simulation runs
+// the three processes on threads that live across invocations (NNET_FREE_RUNNING3).
 void {project}_axi(hls::stream<axis_beat> &in, hls::stream<axis_beat> &out) {{
     #pragma HLS INTERFACE axis port=in
     #pragma HLS INTERFACE axis port=out
     #pragma HLS INTERFACE ap_ctrl_none port=return
-
-    axis_beat control = in.read();
-    const bool reset = (control.data & CONTROL_RESET) != 0;
-    run_transfer(in, out, control.last, control.data.range(CALLS_SHIFT + 31, CALLS_SHIFT).to_uint(), reset);
+    #pragma HLS DATAFLOW
+    static hls::stream<x_pack_t> x("x");
+    static hls::stream<y_pack_t> y("y");
+    static hls::stream<call_status_t> status("status");
+{reset_stream}    NNET_STREAM_DEPTH(x, {fifo_depth});
+    NNET_STREAM_DEPTH(y, {fifo_depth});
+    NNET_STREAM_DEPTH(status, 2);
+    NNET_FREE_RUNNING3(read_call(in, x, {reset_port}status), {model_call}, write_call(y, status, out));
 }}
 """
 
@@ -265,10 +275,15 @@ void accel_set_weights_dir(const char *path) {{ weights_dir = path; }}
 unsigned accel_in_beats_per_call() {{ return IN_BEATS; }}
 unsigned accel_out_beats_per_call() {{ return OUT_BEATS; }}
 
-// One DMA round trip: n_in beats in (TLAST on the last), at most max_out beats out. Returns the
-// beats the top wrote if the last carried TLAST and the top read all input, else -1.
+// One DMA round trip: n_in beats in (TLAST on the last), at most max_out beats out. The top runs
+// one model call per invocation, so it is invoked until it writes TLAST (the free-running
+// hardware restarts by itself). Returns the beats the top wrote if the last carried TLAST and the
+// top read all input, else -1.
 int accel_transfer(const uint64_t *beats_in, unsigned n_in, uint64_t *beats_out, unsigned max_out) {{
-    hls::stream<axis_beat> in("in"), out("out");
+    static hls::stream<axis_beat> in("in"), out("out"); // the top's ports: one pair for its lifetime
+    if (n_in == 0) {{
+        return -1;
+    }}
     for (unsigned i = 0; i < n_in; i++) {{
         axis_beat word;
         word.data = beats_in[i];
@@ -276,18 +291,20 @@ int accel_transfer(const uint64_t *beats_in, unsigned n_in, uint64_t *beats_out,
         word.last = (i == n_in - 1);
         in.write(word);
     }}
-    {project}_axi(in, out);
     int written = 0;
     bool last = false;
-    while (!out.empty()) {{
-        axis_beat word = out.read();
-        if ((unsigned)written < max_out) {{
-            beats_out[written] = word.data.to_uint64();
+    while (!last) {{
+        {project}_axi(in, out);
+        while (!out.empty()) {{
+            axis_beat word = out.read();
+            if ((unsigned)written < max_out) {{
+                beats_out[written] = word.data.to_uint64();
+            }}
+            written++;
+            last = word.last;
         }}
-        written++;
-        last = word.last;
     }}
-    return (last && in.empty()) ? written : -1;
+    return in.empty() ? written : -1;
 }}
 }}
 """
@@ -319,21 +336,15 @@ def write_wrapper(hls_model, project_dir) -> list:
     inp = hls_model.get_input_variables()[0]
     out = hls_model.get_output_variables()[0]
     n_x, n_out = inp.size(), out.size()
-    fields = dict(project=project, input_t=inp.type.name, output_t=out.type.name, beat_bits=BEAT_BITS)
-    inputs = hls_model.get_input_variables()
-    reset = inputs[1] if len(inputs) > 1 else None  # the stateful layers' reset port
-    reset_template = STREAM_RESET if io_type == "io_stream" else PARALLEL_RESET
-    no_reset = "        (void)reset; // no stateful layer: nothing to reset\n"
-    fields["reset_arg"] = reset_template.format(reset_t=reset.type.name) if reset else no_reset
-    fields["reset_port"] = "lstm_reset, " if reset else ""
     in_packing, out_packing = top_packings(hls_model)
     x_size, y_size = in_packing.pack, out_packing.pack
     if io_type == "io_parallel":
-        run_calls = PARALLEL_MODEL.format(**fields)
         x_pack, y_pack = f"nnet::array<{inp.type.name}, {x_size}>", f"nnet::array<{out.type.name}, {y_size}>"
     else:
-        run_calls = STREAM_MODEL.format(**fields)
         x_pack, y_pack = inp.type.name, out.type.name
+    inputs = hls_model.get_input_variables()
+    reset = inputs[1] if len(inputs) > 1 else None  # the stateful layers' reset port
+    model = model_process(project, io_type, inp.type.name, out.type.name, reset.type.name if reset else None)
     header = HEADER.format(
         guard=project.upper(),
         project=project,
@@ -360,18 +371,49 @@ def write_wrapper(hls_model, project_dir) -> list:
     source = SOURCE.format(
         project=project,
         beat_bits=BEAT_BITS,
-        run_calls=run_calls,
         x_pack=x_pack,
         y_pack=y_pack,
         x_size=x_size,
         y_size=y_size,
         fifo_depth=FIFO_DEPTH,
+        **model,
     )
     paths[1].write_text(source)
     paths[2].write_text(BRIDGE.format(project=project))
     paths.append(project_dir / "emulator_weights.h")
     paths[3].write_text(WEIGHTS_HEADER)
     return paths
+
+
+def model_process(project: str, io_type: str, input_t: str, output_t: str, reset_t: str | None) -> dict:
+    """The top's fields for its model process: ``run_call`` (io_parallel's unpack, model, pack;
+    empty for io_stream, whose model is the process), ``model_call``, and for a stateful model
+    (``reset_t``: the type of its reset port; None: no stateful layer) the ``lstm_reset`` FIFO on
+    which the reader sends every call's reset token."""
+    reset_port = "lstm_reset, " if reset_t else ""
+    reset_param = f"hls::stream<{reset_t}> &lstm_reset, " if reset_t else ""
+    if io_type == "io_parallel":
+        run_call = PARALLEL_MODEL.format(
+            project=project,
+            input_t=input_t,
+            output_t=output_t,
+            reset_param=reset_param,
+            parallel_reset=PARALLEL_RESET.format(reset_t=reset_t) if reset_t else "",
+            reset_arg="lstm_reset_call, " if reset_t else "",
+        )
+        model_call, token = f"run_call(x, {reset_port}y)", PARALLEL_RESET_TOKEN
+    else:
+        run_call, model_call = "", STREAM_MODEL.format(project=project, reset_port=reset_port)
+        token = STREAM_RESET_TOKEN.format(reset_t=reset_t)
+    stream = f'    static hls::stream<{reset_t}> lstm_reset("lstm_reset");\n    NNET_STREAM_DEPTH(lstm_reset, 2);\n'
+    return dict(
+        run_call=run_call,
+        model_call=model_call,
+        reset_param=reset_param,
+        reset_port=reset_port,
+        reset_token=token if reset_t else NO_RESET_TOKEN,
+        reset_stream=stream if reset_t else "",
+    )
 
 
 def compile_top(hls_dir: Path, sources: list, target: Path, *flags: str, project: str = "myproject") -> str:

@@ -34,14 +34,13 @@ class Phase:
 
 @dataclass(frozen=True)
 class Process:
-    """A dataflow process: its phases, run in order ``calls`` times per model call. Processes of
-    one ``region`` (a DATAFLOW function called once per model call, as hls4ml's model and our LSTM
-    halves are) start a model call only when all of them have finished the previous one."""
+    """A dataflow process: its phases, run in order ``calls`` times per model call. A process
+    starts the next model call as soon as it has finished this one (the free-running top: no
+    handshake makes the processes of a region wait for each other between calls)."""
 
     name: str
     phases: tuple
     calls: int = 1
-    region: str = ""
 
     def tokens(self, kind: str) -> int:
         return self.calls * sum(phase.tokens for phase in self.phases if phase.kind == kind)
@@ -61,17 +60,13 @@ class DeadlockError(RuntimeError):
     """The token times of a FIFO never settle: some process waits on it forever."""
 
 
-def run_process(
-    process: Process, model_calls: int, ready: list | None, space: list | None, starts: list | None = None
-) -> tuple:
+def run_process(process: Process, model_calls: int, ready: list | None, space: list | None) -> tuple:
     """Token times of one process for ``model_calls`` calls: ``(read times, write times, call ends)``.
 
     ``ready[j]``: when input token j is in the FIFO (the first process reads nothing);
-    ``space[j]``: when output token j finds room (None: no output FIFO, or unbounded);
-    ``starts[c]``: the earliest start of model call c (its region's barrier)."""
+    ``space[j]``: when output token j finds room (None: no output FIFO, or unbounded)."""
     time, reads, writes, ends = 0.0, [], [], []
-    for call in range(model_calls):
-        time = max(time, starts[call]) if starts else time
+    for _ in range(model_calls):
         for phase in process.phases * process.calls:
             if phase.kind == COMPUTE or not phase.tokens:
                 time += phase.cycles
@@ -105,15 +100,13 @@ def simulate(processes: list, depths: list, model_calls: int = 3, max_rounds: in
     previous = None
     for _ in range(max_rounds):
         for k, process in enumerate(processes):
-            region = [ends[i] for i, other in enumerate(processes) if process.region and other.region == process.region]
-            starts = [0.0] + [max(end[call] for end in region) for call in range(model_calls - 1)] if region else None
             ready = fifos[k - 1].write_times if k > 0 else None
             space = None
             if k < len(fifos):
                 fifo = fifos[k]
                 # token j finds room once token j - depth has been read (the first depth at once)
                 space = [0.0] * fifo.depth + fifo.read_times if fifo.read_times else None
-            reads, writes, ends[k] = run_process(process, model_calls, ready, space, starts)
+            reads, writes, ends[k] = run_process(process, model_calls, ready, space)
             if k > 0:
                 fifos[k - 1].read_times = reads
             if k < len(fifos):
@@ -174,7 +167,7 @@ def network_processes(hls_model, estimate) -> tuple:
     for node, layer in zip(nodes, layers, strict=True):
         out = node.get_output_variable()
         tokens_out = out.size() // out.shape[-1] if len(out.shape) > 1 else 1
-        halves = layer_processes(layer, tokens_in, tokens_out, region="model")
+        halves = layer_processes(layer, tokens_in, tokens_out)
         for half in halves[:-1]:
             processes.append(half)
             depths.append(4 * int(node.get_attr("n_out")))
@@ -188,7 +181,7 @@ def network_processes(hls_model, estimate) -> tuple:
     return processes, depths, names
 
 
-def layer_processes(layer, tokens_in: int, tokens_out: int, region: str = "") -> list:
+def layer_processes(layer, tokens_in: int, tokens_out: int) -> list:
     """One layer's processes: its first stage reads the call's (an LSTM: the frame's) input tokens,
     its last stage of a call writes the output tokens (an LSTM with a recurrent map: the input half
     sends 4 n_state pre-activations per frame, the recurrent half reads them in its preactivation
@@ -198,7 +191,7 @@ def layer_processes(layer, tokens_in: int, tokens_out: int, region: str = "") ->
         cycles = [stage.cycles for stage in layer.stages]
         phases = [Phase("read", READ, max(cycles[0], tokens_in), tokens_in)]
         phases += [Phase(stage.name, COMPUTE, stage.cycles) for stage in layer.stages[1:]]
-        return [Process(layer.name, (*phases, Phase("write", WRITE, tokens_out, tokens_out)), region=region)]
+        return [Process(layer.name, (*phases, Phase("write", WRITE, tokens_out, tokens_out)))]
     per_frame_in = tokens_in // frames
     ahead, rest = layer.stages[: layer.ahead_stages], layer.stages[layer.ahead_stages :]
     frame_phases = []
@@ -207,7 +200,7 @@ def layer_processes(layer, tokens_in: int, tokens_out: int, region: str = "") ->
         phases = [Phase(ahead[0].name, READ, ahead[0].cycles, per_frame_in)]
         phases += [Phase(stage.name, COMPUTE, stage.cycles) for stage in ahead[1:-1]]
         phases.append(Phase(send.name, WRITE, send.cycles, send.iterations))
-        input_half = Process(f"{layer.name}: input half", tuple(phases) * frames, region=region)
+        input_half = Process(f"{layer.name}: input half", tuple(phases) * frames)
         for stage in rest:
             kind = READ if stage.name == "preactivation" else COMPUTE
             frame_phases.append(Phase(stage.name, kind, stage.cycles, stage.iterations if kind == READ else 0))
@@ -215,7 +208,7 @@ def layer_processes(layer, tokens_in: int, tokens_out: int, region: str = "") ->
         frame_phases.append(Phase(rest[0].name, READ, rest[0].cycles, per_frame_in))
         frame_phases += [Phase(stage.name, COMPUTE, stage.cycles) for stage in rest[1:]]
     body = tuple(frame_phases) * frames + (Phase("output", WRITE, tokens_out, tokens_out),)
-    recurrent = Process(f"{layer.name}: {'recurrent half' if ahead else 'frames'}", body, region=region)
+    recurrent = Process(f"{layer.name}: {'recurrent half' if ahead else 'frames'}", body)
     return [input_half, recurrent] if ahead else [recurrent]
 
 

@@ -2,9 +2,12 @@
 
 Per layer, ``hls_project.cost`` stages (our LSTM layers from their own schedules, hls4ml's Dense
 and activations from their reuse factors), plus the accelerator top (beat reader and writer).
-With io_stream every layer and the top's reader and writer are processes of a dataflow, so the
-model runs at the pace of its slowest process (the bottleneck); the latency of a call is bounded
-by the sum of the processes' cycles. Next to it, the board's physical limits: every MAC on a
+With io_stream every layer and the top's reader and writer are processes of a dataflow, and the
+top is free-running (``overlay.axi_wrapper``: one call per invocation, no handshake between
+calls), so consecutive calls overlap, of one transfer or of the next (a camera feed's one frame
+per call as a multi-frame call): the model runs at the pace of its slowest process (the
+bottleneck, ``LayerEstimate.interval_per_call``); the latency of a call is bounded by the sum of
+the processes' cycles. Next to it, the board's physical limits: every MAC on a
 DSP every cycle (compute), and the 64-bit stream at the board's clock (I/O). Every figure is an
 estimate; nothing here comes from a tool run.
 """
@@ -83,11 +86,12 @@ class NetworkEstimate:
 
     @property
     def bottleneck(self) -> LayerEstimate:
-        return max(self.layers, key=lambda layer: layer.cycles_per_call)
+        return max(self.layers, key=lambda layer: layer.interval_per_call)
 
     @property
     def frames_per_s(self) -> float:
-        return self.clock_mhz * 1e6 * self.frames_per_call / self.bottleneck.cycles_per_call
+        """Steady state: a model call every ``interval_per_call`` of the bottleneck."""
+        return self.clock_mhz * 1e6 * self.frames_per_call / self.bottleneck.interval_per_call
 
     @property
     def latency_call_us(self) -> float:
@@ -191,6 +195,7 @@ class NetworkEstimate:
                     "name": layer.name,
                     "kind": layer.kind,
                     "cycles_per_call": layer.cycles_per_call,
+                    "interval_per_call": layer.interval_per_call,
                     "calls": layer.calls,
                     "call_interval": layer.call_interval,
                     "ahead_stages": layer.ahead_stages,
@@ -303,25 +308,26 @@ def format_table(estimate: NetworkEstimate) -> str:
     lines = [
         f"estimate for {estimate.board} ({estimate.part.name}) at {estimate.clock_mhz:g} MHz "
         "(from our schedules, not a tool run)",
-        f"{'layer':32} {'cycles/call':>12} {'DSP':>7} {'BRAM36':>8} {'LUT':>9} {'FF':>9}",
+        f"{'layer':32} {'cycles/call':>12} {'interval':>10} {'DSP':>7} {'BRAM36':>8} {'LUT':>9} {'FF':>9}",
     ]
     for layer in estimate.layers:
         res = layer.resources(estimate.part)
         lines.append(
-            f"{layer.name[:32]:32} {layer.cycles_per_call:>12,} {res['dsp']:>7,} {res['bram36']:>8,.1f} "
+            f"{layer.name[:32]:32} {layer.cycles_per_call:>12,} {layer.interval_per_call:>10,} {res['dsp']:>7,} "
+            f"{res['bram36']:>8,.1f} "
             f"{res['lut']:>9,} {res['ff']:>9,}"
         )
     lines.append(
-        f"{'total (estimate)':32} {'':>12} {total['dsp']:>7,} {total['bram36']:>8,.1f} "
+        f"{'total (estimate)':32} {'':>23} {total['dsp']:>7,} {total['bram36']:>8,.1f} "
         f"{total['lut']:>9,} {total['ff']:>9,}"
     )
     lines.append(
-        f"{'available':32} {'':>12} {available['dsp']:>7,} {available['bram36']:>8,} "
+        f"{'available':32} {'':>23} {available['dsp']:>7,} {available['bram36']:>8,} "
         f"{available['lut']:>9,} {available['ff']:>9,}"
     )
     margin = estimate.margin
     lines.append(
-        f"{'usable (margin)':32} {'':>12} {available['dsp'] * margin['dsp']:>7,.0f} "
+        f"{'usable (margin)':32} {'':>23} {available['dsp'] * margin['dsp']:>7,.0f} "
         f"{available['bram36'] * margin['bram36']:>8,.1f} {available['lut'] * margin['lut']:>9,.0f} "
         f"{available['ff'] * margin['ff']:>9,.0f}"
     )

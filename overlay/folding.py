@@ -5,9 +5,10 @@ As FINN's SetFolding does for its MVAUs: start with every folding stage of every
 at the most folded setting (``MAX_REUSE_FACTOR``: fewest multipliers), then repeatedly unfold (halve
 the reuse factor of) the slowest stage on the design's critical path, i.e. of the half of the
 bottleneck layer that sets its frame interval, as long as the estimate still fits the board within
-the margin, until the target frames/s is met or nothing on the critical path can be unfolded;
-then the bottleneck layer's other half, while that still makes a call faster (a call of several
-frames fills the two halves once). Stages without products are not folded (they run at II 1).
+the margin, until the target frames/s is met or nothing on the critical path can be unfolded.
+The other half is left folded: calls overlap (the free-running top), so unfolding it would only
+shorten a call's latency, not the frames/s. Stages without products are not folded (they run at
+II 1).
 Everything here reads estimates (``overlay.estimate``), not tool results.
 """
 
@@ -70,11 +71,10 @@ def fold(hls_model, board: str, clock_mhz: float, target_fps: float | None = Non
             step = slowest_foldable_stage(current, folding, frozen)
             if step is None:
                 break
-            layer, stage, critical = step
+            layer, stage = step
             folding[layer][stage] //= 2
             candidate = estimate()
-            # off the critical path an unfolding only shortens the fill of a multi-frame call: kept if faster
-            if candidate.over() or (not critical and candidate.frames_per_s <= current.frames_per_s):
+            if candidate.over():
                 folding[layer][stage] *= 2
                 frozen.add((layer, stage))
             else:
@@ -88,19 +88,14 @@ def fold(hls_model, board: str, clock_mhz: float, target_fps: float | None = Non
 
 
 def slowest_foldable_stage(estimate, folding: dict, frozen: set):
-    """``(layer, stage, critical)``: the folding stage with the most cycles on the critical path
-    (the bottleneck layer's slower half), else (``critical`` False) in the bottleneck layer's other
-    half, that can still be unfolded; None when there is none (the bottleneck is the I/O or a
-    stock layer, or every stage of it is at reuse factor 1 or frozen)."""
+    """``(layer, stage)``: the folding stage with the most cycles on the critical path (the
+    bottleneck layer's slower half) that can still be unfolded; None when there is none (the
+    bottleneck is the I/O or a stock layer, or every such stage is at reuse factor 1 or frozen)."""
     layer = estimate.bottleneck
     if layer.name not in folding:
         return None
-    critical = layer.critical_stages()
-    for group, on_critical_path in ((critical, True), ([s for s in layer.stages if s not in critical], False)):
-        cycles = {}
-        for stage in group:
-            if stage.fold and (layer.name, stage.fold) not in frozen and folding[layer.name][stage.fold] > 1:
-                cycles[stage.fold] = cycles.get(stage.fold, 0) + stage.cycles
-        if cycles:
-            return layer.name, max(cycles, key=cycles.get), on_critical_path
-    return None
+    cycles = {}
+    for stage in layer.critical_stages():
+        if stage.fold and (layer.name, stage.fold) not in frozen and folding[layer.name][stage.fold] > 1:
+            cycles[stage.fold] = cycles.get(stage.fold, 0) + stage.cycles
+    return (layer.name, max(cycles, key=cycles.get)) if cycles else None

@@ -35,11 +35,17 @@ RUN_TIMEOUT = 600
 TESTBENCH = """// C/RTL co-simulation testbench of {project}_axi (written by overlay/testbench.py).
 // Each line of {beats_in} is one DMA transfer (64-bit beats, the control beat first; TLAST goes
 // on the last); the matching line of {beats_out} holds the beats the emulator returned for it.
+// The top runs one model call per invocation: it is invoked until it writes TLAST. In the
+// threaded C-simulation its processes run free on their threads: every transfer is queued at
+// once (as a DMA's descriptors), and each transfer's last output beat is held back until the
+// reader has taken the next transfer's first value beat, which shows consecutive calls overlap.
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "firmware/{project}_axi.h"
@@ -60,6 +66,34 @@ static std::vector<unsigned long long> beats_of(const std::string &line) {{
     return beats;
 }}
 
+static void send(hls::stream<axis_beat> &in, const std::vector<unsigned long long> &beats) {{
+    for (unsigned i = 0; i < beats.size(); i++) {{
+        axis_beat word;
+        word.data = beats[i];
+        word.keep = -1;
+        word.last = (i + 1 == beats.size());
+        in.write(word);
+    }}
+}}
+
+#ifdef NNET_THREADED_CSIM
+// Seconds to wait for the reader to take the next transfer's first value beat.
+static const int OVERLAP_TIMEOUT_S = 30;
+
+// Wait until no more than `left` beats of the queued input are unread; false on timeout.
+static bool wait_for_reader(hls::stream<axis_beat> &in, size_t left) {{
+    const std::chrono::steady_clock::time_point until =
+        std::chrono::steady_clock::now() + std::chrono::seconds(OVERLAP_TIMEOUT_S);
+    while (in.size() > left) {{
+        if (std::chrono::steady_clock::now() > until) {{
+            return false;
+        }}
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }}
+    return true;
+}}
+#endif
+
 int main() {{
 #ifdef RTL_SIM
     std::ofstream log("tb_data/rtl_cosim_results.log");
@@ -71,44 +105,74 @@ int main() {{
         std::cerr << "ERROR: cannot open {beats_in} / {beats_out}" << std::endl;
         return 2;
     }}
+    std::vector<std::vector<unsigned long long>> inputs, outputs;
     std::string line_in, line_out;
-    unsigned transfers = 0, errors = 0;
     while (std::getline(file_in, line_in) && std::getline(file_out, line_out)) {{
-        const std::vector<unsigned long long> beats = beats_of(line_in), expected = beats_of(line_out);
-        hls::stream<axis_beat> in("in"), out("out");
-        for (unsigned i = 0; i < beats.size(); i++) {{
-            axis_beat word;
-            word.data = beats[i];
-            word.keep = -1;
-            word.last = (i + 1 == beats.size());
-            in.write(word);
-        }}
-        {project}_axi(in, out);
-        unsigned got = 0;
-        bool last = false;
-        while (!out.empty()) {{
-            axis_beat word = out.read();
-            const unsigned long long data = word.data.to_uint64();
-            log << data << (out.empty() ? "\\n" : " ");
-            if (got >= expected.size() || data != expected[got]) {{
-                std::cerr << "ERROR: transfer " << transfers << ", beat " << got << ": " << data << std::endl;
-                errors++;
-            }}
-            last = word.last;
-            got++;
-        }}
-        if (got != expected.size() || !last || !in.empty()) {{
-            std::cerr << "ERROR: transfer " << transfers << ": " << got << " beats out (expected " << expected.size()
-                      << "), TLAST " << last << ", input left " << !in.empty() << std::endl;
-            errors++;
-        }}
-        transfers++;
+        inputs.push_back(beats_of(line_in));
+        outputs.push_back(beats_of(line_out));
     }}
-    if (transfers == 0) {{
+    if (inputs.empty()) {{
         std::cerr << "ERROR: no transfers in {beats_in}" << std::endl;
         return 2;
     }}
-    std::cout << (errors ? "FAIL" : "PASS") << ": " << transfers << " transfers, " << errors << " mismatches"
+    static hls::stream<axis_beat> in("in"), out("out"); // the top's ports, for its lifetime
+    unsigned errors = 0;
+#ifdef NNET_THREADED_CSIM
+    out.set_depth(1); // the writer waits for each beat to be taken
+    size_t queued = 0;
+    for (const std::vector<unsigned long long> &beats : inputs) {{
+        send(in, beats);
+        queued += beats.size();
+    }}
+    {project}_axi(in, out); // starts the free-running processes
+    size_t sent = 0;
+#endif
+    for (unsigned transfer = 0; transfer < inputs.size(); transfer++) {{
+        const std::vector<unsigned long long> &expected = outputs[transfer];
+#ifndef NNET_THREADED_CSIM
+        send(in, inputs[transfer]);
+#endif
+        unsigned got = 0;
+        bool last = false;
+        while (!last) {{
+#ifdef NNET_THREADED_CSIM
+            if (got + 2 == expected.size() && transfer + 1 < inputs.size()) {{
+                // the writer holds the last beat: the next transfer's control and first value beat must go in
+                const size_t left = queued - sent - inputs[transfer].size() - 2;
+                const bool overlap = wait_for_reader(in, left);
+                std::cout << "overlap: transfer " << transfer + 1 << " entered before transfer " << transfer
+                          << " ended: " << (overlap ? "yes" : "NO") << std::endl;
+                errors += !overlap;
+            }}
+#else
+            if (out.empty()) {{
+                {project}_axi(in, out);
+                continue;
+            }}
+#endif
+            axis_beat word = out.read();
+            const unsigned long long data = word.data.to_uint64();
+            last = word.last;
+            log << data << (last ? "\\n" : " ");
+            if (got >= expected.size() || data != expected[got]) {{
+                std::cerr << "ERROR: transfer " << transfer << ", beat " << got << ": " << data << std::endl;
+                errors++;
+            }}
+            got++;
+        }}
+#ifdef NNET_THREADED_CSIM
+        sent += inputs[transfer].size();
+        const bool input_left = in.size() > queued - sent; // the reader may be into the next
+#else
+        const bool input_left = !in.empty();
+#endif
+        if (got != expected.size() || input_left) {{
+            std::cerr << "ERROR: transfer " << transfer << ": " << got << " beats out (expected " << expected.size()
+                      << "), input left " << input_left << std::endl;
+            errors++;
+        }}
+    }}
+    std::cout << (errors ? "FAIL" : "PASS") << ": " << inputs.size() << " transfers, " << errors << " mismatches"
               << std::endl;
     return errors ? 1 : 0;
 }}

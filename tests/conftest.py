@@ -222,13 +222,18 @@ def warnings_in_our_code(overlay_dir) -> list:
 
 def check_threaded_testbench(hls_dir) -> dict:
     """Run an overlay's testbench on the threaded C-simulation (``run_threaded_testbench``): it
-    passes (every beat equal to the sequential emulator's), and each FIFO of the top holds at most
-    its declared depth. Returns ``{(name, depth): largest occupancy}`` of the bounded FIFOs."""
+    passes (every beat equal to the sequential emulator's), consecutive transfers overlap (the
+    free-running top takes the next transfer in before the previous one's output has left), and
+    each FIFO of the top holds at most its declared depth. Returns ``{(name, depth): largest
+    occupancy}`` of the bounded FIFOs."""
     from overlay.axi_wrapper import FIFO_DEPTH
     from overlay.testbench import fifo_occupancy, run_threaded_testbench
 
     result = run_threaded_testbench(hls_dir)
     assert result.returncode == 0 and "PASS: 5 transfers, 0 mismatches" in result.stdout, result.stderr
+    # free-running: each transfer's first value beat went in while the previous one's last beat was held back
+    overlaps = [f"overlap: transfer {k} entered before transfer {k - 1} ended: yes" for k in range(1, 5)]
+    assert [line for line in result.stdout.splitlines() if line.startswith("overlap:")] == overlaps
     occupancy = fifo_occupancy(result.stdout)
     assert {("x", FIFO_DEPTH), ("y", FIFO_DEPTH), ("status", 2)} <= set(occupancy)
     assert all(1 <= most <= depth for (_, depth), most in occupancy.items()), occupancy

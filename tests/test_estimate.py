@@ -213,6 +213,31 @@ def test_a_call_through_the_two_halves_takes_what_their_token_simulation_takes(
 
 
 @pytest.mark.parametrize("name", FAMILIES)
+def test_a_camera_feed_of_one_frame_per_call_gets_the_frames_per_s_of_a_multi_frame_call(name, tmp_path):
+    """The top is free-running, so calls overlap as the frames of one call do: the stateful copy
+    with one frame per call (``models.train.streaming_copy``, what ``overlay build --stream``
+    builds) is estimated at the clip model's frames/s. Were each call to finish before the next
+    started, it would be a call's whole latency (``cycles_per_call``), slower."""
+    from models.train import streaming_copy
+    from overlay.estimate import convert_for_board
+
+    clip = small_model(name, frames=4)
+    estimates = {}
+    for form, model in (("clip", clip), ("camera", streaming_copy(clip))):
+        hls_model = convert_for_board(model, tmp_path / form, "pynq-z2", reset_port=True, echo=lambda m: None)
+        estimates[form] = estimate_network(hls_model, "pynq-z2", 100)
+    camera = estimates["camera"]
+    assert camera.frames_per_call == 1 and estimates["clip"].frames_per_call == 4
+    assert camera.frames_per_s == pytest.approx(estimates["clip"].frames_per_s, rel=0.01)
+    lstm = next(layer for layer in camera.layers if layer.recurrent)
+    sequential_calls = 100e6 / max(layer.cycles_per_call for layer in camera.layers)
+    if lstm.ahead_stages:  # the input half is on the next call already
+        assert lstm.interval_per_call < lstm.cycles_per_call and camera.frames_per_s > sequential_calls
+    else:  # fused (FDHT): a frame's map needs h_t-1, nothing of the layer overlaps
+        assert lstm.interval_per_call == lstm.cycles_per_call
+
+
+@pytest.mark.parametrize("name", FAMILIES)
 def test_doubling_the_reuse_factor_halves_the_multipliers_and_never_speeds_up(name, tmp_path):
     hls_model = hls_project.convert(small_model(name), tmp_path / "prj", io_type="io_stream", echo=lambda m: None)
     node = next(n for n in hls_model.get_layers() if type(n).__name__.endswith("LSTMLayer"))

@@ -107,13 +107,14 @@ def test_the_threaded_testbench_equals_the_emulator_on_both_io_types(overlays, n
     assert ("zx", 32) in occupancy and (("frame", 24) in occupancy) is (name == "clip")
 
 
-def test_a_writer_that_waits_for_the_status_first_deadlocks_the_top_and_the_report_names_its_streams(
+def test_a_reader_that_sends_the_reset_after_the_frame_deadlocks_the_top_and_the_report_names_its_streams(
     overlays, tmp_path
 ):
-    """The top's own fork-join: the reader feeds the model through x and, after its last call, the
-    writer through status. A writer that read the status before the outputs (a bug) leaves the
-    model blocked on a full y, so the reader blocks on a full x once a transfer's calls do not fit
-    the FIFOs: at depth 1, the three-call transfer of the testbench."""
+    """The top's own fork-join: the reader feeds the stateful model through x and, before each
+    call's packs, the reset token through lstm_reset, which the model reads first. A reader that
+    sent the token after the packs (a bug) leaves the model waiting on an empty lstm_reset while
+    the reader waits on a full x, once a call's packs do not fit x: at depth 1, any call of the
+    testbench. The free-running processes never return, and the report names both."""
     from overlay.axi_wrapper import FIFO_DEPTH
     from overlay.testbench import run_threaded_testbench
 
@@ -121,11 +122,11 @@ def test_a_writer_that_waits_for_the_status_first_deadlocks_the_top_and_the_repo
     shutil.copytree(overlays["frames"]["overlay"] / "hls", hls_dir)
     top = hls_dir / "firmware/myproject_axi.cpp"
     source = top.read_text()
+    token = "    lstm_reset.write(reset_pack);\n"
     edits = {
-        "pack\nCalls:": "pack\n    const axis_beat status_beat = beat_of(status.read(), true);\nCalls:",
-        "out.write(beat_of(status.read(), true));": "out.write(status_beat);",
+        token: "",
+        "    if (complete) {\n": token + "    if (complete) {\n",
         f"NNET_STREAM_DEPTH(x, {FIFO_DEPTH});": "NNET_STREAM_DEPTH(x, 1);",
-        f"NNET_STREAM_DEPTH(y, {FIFO_DEPTH});": "NNET_STREAM_DEPTH(y, 1);",
     }
     for old, new in edits.items():
         assert source.count(old) == 1, old
@@ -133,9 +134,5 @@ def test_a_writer_that_waits_for_the_status_first_deadlocks_the_top_and_the_repo
     top.write_text(source)
     result = run_threaded_testbench(hls_dir)
     assert result.returncode == THREADED_DEADLOCK_EXIT, result.stdout + result.stderr
-    for blocked in (
-        "'status' empty <- reader write_calls blocked",
-        "'x' full (depth 1) <- writer read_calls blocked",
-        "'y' full (depth 1) <- writer run_calls blocked",
-    ):
+    for blocked in ("'lstm_reset' empty <- reader myproject blocked", "'x' full (depth 1) <- writer read_call blocked"):
         assert blocked in result.stderr

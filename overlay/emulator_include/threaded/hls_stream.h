@@ -6,9 +6,10 @@
 // run_threaded_testbench). Written for this project, not Xilinx's header.
 //
 // Every process of our dataflow regions runs on its own thread (NNET_DATAFLOW2/3 in
-// nnet_utils/nnet_dataflow.h), and a stream whose depth our code declares (NNET_STREAM_DEPTH)
-// holds at most that many elements: read blocks while the stream is empty, write while it is
-// full, as in hardware. Streams without a declared depth (hls4ml's own, the testbench's) are
+// nnet_utils/nnet_dataflow.h: joined when the region returns; NNET_FREE_RUNNING3: started at the
+// region's first invocation, each process run again and again until the program exits), and a
+// stream whose depth our code declares (NNET_STREAM_DEPTH) holds at most that many elements: read
+// blocks while the stream is empty, write while it is full, as in hardware. Streams without a declared depth (hls4ml's own, the testbench's) are
 // unbounded.
 //
 // Deadlock: when no thread can run (each is blocked on a stream, or waits for a region whose
@@ -39,6 +40,10 @@ namespace threaded_csim {
 const std::chrono::seconds deadlock_timeout(2);
 const std::chrono::milliseconds poll_interval(50);
 const int deadlock_exit_code = 3;
+
+// Thrown out of a blocked read or write when the program ends (free_running's destructor), to
+// end the free-running threads.
+struct stopped {};
 
 // The process the calling thread runs: its function's name ("main" for the program's thread).
 inline std::string &current_process() {
@@ -95,6 +100,10 @@ class monitor {
         std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now();
         while (!why.stream->can(why.writing)) {
             cv.wait_for(lock, poll_interval);
+            if (stopping_) {
+                blocked_.erase(std::find(blocked_.begin(), blocked_.end(), &why));
+                throw stopped();
+            }
             if (moves_ != seen) {
                 seen = moves_;
                 since = std::chrono::steady_clock::now();
@@ -121,6 +130,18 @@ class monitor {
         running_ += processes - 1;
     }
 
+    // The calling thread starts `processes` threads that run beside it (a free-running region).
+    void start_beside(size_t processes) {
+        std::lock_guard<std::mutex> lock(mutex);
+        running_ += processes;
+    }
+
+    // From now on, a thread blocked on a stream throws `stopped` (within poll_interval).
+    void stop() {
+        std::lock_guard<std::mutex> lock(mutex);
+        stopping_ = true;
+    }
+
     // A process returned; the last of its region hands the turn back to the waiting caller.
     void finish(size_t &alive) {
         std::lock_guard<std::mutex> lock(mutex);
@@ -131,6 +152,7 @@ class monitor {
 
   private:
     unsigned running_ = 1; // threads not blocked: the program's own, at first
+    bool stopping_ = false;
     unsigned long long moves_ = 0;
     std::vector<const blocked_on *> blocked_;
     std::map<std::pair<std::string, unsigned>, size_t> max_occupancy_;
@@ -174,24 +196,73 @@ struct process {
     std::function<void()> body;
 };
 
-// Run a region's processes, each on its own thread, and return when all have.
+// The name a process's thread goes by in messages: its function's name.
+inline void name_process(const char *call) {
+    const std::string text = call;
+    current_process() = text.substr(0, text.find('('));
+}
+
+// Run a region's processes, each on its own thread, and return when all have. A process stopped
+// at the program's end (inside a free-running one) stops the region's caller too.
 inline void dataflow(std::initializer_list<process> processes) {
     monitor &monitor = the_monitor();
     monitor.start(processes.size());
     size_t alive = processes.size(); // guarded by the monitor's mutex
+    bool stopped_inside = false;     // likewise
     std::vector<std::thread> threads;
     for (const process &p : processes) {
-        threads.emplace_back([&monitor, &alive, p] {
-            const std::string call = p.call;
-            current_process() = call.substr(0, call.find('('));
-            p.body();
+        threads.emplace_back([&monitor, &alive, &stopped_inside, p] {
+            name_process(p.call);
+            try {
+                p.body();
+            } catch (const stopped &) {
+                std::lock_guard<std::mutex> lock(monitor.mutex);
+                stopped_inside = true;
+            }
             monitor.finish(alive);
         });
     }
     for (std::thread &thread : threads) {
         thread.join();
     }
+    if (stopped_inside) {
+        throw stopped();
+    }
 }
+
+// A free-running region (NNET_FREE_RUNNING3, a function's static): its processes start when it
+// is constructed, at the region's first invocation, each on a thread that calls it again as soon
+// as it returns; they end when the program does (the static's destructor).
+class free_running {
+  public:
+    free_running(std::initializer_list<process> processes) {
+        monitor &monitor = the_monitor();
+        monitor.start_beside(processes.size());
+        for (const process &p : processes) {
+            threads_.emplace_back([p] {
+                name_process(p.call);
+                try {
+                    for (;;) {
+                        p.body();
+                    }
+                } catch (const stopped &) {
+                }
+            });
+        }
+    }
+    free_running(const free_running &) = delete;
+    free_running &operator=(const free_running &) = delete;
+
+    ~free_running() {
+        the_monitor().stop();
+        for (std::thread &thread : threads_) {
+            thread.join();
+        }
+    }
+
+  private:
+    std::vector<std::thread> threads_;
+};
 
 } // namespace threaded_csim
 
