@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
+
+from host.cli import run_command
 
 
 def stage(number: int, title: str) -> None:
@@ -101,4 +102,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main, "demo")

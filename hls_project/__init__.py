@@ -5,7 +5,8 @@ Importing this package imports every family module (``hls_project/<stem>.py``, s
 handler, IR layer, config/function templates) on the Vivado, Vitis and VivadoAccelerator
 backends, and every header in ``nnet_utils/`` is registered here, with the pass that narrows the
 model input's stream (``hls_project.input_stream``). ``register()`` runs the
-discovery; calling it again does nothing new.
+discovery; calling it again does nothing new. hls4ml imports TensorFlow: its harmless start-up
+log is dropped here (``models.quiet``), so that no command line importing this package shows it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-import hls4ml
+from models.quiet import quiet_imports
 
-from hls_project import reproducible
-from hls_project.input_stream import PASS_NAME, RESET_PASS_NAME, AddResetPort, NarrowInputStream
-from hls_project.lstm_cell import BACKENDS, FAMILY_LAYERS, execute
-from models.families import FAMILY_SUFFIX
+quiet_imports()  # before hls4ml imports TensorFlow
+
+import hls4ml  # noqa: E402
+
+from hls_project import reproducible  # noqa: E402
+from hls_project.input_stream import PASS_NAME, RESET_PASS_NAME, AddResetPort, NarrowInputStream  # noqa: E402
+from hls_project.lstm_cell import BACKENDS, FAMILY_LAYERS, execute  # noqa: E402
+from models.families import FAMILY_SUFFIX  # noqa: E402
 
 HEADERS = Path(__file__).parent / "nnet_utils"
 

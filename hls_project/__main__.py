@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from math import isqrt
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from host.cli import run_command
 
 
 def frame_shape(features: int, height, width, channels) -> tuple:
@@ -47,12 +46,32 @@ def calibration_data(args, model):
     return x[: args.clips], f"folder {args.data} ({min(len(x), args.clips)} clips, {len(names)} classes)"
 
 
+def check_out(out: Path) -> None:
+    """Refuse, before any work, an ``--out`` that cannot be the JSON file: a folder, or a path under a file."""
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder: give the JSON file to write, e.g. {out / 'profile.json'}")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"--out {out}: {parent} is a file, not a folder")
+
+
+def write_report(out: Path, data: dict) -> None:
+    """``data`` as JSON into ``out`` (its folder made); a file system error names ``--out``."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(data, indent=2) + "\n")
+    except OSError as err:
+        raise ValueError(f"--out {out}: {err.strerror or err}") from None
+
+
 def profile_command(args) -> int:
     import models
     from hls_project.profile import profile
 
+    out = Path(args.out)
+    check_out(out)
     try:
-        model = models.load_model(args.model)
+        model = models.load_model(args.model, compile=False)  # profiled, never trained: no optimizer
     except (OSError, ValueError) as err:
         raise ValueError(f"--model {args.model}: {err}") from None
     try:
@@ -63,9 +82,7 @@ def profile_command(args) -> int:
     report = profile(model, x)
     print(report.table())
     data = {"model": str(args.model), "data": description, **report.to_dict()}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=2) + "\n")
+    write_report(out, data)
     print(f"[profile] {len(report.variables)} variables, {report.frames:,} frames -> {out}")
     for line in report.warnings():
         print(f"[profile] WARNING: {line}")
@@ -108,4 +125,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main, "profile")

@@ -18,6 +18,7 @@ import numpy as np
 
 from host import sources
 from host.accelerator import Accelerator
+from host.cli import run_command
 from host.manifest import Manifest
 
 FRAME_SIZE = ("height", "width", "channels")
@@ -173,4 +174,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main, "stream")

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from host.cli import run_command
 from models.circulant import BCShape, bc_project, bc_to_dense
 
 
@@ -599,4 +600,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main, "admm")

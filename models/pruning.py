@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from host.cli import run_command
 from models.admm import INITIALIZER_WARNING, _copying_configs, dense_weights, head_layers, rebuild_classifier
 from models.row_balanced import RBShape, check_sparsity, rb_prune
 
@@ -764,4 +765,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main, "prune")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from host.cli import run_command
 from host.manifest import sha256_of
 
 DEFAULT_QUANTIZERS = {
@@ -360,4 +361,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main, "train")

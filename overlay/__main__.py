@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from host.boards import BOARDS
+from host.cli import run_command
 from overlay.build import main_build, main_collect
 
 
@@ -200,4 +201,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main, "overlay")

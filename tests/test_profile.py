@@ -191,3 +191,16 @@ def test_command_line_refuses_bad_input_naming_it(tmp_path, capsys):
     assert f"--data {tmp_path / 'none'}: data set folder" in capsys.readouterr().err
     assert main(["profile", "--model", str(tmp_path / "missing.h5")]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("out", ["folder", "file/profile.json"])
+def test_command_line_refuses_an_out_it_cannot_write_before_profiling(tmp_path, capsys, out):
+    """``--out`` a folder, or under a file: one line (exit 2) before the model loads, no traceback."""
+    from hls_project.__main__ import main
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("")
+    model = tmp_path / "missing.h5"  # never loaded: --out is checked first
+    assert main(["profile", "--model", str(model), "--out", str(tmp_path / out)]) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and f"--out {tmp_path / out}" in error and "--model" not in error

@@ -526,3 +526,79 @@ def test_a_failed_compile_shows_its_errors_first_and_keeps_the_whole_log(tmp_pat
     log = Path(re.search(r"the whole log is (\S+)\)", message).group(1))
     assert log.exists() and "unused variable" in log.read_text() and not log.is_relative_to(tmp_path)
     log.unlink()
+
+
+def _interrupted(command: list, ready: str, env=None):
+    """Start ``python -m <command>``, send it SIGINT (Ctrl-C) once its output shows ``ready``, and
+    return ``(exit code, stderr)``."""
+    import os
+    import signal
+
+    environment = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", *map(str, command)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+        # the default SIGINT disposition, whatever this test runner's is: Python then raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    seen = ""
+    for line in process.stdout:
+        seen += line
+        if ready in line:
+            process.send_signal(signal.SIGINT)
+            break
+    _, stderr = process.communicate(timeout=120)
+    assert ready in seen, seen + stderr
+    return process.returncode, stderr
+
+
+FRAME_4X6 = ["--height", "4", "--width", "6", "--channels", "1"]  # the overlays' models take 24 features
+INTERRUPTED_COMMANDS = {
+    "host.stream": (
+        ["host.stream", "--overlay", "{frames}", "--backend", "emulated", "--clips", "3000", *FRAME_4X6],
+        "clip 0:",
+    ),
+    "models.train": (["models.train", "--out", "{tmp}/models", "--models", "tt_lstm"], "[train] data"),
+    "overlay": (["overlay", "build", "--model", "{model}", "--board", "pynq-z2", "--out", "{tmp}/o"], "[overlay]"),
+    "hls_project": (
+        ["hls_project", "profile", "--model", "{model}", "--clips", "100000", *FRAME_4X6],
+        "[profile] model",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", INTERRUPTED_COMMANDS)
+def test_ctrl_c_ends_a_command_line_with_one_line_and_exit_130(overlays, tmp_path, name):
+    """Ctrl-C while a command works: "interrupted" on one line, exit code 130 (128 + SIGINT), no traceback."""
+    command, ready = INTERRUPTED_COMMANDS[name]
+    paths = {"frames": overlays["frames"]["overlay"], "model": overlays["clip"]["root"] / "model.h5", "tmp": tmp_path}
+    code, stderr = _interrupted([part.format(**paths) for part in command], ready, {"PATH": "/usr/bin:/bin"})
+    assert code == 130 and stderr.strip().endswith("interrupted") and "Traceback" not in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+
+
+def _without_tf_log_level() -> dict:
+    """This environment without ``TF_CPP_MIN_LOG_LEVEL`` (a user's shell does not set it)."""
+    import os
+
+    return {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+def test_the_command_lines_print_no_tensorflow_start_up_lines(overlays, tmp_path):
+    """``python -m hls_project`` and ``overlay collect`` import TensorFlow (hls4ml does): its start-up
+    log (CUDA plug-ins, oneDNN, CPU features) is not shown, only what the command says."""
+    from conftest import STAND_IN_HWH
+
+    missing = tmp_path / "missing.h5"
+    profile = [sys.executable, "-m", "hls_project", "profile", "--model", missing, "--out", tmp_path / "p.json"]
+    result = subprocess.run(list(map(str, profile)), capture_output=True, text=True, env=_without_tf_log_level())
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"[profile] error: --model {missing}: model file {missing} does not exist"
+    ], result.stderr
+    out = _vendor_run(overlays, tmp_path, STAND_IN_HWH)
+    collect = [sys.executable, "-m", "overlay", "collect", "--out", str(out)]
+    result = subprocess.run(collect, capture_output=True, text=True, env=_without_tf_log_level())
+    assert result.returncode == 0 and result.stderr == "", result.stderr
