@@ -29,7 +29,10 @@ from tensorflow.python.util import tf_export
 
 
 @contextlib.contextmanager
-def _keras_names_from_tf_keras_api():
+def keras_names_from_tf_keras_api():
+    """Within it, ``keras.*`` names (layers, initializers, ...) resolve against ``tf.keras``
+    (Keras 2.15), not the tf_keras classes QKeras' import registered under them: what a model
+    built from configs must use to get the objects a loaded model has."""
     original = tf_export.get_symbol_from_name
 
     def resolve(name):
@@ -53,7 +56,7 @@ def _keras_names_from_tf_keras_api():
 def _resolving_keras_names(method):
     @functools.wraps(method)
     def resolving(*args, **kwargs):
-        with _keras_names_from_tf_keras_api():
+        with keras_names_from_tf_keras_api():
             return method(*args, **kwargs)
 
     return resolving
@@ -67,7 +70,7 @@ class _Functional:
     @staticmethod
     def from_config(config, custom_objects=None):
         """``tf.keras.Model.from_config`` with the layers' ``keras.*`` names resolved against ``tf.keras``."""
-        with _keras_names_from_tf_keras_api():
+        with keras_names_from_tf_keras_api():
             model = tf.keras.Model.from_config(config, custom_objects=custom_objects)
         model.compile_from_config = _resolving_keras_names(model.compile_from_config)
         return model
@@ -92,7 +95,7 @@ def load_model(path, compile: bool = True, safe_mode: bool = True):
         raise FileNotFoundError(f"model file {path} does not exist")
     if not path.is_file():
         raise ValueError(f"model file {path} is not a file")
-    with _keras_names_from_tf_keras_api(), _safe_mode_scope(safe_mode):
+    with keras_names_from_tf_keras_api(), _safe_mode_scope(safe_mode):
         try:
             model = tf.keras.models.load_model(
                 path, custom_objects=custom_objects(), compile=compile, safe_mode=safe_mode

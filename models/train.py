@@ -100,9 +100,13 @@ def build_dense_classifier(frames, n_features, classes, units=16):
 def streaming_copy(model):
     """The same layer chain, stateful with one frame per call (batch 1): for frame-by-frame hardware.
 
-    Weights are shared values (copied); every recurrent layer becomes ``stateful=True``.
+    Weights are shared values (copied); every recurrent layer becomes ``stateful=True``. The layers
+    are rebuilt from their configs with Keras' own initializers (``keras_names_from_tf_keras_api``),
+    as a loaded model has them: serializing the copy (hls4ml does) then raises no Keras warning.
     """
     import tensorflow as tf
+
+    from models.saving import keras_names_from_tf_keras_api
 
     n_features = model.input_shape[-1]
     inputs = tf.keras.Input((1, n_features), batch_size=1, name=model.layers[0].name)
@@ -111,7 +115,9 @@ def streaming_copy(model):
         config = layer.get_config()
         if "stateful" in config:
             config["stateful"] = True
-        outputs = type(layer).from_config(config)(outputs)
+        with keras_names_from_tf_keras_api():
+            rebuilt = type(layer).from_config(config)
+        outputs = rebuilt(outputs)
     copy = tf.keras.Model(inputs, outputs, name=f"{model.name}_stream")
     copy.set_weights(model.get_weights())
     return copy

@@ -35,3 +35,15 @@ def test_streaming_copy_follows_the_whole_clip_model(rng):
     stream.reset_states()
     outputs = [stream.predict(clip[:, t : t + 1], verbose=0) for t in range(5)]
     np.testing.assert_array_equal(outputs[-1], model.predict(clip, verbose=0))
+
+
+def test_streaming_copy_serializes_without_initializer_warnings():
+    """``overlay build --stream`` converts the copy (hls4ml serializes it): its initializers are
+    Keras', as a loaded model's are, so Keras does not warn about tf_keras initializers."""
+    import warnings
+
+    stream = streaming_copy(build_tt_classifier(5, 16, 4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stream.to_json()
+    assert not [warning for warning in caught if "initializers.serialize" in str(warning.message)]
