@@ -11,7 +11,8 @@ Documented behaviour at the edges (each tested in ``tests/test_stream.py``):
 
 * a video file is one clip: every frame for a frame-by-frame overlay; for a whole-clip overlay
   its frames are sampled as training samples them, a video shorter than a clip repeating its
-  last frame;
+  last frame; a file that decodes fewer frames than its container claims is said to have ended
+  early (the frames read, of how many);
 * frames of another resolution are resized (as in training); a frame that is not a uint8 BGR
   image (rows, columns, 3) is a ``ValueError`` naming the source, the frame and its shape;
 * a camera that cannot be opened is a ``ValueError`` naming its index; a camera that stops
@@ -55,13 +56,16 @@ def synthetic(manifest: Manifest, size: tuple, clips: int, seed: int):
     yield from zip(x, labels if known else np.full_like(labels, -1), strict=True)
 
 
-def video(path, manifest: Manifest, size: tuple):
-    """One clip of a video file (see the module docstring for its length)."""
+def video(path, manifest: Manifest, size: tuple, warn=print):
+    """One clip of a video file (see the module docstring for its length). A file whose decoding
+    stops before the frame count its container claims (truncated, corrupt) is said so by ``warn``."""
     from models import datasets
 
     if Path(path).is_dir():
         raise ValueError(f"--video {path} is a folder, not a video file: use --folder")
-    frames = datasets.load_video(path, *size)
+    frames, claimed = datasets.read_video(path, *size)
+    if len(frames) < claimed:
+        warn(f"video {path} ended early: {len(frames)} of the {claimed} frames its container claims")
     if not manifest.stateful:
         frames = datasets._sample_frames(frames, manifest.frames_per_call)
     yield frames, -1

@@ -27,7 +27,7 @@ FRAME_SIZE = ("height", "width", "channels")
 def frame_size(manifest: Manifest, options: dict) -> tuple:
     """(height, width, channels) of the overlay's frames: ``options`` (the command line's, None
     when not given), else the manifest's data set description; refused unless it makes the
-    overlay's features."""
+    overlay's features and, when the manifest gives a frame size, is that one."""
     size = tuple(options[key] if options[key] is not None else manifest.dataset.get(key) for key in FRAME_SIZE)
     if None in size:
         raise ValueError(
@@ -41,6 +41,12 @@ def frame_size(manifest: Manifest, options: dict) -> tuple:
             f"frames of {size[0]}x{size[1]}x{size[2]} make {size[0] * size[1] * size[2]} features, the overlay "
             f"takes {manifest.n_features}: pass --height, --width and --channels"
         )
+    trained = tuple(manifest.dataset.get(key) for key in FRAME_SIZE)
+    if None not in trained and size != trained:
+        raise ValueError(
+            f"--height/--width/--channels make {'x'.join(map(str, size))} frames, but the overlay's model was "
+            f"trained on {'x'.join(map(str, trained))} frames (its manifest): leave them out"
+        )
     return size
 
 
@@ -53,7 +59,7 @@ def class_names(manifest: Manifest) -> list:
 
 
 def stream_clip(accelerator: Accelerator, clip: np.ndarray, class_names: list, echo) -> tuple:
-    """Feed one clip; returns (per-call outputs, predicted class, frames/s)."""
+    """Feed one clip; returns (per-call outputs, predicted class, frames/s of this clip's run)."""
     start = time.perf_counter()
     outputs = accelerator.run_clip(clip)
     elapsed = time.perf_counter() - start
@@ -123,7 +129,7 @@ def load_clips(args, manifest: Manifest, echo=print):
     size = frame_size(manifest, {key: getattr(args, key) for key in FRAME_SIZE})
     names = class_names(manifest)
     if args.video:
-        return sources.video(args.video, manifest, size), names
+        return sources.video(args.video, manifest, size, warn=lambda line: print(f"[stream] warning: {line}")), names
     if args.folder:
         clips = list(sources.folder(args.folder, manifest, size, names, folder_progress(f"reading {args.folder}")))
         return clips, names
@@ -134,14 +140,19 @@ def load_clips(args, manifest: Manifest, echo=print):
 
 def stream_clips(accelerator: Accelerator, clips, names: list, echo) -> list:
     """Stream every ``(clip, label)``; print its class (and the true one when known) and, when every
-    label is known, the accuracy. Returns the predicted classes."""
+    label is known, the accuracy. Frames/s are steady-state: before the first clip, one call of its
+    frames runs untimed (the warm-up: the first transfer, buffers and caches). Returns the
+    predicted classes."""
     manifest = accelerator.manifest
     print(
-        f"[stream] {accelerator.backend.name} backend, {manifest.board}, {manifest.frames_per_call} frame(s) per call"
+        f"[stream] {accelerator.backend.name} backend, {manifest.board}, {manifest.frames_per_call} frame(s) per "
+        "call; frames/s exclude a first, untimed warm-up call"
     )
     predictions, labels, rates = [], [], []
     for number, (clip, label) in enumerate(clips):
         print(f"clip {number}: {len(clip)} frames")
+        if number == 0:
+            accelerator.run_clip(clip[: accelerator.frames_per_call])  # warm-up, untimed
         _, predicted, rate = stream_clip(accelerator, clip, names, echo)
         predictions.append(predicted)
         labels.append(int(label))
@@ -152,7 +163,10 @@ def stream_clips(accelerator: Accelerator, clips, names: list, echo) -> list:
     if labels and min(labels) >= 0:
         correct = sum(p == y for p, y in zip(predictions, labels, strict=True))
         backend = accelerator.backend.name
-        print(f"[stream] {correct}/{len(labels)} clips correct, mean {np.mean(rates):.1f} frames/s ({backend})")
+        print(
+            f"[stream] {correct}/{len(labels)} clips correct, mean {np.mean(rates):.1f} frames/s "
+            f"({backend}, steady state: the warm-up call not timed)"
+        )
     return predictions
 
 

@@ -169,6 +169,13 @@ def frame_features(frame: np.ndarray, height: int, width: int, channels: int = 3
 
 def load_video(path, height: int, width: int, channels: int = 3, max_frames=None) -> np.ndarray:
     """Frames of one video file through ``frame_features``: float32 (frames, height * width * channels)."""
+    return read_video(path, height, width, channels, max_frames)[0]
+
+
+def read_video(path, height: int, width: int, channels: int = 3, max_frames=None) -> tuple:
+    """``(frames, claimed)``: ``load_video``'s frames and the frame count the file's container
+    claims (0 when it does not say); fewer frames than claimed (and than ``max_frames``) means
+    decoding stopped early: the file is truncated or corrupt."""
     import cv2
 
     path = Path(path)
@@ -177,6 +184,7 @@ def load_video(path, height: int, width: int, channels: int = 3, max_frames=None
     if channels not in (1, 3):
         raise ValueError(f"'channels' must be 1 or 3, got {channels}")
     capture = cv2.VideoCapture(str(path))
+    claimed = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
     frames = []
     try:
         while capture.isOpened() and (max_frames is None or len(frames) < max_frames):
@@ -188,7 +196,7 @@ def load_video(path, height: int, width: int, channels: int = 3, max_frames=None
         capture.release()
     if not frames:
         raise ValueError(f"OpenCV could not read any frame from {path}")
-    return np.stack(frames)
+    return np.stack(frames), claimed
 
 
 def _sample_frames(video: np.ndarray, frames: int) -> np.ndarray:

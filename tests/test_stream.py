@@ -4,6 +4,8 @@ The features of every source are compared with ``models.datasets.load_video`` (w
 reads) on the same decoded frames, with exact equality.
 """
 
+import re
+
 import cv2
 import numpy as np
 import pytest
@@ -137,3 +139,59 @@ def test_stream_takes_one_source(frame_overlay, tmp_path):
     result = _stream(overlay, "--video", "a.avi", "--camera", "0")
     assert result.returncode == 2 and "not allowed with argument" in result.stderr
     _assert_refused(_stream(overlay, "--folder", str(tmp_path / "missing")), "missing", "does not exist")
+
+
+def test_a_video_that_ends_early_says_how_many_frames_were_read(frame_overlay, tmp_path):
+    """A truncated file: OpenCV decodes 12 of the 40 frames its container claims; the stream says
+    so (and classifies the 12), it does not pass the short clip off as the whole video."""
+    manifest, overlay = frame_overlay
+    write_video(tmp_path / "whole.avi", 40, seed=4)
+    data = (tmp_path / "whole.avi").read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])
+    said = []
+    [(clip, _)] = list(sources.video(tmp_path / "cut.avi", manifest, SIZE, warn=said.append))
+    assert said == [f"video {tmp_path / 'cut.avi'} ended early: {len(clip)} of the 40 frames its container claims"]
+    assert 0 < len(clip) < 40
+    result = _stream(overlay, "--video", str(tmp_path / "cut.avi"))
+    assert result.returncode == 0 and f"ended early: {len(clip)} of the 40 frames" in result.stdout, result.stderr
+    assert list(sources.video(tmp_path / "whole.avi", manifest, SIZE, warn=pytest.fail))  # whole: nothing said
+
+
+def test_a_frame_size_other_than_the_manifests_is_refused_naming_both(frame_overlay):
+    """6x4x1 frames make the overlay's 24 features too, but the model was trained on 4x6x1 ones."""
+    _, overlay = frame_overlay
+    _assert_refused(_stream(overlay, "--height", "6", "--width", "4"), "6x4x1", "4x6x1")
+    result = _stream(overlay, "--height", "4", "--width", "6", "--channels", "1", "--clips", "1")
+    assert result.returncode == 0, result.stderr  # the manifest's own frame size, given again
+
+
+class SlowFirstCall:
+    """An accelerator stand-in whose first call takes 0.3 s (warm-up) and every later one 3 ms."""
+
+    frames_per_call, backend, manifest = (
+        1,
+        type("B", (), {"name": "stand-in"})(),
+        type("M", (), {"board": "b", "frames_per_call": 1})(),
+    )
+
+    def __init__(self):
+        self.calls = 0
+
+    def run_clip(self, clip):
+        import time
+
+        time.sleep(0.3 if self.calls == 0 else 0.003)
+        self.calls += 1
+        return np.zeros((len(clip), 2), np.float32)
+
+
+def test_frames_per_second_exclude_the_warm_up_call(capsys):
+    """Every clip's frames/s and their mean are steady-state: the first call (warm-up) is not timed."""
+    from host.stream import stream_clips
+
+    clips = [(np.zeros((10, 24), np.float32), 0) for _ in range(3)]
+    stream_clips(SlowFirstCall(), clips, ["a", "b"], echo=lambda line: None)
+    printed = capsys.readouterr().out
+    rates = [float(rate) for rate in re.findall(r"clip \d: class a \(true class a\), ([\d.]+) frames/s", printed)]
+    assert len(rates) == 3 and min(rates) > 300, printed  # 10 frames in ~3 ms, not in 0.3 s
+    assert "warm-up" in printed, printed
