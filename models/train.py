@@ -147,9 +147,33 @@ class ProgressBar:
         return _Callback()
 
 
-def load_data(data: str, clips: int, seed: int, frames: int, height: int, width: int, channels: int):
-    """(x_train, y_train, x_test, y_test, description): synthetic by default, else a folder."""
+HELD_OUT = 0.25  # the share of the clips held out for the accuracy
+
+
+def split_by_class(y: np.ndarray, order: np.ndarray, class_names: list, warn=print) -> tuple:
+    """``(train, test)`` indices of the seeded permutation ``order``, stratified: ``HELD_OUT`` of
+    each class's clips (at least one, never all) held out, so every class with two clips or more
+    is in both; a class of one clip is trained on only, said by ``warn``."""
+    train, test = [], []
+    for label, name in enumerate(class_names):
+        members = order[y[order] == label]
+        held = min(max(round(HELD_OUT * len(members)), 1), len(members) - 1)
+        if len(members) == 1:
+            warn(f"class '{name}' has 1 clip: it is trained on, not held out (its accuracy is not measured)")
+        train.append(members[held:])
+        test.append(members[:held])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def load_data(data: str, clips: int, seed: int, frames: int, height: int, width: int, channels: int, warn=None):
+    """(x_train, y_train, x_test, y_test, description): synthetic by default, else a folder.
+
+    A folder is split by class (``split_by_class``); the synthetic clips, balanced by construction,
+    by a seeded permutation (as every recorded result was). ``warn`` (default: printed as
+    ``[train] warning: ...``) is told of a class with one clip and of a class no clip trains."""
     from models import datasets
+
+    warn = warn or (lambda line: print(f"[train] warning: {line}"))
 
     if data == "synthetic":
         config = datasets.SyntheticVideoConfig(height=height, width=width, channels=channels, frames=frames, seed=seed)
@@ -160,8 +184,16 @@ def load_data(data: str, clips: int, seed: int, frames: int, height: int, width:
         description = {"kind": "folder", "root": str(data), "height": height, "width": width, "channels": channels}
         description.update(frames=frames, class_names=list(names))
     order = np.random.default_rng(seed).permutation(len(x))
-    split = int(0.75 * len(x))
-    train, test = order[:split], order[split:]
+    if data == "synthetic":
+        split = int((1 - HELD_OUT) * len(x))
+        train, test = order[:split], order[split:]
+    else:
+        train, test = split_by_class(y, order, description["class_names"], warn)
+    untrained = [name for label, name in enumerate(description["class_names"]) if label not in y[train]]
+    if untrained:
+        warn(f"no training clip of class(es) {', '.join(untrained)}: the model cannot learn them (more --clips)")
+    if len(test) == 0:
+        raise ValueError(f"no clip is left to hold out of {len(x)}: the accuracy cannot be measured")
     return x[train], y[train], x[test], y[test], description
 
 
@@ -324,8 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(parser: argparse.ArgumentParser, args) -> None:
     """What the types cannot check alone, before any data is read: ``parser.error`` names an
-    ``--out`` that is a file, or ``--units`` / ``--modes`` / ``--rank`` a model cannot take (each
-    model is built once for the data's shapes)."""
+    ``--out`` that is a file, synthetic ``--clips`` too few for a training and a held-out clip
+    of every class, or ``--units`` / ``--modes`` / ``--rank`` a model cannot take (each model is
+    built once for the data's shapes). A model listed twice in ``--models`` is trained once (said)."""
     from models import datasets
 
     out = Path(args.out)
@@ -334,8 +367,16 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     n_features = args.height * args.width * args.channels
     if args.data == "synthetic":
         classes = datasets.SyntheticVideoConfig().classes
+        if args.clips < 2 * classes:
+            parser.error(
+                f"argument --clips: --clips {args.clips} is too few for the {classes} classes of the synthetic "
+                f"task: give at least {2 * classes} (a training and a held-out clip of each)"
+            )
     else:
         classes = sum(path.is_dir() for path in Path(args.data).iterdir())
+    for name in dict.fromkeys(name for name in args.models if args.models.count(name) > 1):
+        print(f"[train] note: --models lists {name} {args.models.count(name)} times: it is trained once")
+    args.models = list(dict.fromkeys(args.models))
     for name in args.models:
         try:
             build_classifier(name, args.frames, n_features, classes, args.units, args.modes, args.rank)

@@ -187,6 +187,8 @@ BAD_TRAIN_ARGUMENTS = [
     (["--frames", "1"], "--frames"),
     (["--units", "0"], "--units"),
     (["--clips", "1"], "--clips"),
+    (["--clips", "2"], "--clips 2 is too few for the 4 classes"),
+    (["--clips", "7"], "--clips 7 is too few for the 4 classes"),
     (["--epochs", "0"], "--epochs"),
     (["--learning-rate", "-0.01"], "--learning-rate"),
     (["--learning-rate", "nan"], "--learning-rate"),
@@ -602,3 +604,29 @@ def test_the_command_lines_print_no_tensorflow_start_up_lines(overlays, tmp_path
     collect = [sys.executable, "-m", "overlay", "collect", "--out", str(out)]
     result = subprocess.run(collect, capture_output=True, text=True, env=_without_tf_log_level())
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_train_splits_a_folder_data_set_by_class(tmp_path, capsys):
+    """Every class of a folder is trained on, every class with 2 clips or more is held out too,
+    whatever the seed; a class of one clip is said to be trained on only."""
+    from test_datasets import _square_clip, _write_video
+
+    from models.train import load_data
+
+    for name, count in {"alone": 1, "many": 5, "pair": 2, "twins": 2}.items():
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for clip in range(count):
+            _write_video(tmp_path / "data" / name / f"{clip}.avi", _square_clip(4, clip, (255, 255, 255)), "MJPG")
+    for seed in range(8):
+        _, y, _, y_test, description = load_data(str(tmp_path / "data"), 0, seed, 4, 4, 4, 1)
+        assert description["class_names"] == ["alone", "many", "pair", "twins"]
+        assert sorted(set(y)) == [0, 1, 2, 3] and sorted(set(y_test)) == [1, 2, 3], (seed, y, y_test)
+    assert "class 'alone' has 1 clip: it is trained on, not held out" in capsys.readouterr().out
+
+
+def test_train_trains_a_model_listed_twice_once(tmp_path, capsys):
+    from models.train import parse_args
+
+    args = parse_args(["--models", "tt_lstm", "dense_lstm", "tt_lstm", "--out", str(tmp_path / "out")])
+    assert args.models == ["tt_lstm", "dense_lstm"]
+    assert "--models lists tt_lstm 2 times: it is trained once" in capsys.readouterr().out
