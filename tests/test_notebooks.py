@@ -141,6 +141,20 @@ device.dma_base = next(entry["phys_addr"] for entry in ip.values() if "axi_dma" 
 """
 
 
+def test_board_notebook_opens_make_demos_overlay_by_default(overlays, tmp_path):
+    """Off the board (no lstm_overlay installed), ``OVERLAY = None`` opens ``build/overlay`` under the
+    project's root, where ``make demo`` writes it; without one there, the notebook says what to set."""
+    project = tmp_path / "project"
+    shutil.copytree(overlays["frames"]["overlay"], project / "build" / "overlay")
+    dataset = {"height": 4, "width": 6, "channels": 1, "frames": 5, "class_names": ["a", "b", "c"]}
+    _set_fields(project / "build" / "overlay", dataset=dataset)
+    parameters = {"PROJECT": str(project), "BACKEND": "emulated", "CLIPS": 1}
+    text = run_notebook("01_run_on_board.ipynb", parameters, tmp_path)
+    assert f"{project / 'build' / 'overlay'}: built for pynq-z2" in text and "outputs are EQUAL" in text
+    with pytest.raises(CellExecutionError, match="set OVERLAY"):
+        run_notebook("01_run_on_board.ipynb", {"PROJECT": str(tmp_path / "empty"), "BACKEND": "emulated"}, tmp_path)
+
+
 def test_board_notebook_in_the_pynq_environment_on_a_mock_zynq(overlays, tmp_path):
     """Notebook 01 on pynq 3.1.2 (``.venv-pynq``, no TensorFlow), ``BACKEND = "pynq"``: the real
     ``pynq.Overlay`` / DMA driver on the mock Zynq of ``tests/pynq_mock`` (activated by the cell
@@ -179,8 +193,10 @@ def test_csim_against_keras_notebook_on_a_saved_model(overlays, tmp_path):
     dataset = {"kind": "synthetic", "height": 4, "width": 6, "channels": 1, "frames": 6, "classes": 3}
     (out / "train_report.json").write_text(json.dumps({"dataset": dataset}))
     parameters = {"FAMILIES": ["tt_lstm"], "OUT": str(out), "TRAIN": False}
-    text = run_notebook("02_csim_vs_keras.ipynb", parameters, tmp_path)
+    # TensorFlow's own log level, as in a user's Jupyter: its start-up lines are not in the outputs
+    text = run_notebook("02_csim_vs_keras.ipynb", parameters, tmp_path, TF_CPP_MIN_LOG_LEVEL="0")
     assert re.search(r"tt_lstm: C-sim (EQUAL|within 1 LSB) to Keras on 48 logits", text), text
+    assert not re.search(r"cuDNN|oneDNN|cuda drivers|TensorRT|cpu_feature_guard|UserWarning", text), text
 
 
 @pytest.mark.slow
@@ -194,14 +210,16 @@ def test_csim_against_keras_notebook_trains_every_family(tmp_path):
 
 
 def test_build_and_estimate_notebook(overlays, tmp_path):
-    """Notebook 03 from a saved model: every board's estimate, the overlay folder, the vendor commands."""
-    parameters = {"MODEL": str(overlays["clip"]["root"] / "model.h5"), "OUT": str(tmp_path / "overlay")}
-    parameters["WORK"] = str(tmp_path / "work")
+    """Notebook 03 from a saved model: every board's estimate, the overlay folder, the vendor commands.
+    Its default (relative) ``OUT`` and ``WORK`` are under the project's root, not the notebook's folder."""
+    project, notebook_folder = tmp_path / "project", tmp_path / "notebooks"
+    notebook_folder.mkdir()
+    parameters = {"MODEL": str(overlays["clip"]["root"] / "model.h5"), "PROJECT": str(project)}
     # no vendor tool on the kernel's PATH: the build stops before the bitstream
-    text = run_notebook("03_build_and_estimate.ipynb", parameters, tmp_path, PATH="/usr/bin:/bin")
+    text = run_notebook("03_build_and_estimate.ipynb", parameters, notebook_folder, PATH="/usr/bin:/bin")
     for board in ("pynq-z2", "zcu102", "alveo-u250"):
         assert f"estimate for {board}" in text
     assert "no bitstream here" in text and 'vivado_hls -f build_prj.tcl "reset=1' in text
-    assert (tmp_path / "overlay" / "pyproject.toml").is_file() and Manifest.load(
-        tmp_path / "overlay"
-    ).board == "pynq-z2"
+    overlay = project / "build" / "notebooks" / "overlay"
+    assert (overlay / "pyproject.toml").is_file() and Manifest.load(overlay).board == "pynq-z2"
+    assert not (notebook_folder / "build").exists()
