@@ -43,6 +43,10 @@ def product_sum_type(terms: int, in_type: FixedType, weight_type: FixedType) -> 
 
 STATE_PRODUCTS = 3  # per unit and frame in nnet::lstm_cell_step: f * c, i * g, o * tanh(c)
 PWL_PRODUCTS = 5  # and with piecewise-linear activations, one slope product per i, f, g, o, tanh(c)
+# The lookup tables of a layer (weights ``<name>_lut``) and the activation each holds: the o gate
+# reads a copy of the gate table, so the State loop's three gate reads fit two ports and one (II 1).
+TABLE_FUNCTION = {"gate": "gate", "output_gate": "gate", "candidate": "candidate", "state": "state"}
+TABLES = tuple(TABLE_FUNCTION)
 
 
 def multiplier_limit(products: int, reuse_factor: int) -> int:
@@ -278,8 +282,12 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
                 sum_bits = max(sum_bits, pwl.value_type().width)
         else:
             tables = tuple(
-                Memory(f"{name} table", self.get_weights(f"{name}_lut").data_length, types.activation.width)
-                for name in ("gate", "candidate", "state")
+                Memory(
+                    f"{name.replace('_', ' ')} table",
+                    self.get_weights(f"{name}_lut").data_length,
+                    types.activation.width,
+                )
+                for name in TABLES
             )
         state = (
             Memory("h", n, types.state.width),
@@ -287,8 +295,8 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
             Memory("bias", 4 * n, types.bias.width),
             Memory("z", 4 * n, types.accumulator.width, 4),  # partitioned by gate: one read each
         )
-        # an iteration reads the gate table for i, f and o (one table, two ports: II 2) and z once per gate
-        reads = (("z", 4),) + ((("gate table", 3),) if tables else ())
+        # an iteration reads z once per gate, the gate table for i and f (its two ports) and its copy for o
+        reads = (("z", 4),) + ((("gate table", 2), ("output gate table", 1)) if tables else ())
         # the map's output the preactivation reads: zx of a fused family (its map is in this loop's
         # frame), else zh of the recurrent map (zx comes from the FIFO)
         map_output = (
@@ -401,8 +409,8 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
         activations = self.activations
         if activations.piecewise_linear:
             return  # no tables: the segments are constants of the layer config
-        for name in ("gate", "candidate", "state"):
-            table = getattr(activations, name)
+        for name in TABLES:
+            table = getattr(activations, TABLE_FUNCTION[name])
             values = types.activation.from_raw(table.values)
             self.add_fixed_weight(
                 f"{name}_lut", f"{name}_lut{{index}}", "activation{index}_t", types.activation, values
@@ -492,8 +500,8 @@ TABLES_CONFIG_TEMPLATE = """    static const int gate_lut_lo = {gate_lut_lo};
 PWL_CONFIG_LINE = "    static const bool pwl_activations = true;  // piecewise-linear sigmoid/tanh: no tables"
 
 FUNCTION_TEMPLATE = (
-    "nnet::lstm_sequence<{input_t}, {output_t}, {config}>({input}, {reset}{output}, {b}, {gate_lut}, {candidate_lut}, "
-    "{state_lut});"
+    "nnet::lstm_sequence<{input_t}, {output_t}, {config}>({input}, {reset}{output}, {b}, {gate_lut}, "
+    "{output_gate_lut}, {candidate_lut}, {state_lut});"
 )
 PWL_FUNCTION_TEMPLATE = "nnet::lstm_sequence<{input_t}, {output_t}, {config}>({input}, {reset}{output}, {b});"
 
@@ -579,7 +587,7 @@ class LSTMFunctionTemplate(FunctionCallTemplate):
         params["reset"] = f"{node.get_input_variable(node.inputs[1]).name}, " if len(node.inputs) > 1 else ""
         if node.activations.piecewise_linear:
             return PWL_FUNCTION_TEMPLATE.format(**params)
-        for name in ("gate", "candidate", "state"):
+        for name in TABLES:
             params[f"{name}_lut"] = node.get_weights(f"{name}_lut").name
         return self.template.format(**params)
 

@@ -179,6 +179,7 @@ void lstm_cell_step(zx_T &zx, typename CONFIG_T::state_t h[CONFIG_T::n_state],
                     typename CONFIG_T::state_t c[CONFIG_T::n_state],
                     const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
                     const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
+                    const typename CONFIG_T::act_t output_gate_lut[CONFIG_T::gate_lut_size],
                     const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
                     const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
     typedef typename CONFIG_T::accum_t accum_t;
@@ -211,8 +212,8 @@ State:
         act_t gate_i = activation::gate(z[k], gate_lut);
         act_t gate_f = activation::gate(z[n + k], gate_lut);
         act_t cand = activation::candidate(z[2 * n + k], candidate_lut);
-        act_t gate_o = activation::gate(z[3 * n + k], gate_lut);
-        state_t c_new = gate_f * c[k] + gate_i * cand; // exact products and sum, one rounding
+        act_t gate_o = activation::gate(z[3 * n + k], output_gate_lut); // its own copy: II 1
+        state_t c_new = gate_f * c[k] + gate_i * cand;                  // exact products and sum, one rounding
         act_t c_act = activation::state(c_new, state_lut);
         c[k] = c_new;
         h[k] = gate_o * c_act;
@@ -314,6 +315,7 @@ template <class CONFIG_T, class out_T>
 void lstm_recurrent_steps(bool reset, hls::stream<typename CONFIG_T::accum_t> &zx, out_T &res,
                           const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
                           const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
+                          const typename CONFIG_T::act_t output_gate_lut[CONFIG_T::gate_lut_size],
                           const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
                           const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
     static typename CONFIG_T::state_t h[CONFIG_T::n_state];
@@ -321,7 +323,7 @@ void lstm_recurrent_steps(bool reset, hls::stream<typename CONFIG_T::accum_t> &z
     lstm_load_state<CONFIG_T>(reset, h, c);
 Frames:
     for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
-        lstm_cell_step<CONFIG_T>(zx, h, c, bias, gate_lut, candidate_lut, state_lut);
+        lstm_cell_step<CONFIG_T>(zx, h, c, bias, gate_lut, output_gate_lut, candidate_lut, state_lut);
         lstm_write_output<CONFIG_T>(h, t, res);
     }
 }
@@ -358,13 +360,15 @@ template <class CONFIG_T, bool fused> struct lstm_call {
     template <class in_T, class out_T>
     static void run(bool reset, in_T &data, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
                     const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
+                    const typename CONFIG_T::act_t output_gate_lut[CONFIG_T::gate_lut_size],
                     const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
                     const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
         #pragma HLS DATAFLOW
         hls::stream<typename CONFIG_T::accum_t> zx("zx");
         NNET_STREAM_DEPTH(zx, 4 * CONFIG_T::n_state);
-        NNET_DATAFLOW2(lstm_input_maps<CONFIG_T>(data, zx),
-                       lstm_recurrent_steps<CONFIG_T>(reset, zx, res, bias, gate_lut, candidate_lut, state_lut));
+        NNET_DATAFLOW2(
+            lstm_input_maps<CONFIG_T>(data, zx),
+            lstm_recurrent_steps<CONFIG_T>(reset, zx, res, bias, gate_lut, output_gate_lut, candidate_lut, state_lut));
     }
 };
 
@@ -372,6 +376,7 @@ template <class CONFIG_T> struct lstm_call<CONFIG_T, true> {
     template <class in_T, class out_T>
     static void run(bool reset, in_T &data, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
                     const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
+                    const typename CONFIG_T::act_t output_gate_lut[CONFIG_T::gate_lut_size],
                     const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
                     const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
         static typename CONFIG_T::state_t h[CONFIG_T::n_state];
@@ -381,7 +386,7 @@ template <class CONFIG_T> struct lstm_call<CONFIG_T, true> {
         for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
             typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state];
             lstm_input_map<CONFIG_T>(data, t, h, zx);
-            lstm_cell_step<CONFIG_T>(zx, h, c, bias, gate_lut, candidate_lut, state_lut);
+            lstm_cell_step<CONFIG_T>(zx, h, c, bias, gate_lut, output_gate_lut, candidate_lut, state_lut);
             lstm_write_output<CONFIG_T>(h, t, res);
         }
     }
@@ -390,12 +395,16 @@ template <class CONFIG_T> struct lstm_call<CONFIG_T, true> {
 // The layer's entry points (hls_project/lstm_cell.py FUNCTION_TEMPLATE): without a reset port
 // (C-simulation; a stateful layer keeps its state for the library's lifetime), or with one, the
 // reset as an argument of every call (reset_T: one value; an overlay's lstm_reset input).
+// output_gate_lut is a second copy of gate_lut for the o gate: the State loop reads the gate table
+// three times per iteration, two from gate_lut's two ports and one from its copy, so it runs at II 1.
 template <class data_T, class res_T, class CONFIG_T, class in_T, class out_T>
 void lstm_sequence(in_T &data, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
                    const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
+                   const typename CONFIG_T::act_t output_gate_lut[CONFIG_T::gate_lut_size],
                    const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
                    const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
-    lstm_call<CONFIG_T, CONFIG_T::fused_recurrent>::run(false, data, res, bias, gate_lut, candidate_lut, state_lut);
+    lstm_call<CONFIG_T, CONFIG_T::fused_recurrent>::run(false, data, res, bias, gate_lut, output_gate_lut, candidate_lut,
+                                                        state_lut);
 }
 
 // With pwl_activations there are no tables: the same calls without them (the unread table
@@ -403,7 +412,7 @@ void lstm_sequence(in_T &data, out_T &res, const typename CONFIG_T::bias_t bias[
 template <class data_T, class res_T, class CONFIG_T, class in_T, class out_T>
 void lstm_sequence(in_T &data, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state]) {
     static const typename CONFIG_T::act_t none[1] = {0};
-    lstm_call<CONFIG_T, CONFIG_T::fused_recurrent>::run(false, data, res, bias, none, none, none);
+    lstm_call<CONFIG_T, CONFIG_T::fused_recurrent>::run(false, data, res, bias, none, none, none, none);
 }
 
 template <class reset_T> bool reset_value(hls::stream<reset_T> &reset) {
@@ -416,16 +425,17 @@ template <class reset_T> bool reset_value(const reset_T reset[1]) {
 template <class data_T, class res_T, class CONFIG_T, class in_T, class reset_T, class out_T>
 void lstm_sequence(in_T &data, reset_T &reset, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
                    const typename CONFIG_T::act_t gate_lut[CONFIG_T::gate_lut_size],
+                   const typename CONFIG_T::act_t output_gate_lut[CONFIG_T::gate_lut_size],
                    const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
                    const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
-    lstm_call<CONFIG_T, CONFIG_T::fused_recurrent>::run(reset_value(reset), data, res, bias, gate_lut, candidate_lut,
-                                                        state_lut);
+    lstm_call<CONFIG_T, CONFIG_T::fused_recurrent>::run(reset_value(reset), data, res, bias, gate_lut, output_gate_lut,
+                                                        candidate_lut, state_lut);
 }
 
 template <class data_T, class res_T, class CONFIG_T, class in_T, class reset_T, class out_T>
 void lstm_sequence(in_T &data, reset_T &reset, out_T &res, const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state]) {
     static const typename CONFIG_T::act_t none[1] = {0};
-    lstm_call<CONFIG_T, CONFIG_T::fused_recurrent>::run(reset_value(reset), data, res, bias, none, none, none);
+    lstm_call<CONFIG_T, CONFIG_T::fused_recurrent>::run(reset_value(reset), data, res, bias, none, none, none, none);
 }
 
 } // namespace nnet
