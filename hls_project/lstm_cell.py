@@ -22,6 +22,7 @@ from hls4ml.model.types import IntegerPrecisionType, NamedType
 from fixedpoint import FixedType, exact_sum_type, magnitude
 from fixedpoint.hls_types import to_hls4ml
 from hls_project.cost import LayerEstimate, Memory, Stage
+from hls_project.input_stream import stream_element_values
 from hls_project.lut import activation_table
 from hls_project.reference import LSTMCellActivations, join_raw, join_type, lstm_sequence
 from models import activation_pwl
@@ -215,7 +216,8 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
         """The member ``template <class data_T> static void input_map(hls::stream<data_T> &frame,
         const state_t h[n_state], accum_t zx[4 * n_state])`` of the layer config, bit-equal to
         ``input_map_reference``: it reads the ``n_join`` values of ``[x; h; 0...]`` in order with
-        one ``nnet::join_reader<data_T, config>`` (the frame as it streams in)."""
+        one ``nnet::join_reader<data_T, config>`` (the frame as it streams in), or the frame's
+        packs (``input_pack`` values each) as they come."""
 
     def recurrent_map_type(self) -> FixedType:
         """The type of ``zh`` (the recurrent map's output): exact for the dense ``h @ U``."""
@@ -240,6 +242,14 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
         )
 
     # -- cost (hls_project.cost) ------------------------------------------------------------
+    def input_pack(self) -> int:
+        """Values per element of the layer's input stream (``data_T::size`` of ``input_map``): the
+        model input's narrow pack (``hls_project.input_stream``) or hls4ml's element; 1 with
+        io_parallel, whose frame FIFO holds single values (``nnet::lstm_input_map``)."""
+        if self.model.config.get_config_value("IOType") != "io_stream":
+            return 1
+        return stream_element_values(self.get_input_variable())
+
     @abstractmethod
     def input_map_stages(self) -> list:
         """The input map's ``hls_project.cost.Stage`` list for one frame, computed from the same

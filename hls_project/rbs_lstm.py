@@ -8,11 +8,11 @@ no PE waits). Values and indices are stored ``[row group][slot][pe]`` (``weight_
 PE ``p`` reads only its own cyclic bank; the input is copied once per two PEs (two ports per
 block RAM). ``read_conflicts`` checks every cycle.
 
-Schedule per frame (II = 1 in every loop): the frame's ``n_in`` values are stored as they stream
-in (``n_in`` cycles), then ``4H / pes * nnz_x`` cycles of input products; the recurrent map copies
-``h`` (``H`` cycles) and takes ``4H / pes * nnz_h`` cycles. The input and recurrent products run
-one after the other (the shared cell calls the input map, then the recurrent map); overlapping
-them across frames, as BRDS does, is not done.
+Schedule per frame (II = 1 in every loop): the frame is stored as it streams in, a pack of the
+layer's input stream per cycle (``n_in / pack`` cycles; ``LSTMFamilyLayer.input_pack``), then
+``4H / pes * nnz_x`` cycles of input products; the recurrent map copies ``h`` (``H`` cycles) and
+takes ``4H / pes * nnz_h`` cycles. The input map of frame t + 1 runs while the recurrent map and
+cell of frame t do (``nnet::lstm_call``, as BRDS overlaps them).
 """
 
 from __future__ import annotations
@@ -109,15 +109,17 @@ class SparseSchedule:
             mac_t=mac_t,
         )
 
-    def stages(self, what: str, in_bits: int, value_bits: int, mac_bits: int) -> list:
-        """The map's ``hls_project.cost.Stage`` per frame, loop by loop as nnet_rbs_lstm.h runs it."""
+    def stages(self, what: str, in_bits: int, value_bits: int, mac_bits: int, pack: int = 1) -> list:
+        """The map's ``hls_project.cost.Stage`` per frame, loop by loop as nnet_rbs_lstm.h runs it:
+        the input stored ``pack`` values per cycle (the input map: its stream's pack, a bank per
+        value of every copy; the recurrent map copies h a value per cycle)."""
         shape = self.shape
         values = Memory(f"{what} values", shape.n_params, value_bits, self.pes)
         indices = Memory(f"{what} indices", shape.n_params, shape.index_bits, self.pes)
-        inputs = Memory(f"{what} input copies", self.copies * shape.n_in, in_bits, self.copies)
+        inputs = Memory(f"{what} input copies", self.copies * shape.n_in, in_bits, self.copies * pack)
         sums = Memory(f"{what} row sums", self.pes, mac_bits, self.pes)  # one register per PE
         return [
-            Stage(f"{what} store input", shape.n_in, 1, memories=(inputs,)),
+            Stage(f"{what} store input", shape.n_in // pack, 1, memories=(inputs,)),
             Stage(
                 f"{what} products",
                 self.product_cycles,
@@ -139,6 +141,12 @@ class RowBalancedSparseLSTMLayer(ScheduledMaps, LSTMFamilyLayer):
     headers = ("nnet_rbs_lstm.h",)
     schedule_class = SparseSchedule
     kernel_prefix = "rbs"
+
+    def input_map_stages(self):
+        types = self.lstm_types
+        return self.schedules()[0].stages(
+            "input map", types.input.width, types.kernel.width, self.mac_types()[0].width, self.input_pack()
+        )
 
     @staticmethod
     def input_map_reference(cell, weights, types, frac):

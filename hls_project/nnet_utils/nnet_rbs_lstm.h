@@ -58,22 +58,28 @@ Terms:
     }
 }
 
-// The input map: the frame's n_in values stored as they stream in (every copy written in the same
-// cycle), then the products. The frame is held inside the layer: sparse rows read it out of order.
+// The input map: the frame stored as it streams in, a pack (data_T::size values) per cycle, each
+// value into its own bank of every copy (x is cyclic in data_T::size banks per copy), then the
+// products. The frame is held inside the layer: sparse rows read it out of order (each PE's read
+// picks its bank at run time: it reads every bank of its copy, one port each).
 template <class LSTM_T, class CONFIG_T, class data_T>
-void rbs_input_map(hls::stream<data_T> &frame, const typename LSTM_T::state_t h[LSTM_T::n_state],
+void rbs_input_map(hls::stream<data_T> &frame, const typename LSTM_T::state_t[LSTM_T::n_state],
                    typename LSTM_T::accum_t zx[4 * LSTM_T::n_state],
                    const typename CONFIG_T::value_t values[CONFIG_T::n_rows * CONFIG_T::nnz],
                    const typename CONFIG_T::index_t indices[CONFIG_T::n_rows * CONFIG_T::nnz]) {
+    static_assert(CONFIG_T::n_in % data_T::size == 0, "a frame is whole packs");
     static typename LSTM_T::join_t x[CONFIG_T::copies][CONFIG_T::n_in]; // static: large for a C-sim stack
     #pragma HLS ARRAY_PARTITION variable=x complete dim=1
-    join_reader<data_T, LSTM_T> reader;
-Read:
-    for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+    #pragma HLS ARRAY_PARTITION variable=x cyclic factor=data_T::size dim=2
+Store:
+    for (unsigned p = 0; p < CONFIG_T::n_in / data_T::size; p++) {
         #pragma HLS PIPELINE II=1
-        const typename LSTM_T::join_t value = reader.next(frame, h);
-        for (unsigned c = 0; c < CONFIG_T::copies; c++) {
-            x[c][i] = value;
+        const data_T pack = frame.read();
+        for (unsigned k = 0; k < data_T::size; k++) {
+            const typename LSTM_T::join_t value = typename LSTM_T::input_t(pack[k]); // the input_quantizer
+            for (unsigned c = 0; c < CONFIG_T::copies; c++) {
+                x[c][p * data_T::size + k] = value;
+            }
         }
     }
     rbs_products<CONFIG_T>(x, zx, values, indices);
