@@ -9,8 +9,8 @@
 // nnet_utils/nnet_dataflow.h: joined when the region returns; NNET_FREE_RUNNING3: started at the
 // region's first invocation, each process run again and again until the program exits), and a
 // stream whose depth our code declares (NNET_STREAM_DEPTH) holds at most that many elements: read
-// blocks while the stream is empty, write while it is full, as in hardware. Streams without a declared depth (hls4ml's own, the testbench's) are
-// unbounded.
+// blocks while the stream is empty, write while it is full, as in hardware. Streams without a declared depth (hls4ml's own,
+// the testbench's) are unbounded.
 //
 // Deadlock: when no thread can run (each is blocked on a stream, or waits for a region whose
 // processes are) and no stream has moved for deadlock_timeout, the blocked streams are printed
