@@ -3,7 +3,8 @@
 Every decomposed map is a chain of steps (``nnet_decomposed.h``):
 
 - the first step contracts one mode of the frame as it streams in (``frame_mode_contract``:
-  ``out[a, t, b] = sum_u x[a, u, b] * core[u, t]``), so the frame is never stored;
+  ``out[a, t, b] = sum_u x[a, u, b] * core[u, t]``), a pack of the input stream per iteration
+  where the pack lies inside a row (``FrameMode.packed``), so the frame is never stored;
 - each later step is the family's kernel, reading a buffer stored as ``[banks][depth]`` in the
   layout of that step (``BankView``): the writer of a buffer walks its addresses in the reader's
   layout with a ``bank_cursor``, so the reader's parallel reads hit different banks;
@@ -15,7 +16,7 @@ later steps as ``Link``); its C++, its configs and its cost ``stages`` are all r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hls_project.cost import Memory, Stage
 from hls_project.lstm_cell import exact_cpp, map_input_type, multiplier_limit, product_sum_type
@@ -58,21 +59,39 @@ class BankView:
 
 @dataclass(frozen=True)
 class FrameMode:
-    """The first step of a chain: the frame read as (a, u, b), mode u contracted, ``t`` outputs per (a, b)."""
+    """The first step of a chain: the frame read as (a, u, b), mode u contracted, ``t`` outputs per
+    (a, b), ``pack`` frame values per iteration (along b, or along u when b = 1)."""
 
     a: int
     u: int
     t: int
     b: int
+    pack: int = 1
 
     @property
     def out_size(self) -> int:
         return self.a * self.t * self.b
 
+    @property
+    def pack_along_u(self) -> int:
+        return self.pack if self.b == 1 else 1
+
+    @property
+    def pack_along_b(self) -> int:
+        return 1 if self.b == 1 else self.pack
+
+    def packed(self, pack: int) -> FrameMode:
+        """This step taking the input stream's ``pack`` values per iteration, when a pack lies
+        inside one row (b a multiple of it, or b = 1 and u a multiple of it); else a value per
+        iteration."""
+        fits = self.b % pack == 0 if self.b > 1 else self.u % pack == 0
+        return replace(self, pack=pack if fits else 1)
+
 
 FRAME_MODE_TEMPLATE = """// step 0: the frame as (a, u, b) = ({a}, {u}, {b}), u -> {t}; {macs} MACs, {acc} accumulators
 struct config{index}_frame : nnet::frame_mode_config {{
     static const unsigned a = {a}, u = {u}, t = {t}, b = {b};
+    static const unsigned pack = {pack};
     static const unsigned reuse_factor = {reuse_factor};
     static const unsigned multiplier_limit = {multiplier_limit};
     typedef {core_t} core_t;
@@ -124,8 +143,9 @@ class Chain:
             b=mode.b,
             macs=mode.a * mode.u * mode.t * mode.b,
             acc=mode.t * mode.b,
+            pack=mode.pack,
             reuse_factor=reuse_factor,
-            multiplier_limit=multiplier_limit(mode.t, reuse_factor),
+            multiplier_limit=multiplier_limit(mode.t * mode.pack, reuse_factor),
             core_t=core_t,
             mac_t=mac_t,
             out_view=self.views[0].cpp(),
@@ -173,21 +193,24 @@ class Chain:
             for number, (size, view) in enumerate(zip(self.buffer_sizes, self.views, strict=True), start=1)
         ]
         # the frame step's Accumulate and Round are pipelines inside its Rows loop: entered mode.a
-        # times per frame each (fill and drain every row)
+        # times per frame each (fill and drain every row); an iteration takes `pack` frame values
+        # times t coefficients (t * pack along u), into t sums (t * pack along b)
+        core_reads, acc_reads = mode.t * mode.pack_along_u, mode.t * mode.pack_along_b
         stages = [
             Stage(
                 "step 0 (frame) accumulate",
-                mode.a * mode.u * mode.b,
+                mode.a * mode.u * mode.b // mode.pack,
                 reuse_factors[0],
-                multiplier_limit(mode.t, reuse_factors[0]),
+                multiplier_limit(mode.t * mode.pack, reuse_factors[0]),
                 (in_bits, kernel_bits),
                 mac_bits[0],
                 (
-                    Memory("core (step 0)", mode.u * mode.t, kernel_bits, mode.t),
-                    Memory("acc", mode.t * mode.b, mac_bits[0], mode.t),
+                    Memory("core (step 0)", mode.u * mode.t, kernel_bits, core_reads),
+                    Memory("acc", mode.t * mode.b, mac_bits[0], acc_reads),
+                    Memory("frame values", mode.pack, in_bits, mode.pack),  # an iteration's pack: registers
                 ),
-                products=mode.t,
-                reads=(("core (step 0)", mode.t), ("acc", mode.t)),  # a frame value times t coefficients
+                products=mode.t * mode.pack,
+                reads=(("core (step 0)", core_reads), ("acc", acc_reads)),
                 entries=mode.a,
                 fold="step 0",
             ),
@@ -224,6 +247,13 @@ class ChainedInputMap:
         """``step 0`` (the frame step) and one per later step of the chain."""
         return [f"step {number}" for number in range(len(self.chain().links) + 1)]
 
+    def frame_chain(self) -> Chain:
+        """``chain()`` with its frame step taking the input stream's packs (``input_pack``) where
+        they fit; a fused family's join ([x; h]) is read value by value."""
+        chain = self.chain()
+        pack = 1 if self.fused_recurrent else self.input_pack()
+        return replace(chain, first=chain.first.packed(pack))
+
     def mac_types(self, chain: Chain) -> list:
         """The exact sum type of every step: the frame step's, then each link's."""
         types = self.lstm_types
@@ -231,17 +261,17 @@ class ChainedInputMap:
         return [first] + [product_sum_type(link.terms, types.accumulator, types.kernel) for link in chain.links]
 
     def input_map_configs(self):
-        chain = self.chain()
+        chain = self.frame_chain()
         macs = self.mac_types(chain)
         core_t = self.get_weights("core_0").type.name
         text = chain.frame_config(self.index, self.fold("step 0"), core_t, exact_cpp(macs[0]))
         return text + self.link_configs(chain, macs[1:])
 
     def input_map_cpp(self):
-        return self.chain().cpp(self.chain_comment, self.index)
+        return self.frame_chain().cpp(self.chain_comment, self.index)
 
     def input_map_stages(self):
-        chain, types, folding = self.chain(), self.lstm_types, self.folding()
+        chain, types, folding = self.frame_chain(), self.lstm_types, self.folding()
         return chain.stages(
             [folding[f"step {number}"] for number in range(len(chain.links) + 1)],
             map_input_type(types, self.fused_recurrent).width,

@@ -21,7 +21,7 @@ DECLARATION = re.compile(
 # C++ array name -> the estimate memory that owns it (a regex on Memory.name), per source
 OWNERS = {
     "nnet_lstm_cell.h": {"z": "^z$", "zh": "^zh$", "h": "^h$", "c": "^c$", "frame_zx": "^frame_zx$", "zx": "^zx$"},
-    "nnet_decomposed.h": {"acc": "^acc$"},
+    "nnet_decomposed.h": {"acc": "^acc$", "x": "^frame values$"},
     "nnet_bc_lstm.h": {"partial": "partial sums$", "acc": " acc$", "x": "input block$"},
     "nnet_rbs_lstm.h": {"acc": "row sums$", "x": "input copies$"},
     "parameters.h": {"buf": "^buf\\d+$"},

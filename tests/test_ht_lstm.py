@@ -181,6 +181,25 @@ def test_csim_bit_exact(tmp_path, rng, preset, modes, ranks, steps, io_type, reu
     assert "banks" in (tmp_path / "prj" / "firmware" / "parameters.h").read_text()  # the per-step table
 
 
+@pytest.mark.parametrize(
+    "input_modes, iterations",
+    [
+        ([2, 3, 6], 6),  # the leaf on the last mode (a, u, b) = (6, 6, 1): a pack along u
+        ([2, 6, 6], 12),  # the leaf on the middle mode (2, 6, 6): a pack along b, 6 sums per coefficient
+    ],
+)
+def test_a_frame_step_taking_a_pack_per_iteration_is_bit_exact(tmp_path, rng, input_modes, iterations):
+    """Features of 10 bits stream in packs of 6, and the pack lies inside a row of the frame step."""
+    model, layer = ht_model(3, input_modes, [2, 2, 2], 2, **quantizers("w12"))
+    random_weights(layer, rng, 0.6)
+    x = rng.uniform(-3, 3, (12, 3, int(np.prod(input_modes)))).astype(np.float32)
+    hls_model = check_csim(model, layer, x, tmp_path / "prj", io_type="io_stream")
+    assert "static const unsigned pack = 6;" in (tmp_path / "prj/firmware/parameters.h").read_text()
+    node = next(n for n in hls_model.get_layers() if type(n).__name__.endswith("LSTMLayer"))
+    accumulate = node.estimate().stages[0]
+    assert (accumulate.iterations, accumulate.products_per_iteration) == (iterations, 6 * 4)
+
+
 # -- FDHT-LSTM: [x_t; h_t-1] through the same HT engine -----------------------------------------
 def test_fdht_ucf11_counts_are_in_the_published_range():
     cost = models.fdht_lstm_cost([8, 20, 20, 19], [4, 4, 4, 4], 6, n_in=57_600)

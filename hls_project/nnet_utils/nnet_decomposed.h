@@ -52,37 +52,75 @@ template <class VIEW> struct bank_cursor {
 struct frame_mode_config {
     // the frame read as (a, u, b): mode u is contracted, a and b are the modes before and after it
     static const unsigned a = 1, u = 1, t = 1, b = 1;
+    // frame values per iteration: the input stream's pack (data_T::size) when it lies inside one
+    // (a, u) (b a multiple of it: it walks b) or one a (b = 1, u a multiple of it: it walks u);
+    // else 1, value by value through a join_reader
+    static const unsigned pack = 1;
     static const unsigned reuse_factor = 1;
-    static const unsigned multiplier_limit = 1; // ceil(t / reuse_factor)
+    static const unsigned multiplier_limit = 1; // ceil(t * pack / reuse_factor)
     // typedef core_t (core[u][t]); typedef mac_t (exact sum of u products);
     // typedef bank_view<...> out_view (the next step's layout of this step's output)
 };
 
+// The frame values of one Accumulate iteration: a whole pack of the stream, or one value of the
+// join (the frame, then h for fused families) through `reader`.
+template <class LSTM_T, class CONFIG_T, class data_T> struct frame_values {
+    typename LSTM_T::join_t x[CONFIG_T::pack];
+    void read(hls::stream<data_T> &frame, join_reader<data_T, LSTM_T> &reader,
+              const typename LSTM_T::state_t h[LSTM_T::n_state]) {
+        if (CONFIG_T::pack == 1) {
+            x[0] = reader.next(frame, h);
+        } else {
+            const data_T values = frame.read();
+            for (unsigned j = 0; j < CONFIG_T::pack; j++) {
+                x[j] = typename LSTM_T::input_t(values[j]); // the layer's input_quantizer
+            }
+        }
+    }
+};
+
 // out[a, t, b] = sum_u x[a, u, b] * core[u, t] on the frame as it arrives in address order
-// (a, u, b) from READER_T::next(frame, h). Each a's t * b exact sums live in acc (mac_t, t banks:
-// one cycle adds one frame value times t coefficients), then are rounded once into out, banked
-// for the next step. Buffers: acc t * b words; the frame itself is never stored.
+// (a, u, b), `pack` values per iteration. Each a's t * b exact sums live in acc (mac_t, t banks,
+// and `pack` banks along b when the pack walks b: one iteration adds t * pack products, into t
+// sums when the pack walks u), then are rounded once into out, banked for the next step. Buffers:
+// acc t * b words; the frame itself is never stored.
 template <class LSTM_T, class CONFIG_T, class data_T, class out_T, unsigned OUT_DEPTH>
 void frame_mode_contract(hls::stream<data_T> &frame, const typename LSTM_T::state_t h[LSTM_T::n_state],
                          out_T out[CONFIG_T::out_view::banks][OUT_DEPTH],
                          const typename CONFIG_T::core_t core[CONFIG_T::u * CONFIG_T::t]) {
-    const unsigned U = CONFIG_T::u, T = CONFIG_T::t, B = CONFIG_T::b;
-    #pragma HLS ARRAY_PARTITION variable=core cyclic factor=T
+    const unsigned U = CONFIG_T::u, T = CONFIG_T::t, B = CONFIG_T::b, P = CONFIG_T::pack;
+    const unsigned PU = (B == 1) ? P : 1, PB = (B == 1) ? 1 : P; // the pack along u, along b
+    static_assert(P == 1 || data_T::size == P, "a pack per iteration is the stream's element");
+    static_assert(U % PU == 0 && B % PB == 0, "a pack lies inside one row");
+    #pragma HLS ARRAY_PARTITION variable=core cyclic factor=T * PU
     static typename CONFIG_T::mac_t acc[T][B]; // static: large for a C-sim stack
     #pragma HLS ARRAY_PARTITION variable=acc complete dim=1
+    #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=PB dim=2
     join_reader<data_T, LSTM_T> reader;
     bank_cursor<typename CONFIG_T::out_view> cursor;
 Rows:
     for (unsigned a = 0; a < CONFIG_T::a; a++) {
     Accumulate:
-        for (unsigned u = 0; u < U; u++) {
-            for (unsigned b = 0; b < B; b++) {
+        for (unsigned uu = 0; uu < U / PU; uu++) {
+            for (unsigned bb = 0; bb < B / PB; bb++) {
                 #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
                 #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit
-                const typename LSTM_T::join_t x = reader.next(frame, h);
+                frame_values<LSTM_T, CONFIG_T, data_T> values;
+                values.read(frame, reader, h);
                 for (unsigned t = 0; t < T; t++) {
-                    const typename CONFIG_T::mac_t sum = (u == 0) ? typename CONFIG_T::mac_t(0) : acc[t][b];
-                    acc[t][b] = sum + x * core[u * T + t];
+                    if (PU > 1) { // one sum of P products: x[a, uu * P + j, 0] * core[uu * P + j, t]
+                        typename CONFIG_T::mac_t sum = (uu == 0) ? typename CONFIG_T::mac_t(0) : acc[t][0];
+                        for (unsigned j = 0; j < P; j++) {
+                            sum += values.x[j] * core[(uu * P + j) * T + t];
+                        }
+                        acc[t][0] = sum;
+                    } else { // P sums of one product: x[a, uu, bb * P + j] * core[uu, t]
+                        for (unsigned j = 0; j < PB; j++) {
+                            const unsigned b = bb * PB + j;
+                            const typename CONFIG_T::mac_t sum = (uu == 0) ? typename CONFIG_T::mac_t(0) : acc[t][b];
+                            acc[t][b] = sum + values.x[j] * core[uu * T + t];
+                        }
+                    }
                 }
             }
         }
