@@ -62,22 +62,21 @@ struct frame_mode_config {
     // typedef bank_view<...> out_view (the next step's layout of this step's output)
 };
 
-// The frame values of one Accumulate iteration: a whole pack of the stream, or one value of the
-// join (the frame, then h for fused families) through `reader`.
-template <class LSTM_T, class CONFIG_T, class data_T> struct frame_values {
-    typename LSTM_T::join_t x[CONFIG_T::pack];
-    void read(hls::stream<data_T> &frame, join_reader<data_T, LSTM_T> &reader,
-              const typename LSTM_T::state_t h[LSTM_T::n_state]) {
-        if (CONFIG_T::pack == 1) {
-            x[0] = reader.next(frame, h);
-        } else {
-            const data_T values = frame.read();
-            for (unsigned j = 0; j < CONFIG_T::pack; j++) {
-                x[j] = typename LSTM_T::input_t(values[j]); // the layer's input_quantizer
-            }
+// The frame values of one Accumulate iteration into x: a whole pack of the stream, or one value of
+// the join (the frame, then h for fused families) through `reader`.
+template <class LSTM_T, class CONFIG_T, class data_T>
+void read_frame_values(hls::stream<data_T> &frame, join_reader<data_T, LSTM_T> &reader,
+                       const typename LSTM_T::state_t h[LSTM_T::n_state], typename LSTM_T::join_t x[CONFIG_T::pack]) {
+    #pragma HLS INLINE
+    if (CONFIG_T::pack == 1) {
+        x[0] = reader.next(frame, h);
+    } else {
+        const data_T values = frame.read();
+        for (unsigned j = 0; j < CONFIG_T::pack; j++) {
+            x[j] = typename LSTM_T::input_t(values[j]); // the layer's input_quantizer
         }
     }
-};
+}
 
 // out[a, t, b] = sum_u x[a, u, b] * core[u, t] on the frame as it arrives in address order
 // (a, u, b), `pack` values per iteration. Each a's t * b exact sums live in acc (mac_t, t banks,
@@ -105,20 +104,21 @@ Rows:
             for (unsigned bb = 0; bb < B / PB; bb++) {
                 #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
                 #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit
-                frame_values<LSTM_T, CONFIG_T, data_T> values;
-                values.read(frame, reader, h);
+                typename LSTM_T::join_t x[P];
+                #pragma HLS ARRAY_PARTITION variable=x complete
+                read_frame_values<LSTM_T, CONFIG_T, data_T>(frame, reader, h, x);
                 for (unsigned t = 0; t < T; t++) {
                     if (PU > 1) { // one sum of P products: x[a, uu * P + j, 0] * core[uu * P + j, t]
                         typename CONFIG_T::mac_t sum = (uu == 0) ? typename CONFIG_T::mac_t(0) : acc[t][0];
                         for (unsigned j = 0; j < P; j++) {
-                            sum += values.x[j] * core[(uu * P + j) * T + t];
+                            sum += x[j] * core[(uu * P + j) * T + t];
                         }
                         acc[t][0] = sum;
                     } else { // P sums of one product: x[a, uu, bb * P + j] * core[uu, t]
                         for (unsigned j = 0; j < PB; j++) {
                             const unsigned b = bb * PB + j;
                             const typename CONFIG_T::mac_t sum = (uu == 0) ? typename CONFIG_T::mac_t(0) : acc[t][b];
-                            acc[t][b] = sum + values.x[j] * core[uu * T + t];
+                            acc[t][b] = sum + x[j] * core[uu * T + t];
                         }
                     }
                 }
