@@ -16,6 +16,7 @@ later steps as ``Link``); its C++, its configs and its cost ``stages`` are all r
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass, replace
 
 from hls_project.cost import Memory, Stage
@@ -238,10 +239,38 @@ class Chain:
 
 class ChainedInputMap:
     """Mixin of an ``LSTMFamilyLayer`` whose input map is a ``Chain``: the family supplies
-    ``chain()`` and ``link_configs(chain, mac_types)`` (its later steps' config structs); the
-    configs, the C++ and the cost stages of the whole map follow from them here."""
+    ``chain()``, ``schedule_steps()`` and its later steps' config struct (``step_template``,
+    ``step_fields``); the configs, the C++ and the cost stages of the whole map follow from them
+    here."""
 
     chain_comment = ""
+    step_template = ""  # the config struct of a later step: str.format of step_fields and link_configs' own
+
+    @abstractmethod
+    def schedule_steps(self) -> list:
+        """The family's contraction schedule: the frame step, then the later steps."""
+
+    @abstractmethod
+    def step_fields(self, step) -> dict:
+        """The family's own fields of a later step's ``step_template``."""
+
+    def link_configs(self, chain: Chain, mac_types: list) -> str:
+        """The config structs of the chain's later steps (``mac_types``: their exact sums)."""
+        folding, text = self.folding(), ""
+        for number, (step, mac) in enumerate(zip(self.schedule_steps()[1:], mac_types, strict=True), start=1):
+            text += self.step_template.format(
+                index=self.index,
+                step=number,
+                macs=step.macs,
+                words=step.in_size,
+                reuse_factor=folding[f"step {number}"],
+                multiplier_limit=multiplier_limit(step.terms, folding[f"step {number}"]),
+                core_t=self.get_weights("core_0").type.name,
+                mac_t=exact_cpp(mac),
+                out_view=chain.views[number].cpp(),
+                **self.step_fields(step),
+            )
+        return text
 
     def input_map_folding_stages(self) -> list:
         """``step 0`` (the frame step) and one per later step of the chain."""

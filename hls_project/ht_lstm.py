@@ -15,7 +15,7 @@ from functools import partial
 import numpy as np
 
 from hls_project.decomposed import BankView, Chain, ChainedInputMap, FrameMode, Link
-from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, multiplier_limit
+from hls_project.lstm_cell import LSTMFamilyLayer
 from hls_project.reference import staged_input_map
 from models.ht import HTShape, contract_step
 from models.ht_lstm import FDHTLSTM, HTLSTM
@@ -96,26 +96,14 @@ class HTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
         views = tuple(BankView.of(step) for step in steps[1:]) + (BankView(),)
         return Chain(FrameMode(a=first.a, u=first.u, t=first.t, b=first.b), cores[first.node], links, views)
 
-    def link_configs(self, chain, mac_types):
-        folding, text = self.folding(), ""
-        for number, (step, mac) in enumerate(zip(self.cell.ht_shape.schedule()[1:], mac_types, strict=True), start=1):
-            view = (step.a, step.p, step.u, step.q, step.v, step.t, step.b)
-            text += STEP_TEMPLATE.format(
-                index=self.index,
-                step=number,
-                node=step.node,
-                macs=step.macs,
-                words=step.in_size,
-                banks=BankView.of(step).banks,
-                view=view,
-                **dict(zip("apuqvtb", view, strict=True)),
-                reuse_factor=folding[f"step {number}"],
-                multiplier_limit=multiplier_limit(step.terms, folding[f"step {number}"]),
-                core_t=self.get_weights("core_0").type.name,
-                mac_t=exact_cpp(mac),
-                out_view=chain.views[number].cpp(),
-            )
-        return text
+    step_template = STEP_TEMPLATE
+
+    def schedule_steps(self) -> list:
+        return self.cell.ht_shape.schedule()
+
+    def step_fields(self, step) -> dict:
+        view = (step.a, step.p, step.u, step.q, step.v, step.t, step.b)
+        return dict(node=step.node, banks=BankView.of(step).banks, view=view, **dict(zip("apuqvtb", view, strict=True)))
 
 
 class FDHTLSTMLayer(HTLSTMLayer):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import partial
 
 from hls_project.decomposed import BankView, Chain, ChainedInputMap, FrameMode, Link
-from hls_project.lstm_cell import LSTMFamilyLayer, exact_cpp, multiplier_limit
+from hls_project.lstm_cell import LSTMFamilyLayer
 from hls_project.reference import staged_input_map
 from models.tt import ContractionStep, contract_step
 from models.tt_lstm import TTLSTM
@@ -86,26 +86,19 @@ class TTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
         views = tuple(input_view(step) for step in steps[1:]) + (BankView(),)
         return Chain(frame_mode(steps[0]), cores[steps[0].core], links, views)
 
-    def link_configs(self, chain, mac_types):
-        folding, text = self.folding(), ""
-        for number, (step, mac) in enumerate(zip(self.cell.tt_shape.schedule()[1:], mac_types, strict=True), start=1):
-            text += STEP_TEMPLATE.format(
-                index=self.index,
-                step=number,
-                core=step.core,
-                macs=step.macs,
-                words=step.in_size,
-                banks=input_view(step).banks,
-                n_left=step.n_left,
-                n_in=step.n_in,
-                n_out=step.n_out,
-                n_right=step.n_right,
-                rank_in=step.rank_in,
-                rank_out=step.rank_out,
-                reuse_factor=folding[f"step {number}"],
-                multiplier_limit=multiplier_limit(step.terms, folding[f"step {number}"]),
-                core_t=self.get_weights("core_0").type.name,
-                mac_t=exact_cpp(mac),
-                out_view=chain.views[number].cpp(),
-            )
-        return text
+    step_template = STEP_TEMPLATE
+
+    def schedule_steps(self) -> list:
+        return self.cell.tt_shape.schedule()
+
+    def step_fields(self, step) -> dict:
+        return dict(
+            core=step.core,
+            banks=input_view(step).banks,
+            n_left=step.n_left,
+            n_in=step.n_in,
+            n_out=step.n_out,
+            n_right=step.n_right,
+            rank_in=step.rank_in,
+            rank_out=step.rank_out,
+        )
