@@ -67,6 +67,23 @@ def test_a_clip_is_one_transfer_and_a_malformed_transfer_leaves_the_top_clean(ov
             np.testing.assert_array_equal(accelerator.run_clip(clip), reference)
 
 
+def test_a_control_word_of_zero_calls_is_served_as_one_call(overlays, rng):
+    """The free-running top runs the model once per invocation, so it cannot skip a call: a control
+    word of 0 calls is one call (the host never sends it). With the call's beats it is an ordinary
+    call; a lone control beat is a call cut short (reported), and the top serves the next transfer."""
+    frame = rng.uniform(-3, 3, (1, 24))
+    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as accelerator:
+        manifest = accelerator.manifest
+        beats = protocol.encode_input(frame, manifest.input_type, 1, 24, True, manifest.in_pack_values)
+        normal = accelerator.backend.transfer(beats, manifest.beats_out(1))
+        zero_calls = beats.copy()
+        zero_calls[0] &= ~np.uint64(0xFFFFFFFF << protocol.CALLS_SHIFT)
+        np.testing.assert_array_equal(accelerator.backend.transfer(zero_calls, manifest.beats_out(1)), normal)
+        alone = accelerator.backend.transfer(zero_calls[:1], manifest.beats_out(1))
+        assert int(alone[-1]) & protocol.STATUS_SHORT and int(alone[-1]) & 0xFFFFFFFF == 0
+        np.testing.assert_array_equal(accelerator.backend.transfer(beats, manifest.beats_out(1)), normal)
+
+
 def test_two_accelerators_on_one_overlay_have_their_own_state(overlays, rng):
     clips = rng.uniform(-3, 3, (2, 5, 24))
     with Accelerator(overlays["frames"]["overlay"], backend="emulated") as alone:
