@@ -193,29 +193,30 @@ class Chain:
             Memory(f"buf{number}", size, acc_bits, view.banks)
             for number, (size, view) in enumerate(zip(self.buffer_sizes, self.views, strict=True), start=1)
         ]
-        # the frame step's Accumulate and Round are pipelines inside its Rows loop: entered mode.a
-        # times per frame each (fill and drain every row); an iteration takes `pack` frame values
-        # times t coefficients (t * pack along u), into t sums (t * pack along b)
+        # the frame step is one pipeline of a + 1 passes (no refill per row): pass a accumulates
+        # row a (its steps take `pack` frame values times t coefficients, t * pack along u, into
+        # t sums, t * pack along b) and rounds row a - 1 (an output per iteration) from the other
+        # half of acc
         core_reads, acc_reads = mode.t * mode.pack_along_u, mode.t * mode.pack_along_b
+        steps, outputs = mode.u * mode.b // mode.pack, mode.t * mode.b
         stages = [
             Stage(
-                "step 0 (frame) accumulate",
-                mode.a * mode.u * mode.b // mode.pack,
+                "step 0 (frame)",
+                (mode.a + 1) * max(steps, outputs),
                 reuse_factors[0],
                 multiplier_limit(mode.t * mode.pack, reuse_factors[0]),
                 (in_bits, kernel_bits),
                 mac_bits[0],
                 (
                     Memory("core (step 0)", mode.u * mode.t, kernel_bits, core_reads),
-                    Memory("acc", mode.t * mode.b, mac_bits[0], acc_reads),
+                    Memory("acc", 2 * mode.t * mode.b, mac_bits[0], 2 * acc_reads),
                     Memory("frame values", mode.pack, in_bits, mode.pack),  # an iteration's pack: registers
+                    buffers[0],
                 ),
                 products=mode.t * mode.pack,
-                reads=(("core (step 0)", core_reads), ("acc", acc_reads)),
-                entries=mode.a,
+                reads=(("core (step 0)", core_reads), ("acc", acc_reads + 1)),
                 fold="step 0",
             ),
-            Stage("step 0 (frame) round", mode.out_size, 1, memories=(buffers[0],), entries=mode.a),
         ]
         for number, link in enumerate(self.links, start=1):
             core = Memory(f"core (step {number})", link.core_words, kernel_bits, link.terms)

@@ -58,12 +58,13 @@ def config_constants(parameters_h: str) -> dict:
 def check_chain_stages(configs, stages, index):
     """The decomposed (chained) input map's stages against its written step configs."""
     frame = configs[f"config{index}_frame"]
-    accumulate, round_ = stages["step 0 (frame) accumulate"], stages["step 0 (frame) round"]
-    assert accumulate.iterations * accumulate.ii == frame["a"] * frame["u"] * frame["b"] * frame["reuse_factor"]
-    assert accumulate.multipliers == frame["multiplier_limit"]
-    assert round_.iterations * round_.ii == frame["a"] * frame["t"] * frame["b"]
-    # both pipelines sit inside the Rows loop: refilled once per row
-    assert accumulate.entries == round_.entries == frame["a"]
+    # one pipeline of a + 1 passes, each the longer of a row's accumulate steps (a pack each) and
+    # its outputs (rounded during the next pass): entered once per frame, no refill per row
+    first = stages["step 0 (frame)"]
+    steps = frame["u"] * frame["b"] // frame["pack"]
+    passes = (frame["a"] + 1) * max(steps, frame["t"] * frame["b"])
+    assert first.iterations * first.ii == passes * frame["reuse_factor"] and first.entries == 1
+    assert first.multipliers == frame["multiplier_limit"]
     steps = sorted(key for key in configs if re.fullmatch(rf"config{index}_(tt|ht)\d+", key))
     assert len(steps) == sum(1 for stage in stages if re.fullmatch(r"step \d+", stage))
     for key in steps:

@@ -184,8 +184,8 @@ def test_csim_bit_exact(tmp_path, rng, preset, modes, ranks, steps, io_type, reu
 @pytest.mark.parametrize(
     "input_modes, iterations",
     [
-        ([2, 3, 6], 6),  # the leaf on the last mode (a, u, b) = (6, 6, 1): a pack along u
-        ([2, 6, 6], 12),  # the leaf on the middle mode (2, 6, 6): a pack along b, 6 sums per coefficient
+        ([2, 3, 6], 7 * 4),  # the leaf on the last mode (a, u, b) = (6, 6, 1): a pack along u; 7 passes of 4 outputs
+        ([2, 6, 6], 3 * 24),  # the leaf on the middle mode (2, 6, 6): a pack along b, 6 sums per coefficient; 3 x 24
     ],
 )
 def test_a_frame_step_taking_a_pack_per_iteration_is_bit_exact(tmp_path, rng, input_modes, iterations):

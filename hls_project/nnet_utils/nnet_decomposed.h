@@ -81,56 +81,71 @@ void read_frame_values(hls::stream<data_T> &frame, join_reader<data_T, LSTM_T> &
 // out[a, t, b] = sum_u x[a, u, b] * core[u, t] on the frame as it arrives in address order
 // (a, u, b), `pack` values per iteration. Each a's t * b exact sums live in acc (mac_t, t banks,
 // and `pack` banks along b when the pack walks b: one iteration adds t * pack products, into t
-// sums when the pack walks u), then are rounded once into out, banked for the next step. Buffers:
-// acc t * b words; the frame itself is never stored.
+// sums when the pack walks u), then are rounded once into out, banked for the next step. One
+// pipelined loop of a + 1 passes: pass a accumulates row a into one half of acc while it rounds
+// row a - 1 out of the other half, an output per iteration, so no row refills the pipeline.
+// Buffers: acc 2 * t * b words; the frame itself is never stored.
 template <class LSTM_T, class CONFIG_T, class data_T, class out_T, unsigned OUT_DEPTH>
 void frame_mode_contract(hls::stream<data_T> &frame, const typename LSTM_T::state_t h[LSTM_T::n_state],
                          out_T out[CONFIG_T::out_view::banks][OUT_DEPTH],
                          const typename CONFIG_T::core_t core[CONFIG_T::u * CONFIG_T::t]) {
     const unsigned U = CONFIG_T::u, T = CONFIG_T::t, B = CONFIG_T::b, P = CONFIG_T::pack;
     const unsigned PU = (B == 1) ? P : 1, PB = (B == 1) ? 1 : P; // the pack along u, along b
+    const unsigned STEPS = U / PU * (B / PB);                    // accumulate iterations of a row
+    const unsigned OUTPUTS = T * B;                              // rounded outputs of a row
+    const unsigned PASS = STEPS > OUTPUTS ? STEPS : OUTPUTS;     // iterations of a pass
     static_assert(P == 1 || data_T::size == P, "a pack per iteration is the stream's element");
     static_assert(U % PU == 0 && B % PB == 0, "a pack lies inside one row");
     #pragma HLS ARRAY_PARTITION variable=core cyclic factor=T * PU
-    static typename CONFIG_T::mac_t acc[T][B]; // static: large for a C-sim stack
+    static typename CONFIG_T::mac_t acc[2][T][B]; // static: large for a C-sim stack
     #pragma HLS ARRAY_PARTITION variable=acc complete dim=1
-    #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=PB dim=2
+    #pragma HLS ARRAY_PARTITION variable=acc complete dim=2
+    #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=PB dim=3
     join_reader<data_T, LSTM_T> reader;
     bank_cursor<typename CONFIG_T::out_view> cursor;
-Rows:
-    for (unsigned a = 0; a < CONFIG_T::a; a++) {
-    Accumulate:
-        for (unsigned uu = 0; uu < U / PU; uu++) {
-            for (unsigned bb = 0; bb < B / PB; bb++) {
-                #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
-                #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit
-                typename LSTM_T::join_t x[P];
-                #pragma HLS ARRAY_PARTITION variable=x complete
-                read_frame_values<LSTM_T, CONFIG_T, data_T>(frame, reader, h, x);
-                for (unsigned t = 0; t < T; t++) {
-                    if (PU > 1) { // one sum of P products: x[a, uu * P + j, 0] * core[uu * P + j, t]
-                        typename CONFIG_T::mac_t sum = (uu == 0) ? typename CONFIG_T::mac_t(0) : acc[t][0];
-                        for (unsigned j = 0; j < P; j++) {
-                            sum += x[j] * core[(uu * P + j) * T + t];
-                        }
-                        acc[t][0] = sum;
-                    } else { // P sums of one product: x[a, uu, bb * P + j] * core[uu, t]
-                        for (unsigned j = 0; j < PB; j++) {
-                            const unsigned b = bb * PB + j;
-                            const typename CONFIG_T::mac_t sum = (uu == 0) ? typename CONFIG_T::mac_t(0) : acc[t][b];
-                            acc[t][b] = sum + x[j] * core[uu * T + t];
-                        }
+    unsigned a = 0, i = 0;         // the pass and its iteration
+    unsigned uu = 0, bb = 0;       // the accumulated row's next pack
+    unsigned t_out = 0, b_out = 0; // the rounded row's next output
+Passes:
+    for (unsigned n = 0; n < (CONFIG_T::a + 1) * PASS; n++) {
+        #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
+        #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit
+        const unsigned fill = a & 1;
+        if (a < CONFIG_T::a && i < STEPS) {
+            typename LSTM_T::join_t x[P];
+            #pragma HLS ARRAY_PARTITION variable=x complete
+            read_frame_values<LSTM_T, CONFIG_T, data_T>(frame, reader, h, x);
+            for (unsigned t = 0; t < T; t++) {
+                if (PU > 1) { // one sum of P products: x[a, uu * P + j, 0] * core[uu * P + j, t]
+                    typename CONFIG_T::mac_t sum = (uu == 0) ? typename CONFIG_T::mac_t(0) : acc[fill][t][0];
+                    for (unsigned j = 0; j < P; j++) {
+                        sum += x[j] * core[(uu * P + j) * T + t];
+                    }
+                    acc[fill][t][0] = sum;
+                } else { // P sums of one product: x[a, uu, bb * P + j] * core[uu, t]
+                    for (unsigned j = 0; j < PB; j++) {
+                        const unsigned b = bb * PB + j;
+                        const typename CONFIG_T::mac_t sum = (uu == 0) ? typename CONFIG_T::mac_t(0) : acc[fill][t][b];
+                        acc[fill][t][b] = sum + x[j] * core[uu * T + t];
                     }
                 }
             }
-        }
-    Round: // outputs in address order (a, t, b)
-        for (unsigned t = 0; t < T; t++) {
-            for (unsigned b = 0; b < B; b++) {
-                #pragma HLS PIPELINE
-                out[cursor.bank()][cursor.offset()] = acc[t][b];
-                cursor.next();
+            if (++bb == B / PB) {
+                bb = 0;
+                uu = (uu + 1 == U / PU) ? 0 : uu + 1;
             }
+        }
+        if (a > 0 && i < OUTPUTS) { // outputs in address order (a - 1, t, b)
+            out[cursor.bank()][cursor.offset()] = acc[fill ^ 1][t_out][b_out];
+            cursor.next();
+            if (++b_out == B) {
+                b_out = 0;
+                t_out = (t_out + 1 == T) ? 0 : t_out + 1;
+            }
+        }
+        if (++i == PASS) {
+            i = 0;
+            a++;
         }
     }
 }
