@@ -200,7 +200,9 @@ class LayerEstimate:
     process of their own, one call ahead of the rest (an LSTM's input half, ``nnet::lstm_call``):
     then a call starts every ``call_interval`` = max(ahead, rest) cycles instead of their sum, and
     the first ``independent_stages`` of the rest (an LSTM's recurrent map, which reads h, not the
-    ahead process's output) run while the ahead process works on the same call.
+    ahead process's output) run while the ahead process works on the same call. With
+    ``ahead_pipeline`` the ahead stages are processes of their own too, each streaming to the next
+    (a decomposed map's frame pipeline): the ahead half takes the slowest of them per call.
     """
 
     name: str
@@ -212,7 +214,14 @@ class LayerEstimate:
     ahead_stages: int = 0  # leading stages that run one call ahead of the others (0: none)
     independent_stages: int = 0  # stages after those that do not wait for them (the recurrent map)
     recurrent: bool = False  # a call needs the previous call's state (an LSTM's frame needs h_t-1)
+    ahead_pipeline: bool = False  # the ahead stages are a pipeline of processes (the slowest sets their pace)
+    fastest_recurrence: int = 0  # cycles of the recurrence with every stage on it at reuse factor 1 (0: this one's)
     folding: dict = field(default_factory=dict)  # folding stage -> reuse factor (Stage.fold)
+
+    @property
+    def recurrence_floor(self) -> int:
+        """Cycles of the recurrence no folding of this layer goes below (its stages at reuse factor 1)."""
+        return self.fastest_recurrence or self.recurrence_cycles
 
     @property
     def recurrence_cycles(self) -> int:
@@ -229,9 +238,10 @@ class LayerEstimate:
         return self.stages[: self.ahead_stages] if ahead >= rest else self.stages[self.ahead_stages :]
 
     def _halves(self) -> tuple:
-        """Cycles of one call of the ahead process and of the rest."""
+        """Cycles of one call of the ahead process (or pipeline) and of the rest."""
         cycles = [stage.cycles for stage in self.stages]
-        return sum(cycles[: self.ahead_stages]), sum(cycles[self.ahead_stages :])
+        ahead = cycles[: self.ahead_stages]
+        return (max(ahead) if self.ahead_pipeline else sum(ahead)) if ahead else 0, sum(cycles[self.ahead_stages :])
 
     @property
     def call_interval(self) -> int:

@@ -1,23 +1,27 @@
-"""What the decomposed input maps (TT, HT, FDHT) share in C++: banked buffers and the step chain.
+"""What the decomposed input maps (TT, HT, FDHT) share in C++: contraction steps, banked buffers,
+and the two ways steps are chained.
 
-Every decomposed map is a chain of steps (``nnet_decomposed.h``):
+Every step that contracts a mode of a stream is one ``nnet::mode_contract`` (``ModeStep``):
+``out[l, j, p, a] = sum_{i, b} in[l, i, p, b] * core[i, b, a, j]``, its input consumed as it
+arrives (a pack of values per iteration), each row's sums rounded while the next row accumulates,
+so the frame is never stored. Chained:
 
-- the first step contracts one mode of the frame as it streams in (``frame_mode_contract``:
-  ``out[a, t, b] = sum_u x[a, u, b] * core[u, t]``), a pack of the input stream per iteration
-  where the pack lies inside a row (``FrameMode.packed``), so the frame is never stored;
-- each later step is the family's kernel, reading a buffer stored as ``[banks][depth]`` in the
-  layout of that step (``BankView``): the writer of a buffer walks its addresses in the reader's
-  layout with a ``bank_cursor``, so the reader's parallel reads hit different banks;
-- the last step's buffer (one bank) is copied into ``zx``.
+- ``StreamChain`` (TT): every step is a ``ModeStep`` and a DATAFLOW process over the call's frames,
+  joined by FIFOs of packs (``input_maps``): a frame takes the slowest step, not their sum;
+- ``Chain`` (HT, FDHT): the frame step (a ``ModeStep`` with ``rank_in = rank_out = 1``) writes a
+  buffer stored as ``[banks][depth]`` in the layout of the step that reads it (``BankView``, with
+  a ``bank_cursor``), each later step is the family's kernel from buffer to buffer, frame by
+  frame (``input_map``), and the last buffer is copied into ``zx``.
 
-``Chain`` describes that chain once for every family (a family supplies its frame step and its
-later steps as ``Link``); its C++, its configs and its cost ``stages`` are all read from it.
+Each chain is described once (a family supplies its steps); its C++, its configs and its cost
+``stages`` are all read from that description.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass, replace
+from math import lcm
 
 from hls_project.cost import Memory, Stage
 from hls_project.lstm_cell import exact_cpp, map_input_type, multiplier_limit, product_sum_type
@@ -58,48 +62,199 @@ class BankView:
         return f"nnet::bank_view<{self.p}, {self.u}, {self.q}, {self.v}, {self.b}>"
 
 
-@dataclass(frozen=True)
-class FrameMode:
-    """The first step of a chain: the frame read as (a, u, b), mode u contracted, ``t`` outputs per
-    (a, b), ``pack`` frame values per iteration (along b, or along u when b = 1)."""
+MAX_ITERATION_PRODUCTS = 256  # a StreamChain step's products per iteration: the stream packs stop there
 
-    a: int
-    u: int
-    t: int
-    b: int
-    pack: int = 1
+
+def pack_split(pack: int, inner: int, middle: int, outer: int) -> tuple | None:
+    """A pack of ``pack`` consecutive addresses of a row (outer, middle, inner) as counts along
+    each, ``(outer, middle, inner)``, as ``nnet::mode_contract`` splits it; None when the pack does
+    not tile the row that way."""
+    k = min(pack, inner)
+    m = 1 if pack <= inner else (pack // inner if pack < middle * inner else middle)
+    o = pack // (m * k)
+    return (o, m, k) if o * m * k == pack and inner % k == 0 and middle % m == 0 and outer % o == 0 else None
+
+
+@dataclass(frozen=True)
+class ModeStep:
+    """One ``nnet::mode_contract``: in ``(rows, n_in, n_right, rank_in)`` -> out ``(rows, n_out,
+    n_right, rank_out)``, ``out[l, j, p, a] = sum_{i, b} in[l, i, p, b] * core[i, b, a, j]``, the
+    input consumed as it arrives (``pack_in`` values per iteration) and each row's sums rounded
+    while the next row accumulates (``pack_out`` outputs per iteration). A TT core is one such
+    step; a frame step (a mode of the frame, HT and FDHT leaves) has ``rank_in = rank_out = 1``."""
+
+    rows: int
+    n_in: int
+    n_right: int = 1
+    rank_in: int = 1
+    n_out: int = 1
+    rank_out: int = 1
+    pack_in: int = 1
+    pack_out: int = 1
+
+    def __post_init__(self):
+        if self.in_split is None or self.out_split is None:
+            raise ValueError(f"packs {self.pack_in} / {self.pack_out} do not tile the rows of {self}")
+
+    @property
+    def in_split(self):
+        return pack_split(self.pack_in, self.rank_in, self.n_right, self.n_in)
+
+    @property
+    def out_split(self):
+        return pack_split(self.pack_out, self.rank_out, self.n_right, self.n_out)
+
+    @property
+    def in_row(self) -> int:
+        return self.n_in * self.n_right * self.rank_in
+
+    @property
+    def out_row(self) -> int:
+        return self.n_out * self.n_right * self.rank_out
 
     @property
     def out_size(self) -> int:
-        return self.a * self.t * self.b
+        return self.rows * self.out_row
 
     @property
-    def pack_along_u(self) -> int:
-        return self.pack if self.b == 1 else 1
+    def terms(self) -> int:
+        """Products summed into one output."""
+        return self.n_in * self.rank_in
 
     @property
-    def pack_along_b(self) -> int:
-        return 1 if self.b == 1 else self.pack
+    def macs(self) -> int:
+        return self.out_size * self.terms
 
-    def packed(self, pack: int) -> FrameMode:
-        """This step taking the input stream's ``pack`` values per iteration, when a pack lies
-        inside one row (b a multiple of it, or b = 1 and u a multiple of it); else a value per
-        iteration."""
-        fits = self.b % pack == 0 if self.b > 1 else self.u % pack == 0
-        return replace(self, pack=pack if fits else 1)
+    @property
+    def core_words(self) -> int:
+        return self.n_in * self.rank_in * self.rank_out * self.n_out
+
+    @property
+    def steps(self) -> int:
+        """Accumulate iterations of a row."""
+        return self.in_row // self.pack_in
+
+    @property
+    def outputs(self) -> int:
+        """Rounding iterations of a row."""
+        return self.out_row // self.pack_out
+
+    @property
+    def pass_iterations(self) -> int:
+        return max(self.steps, self.outputs)
+
+    @property
+    def products(self) -> int:
+        """Products per iteration."""
+        return self.pack_in * self.n_out * self.rank_out
+
+    @property
+    def core_reads(self) -> int:
+        """Coefficients an iteration reads: those of its pack's (i, b) terms."""
+        outer, _, inner = self.in_split
+        return outer * inner * self.rank_out * self.n_out
+
+    @property
+    def acc_banks(self) -> int:
+        """Banks of acc along p: the input pack's and the output pack's p's in different banks."""
+        banks = lcm(self.in_split[1], self.out_split[1])
+        return banks if self.n_right % banks == 0 else self.n_right
+
+    @property
+    def acc_reads(self) -> int:
+        """acc words an iteration touches: the pack's sums, and the previous row's outputs."""
+        return self.in_split[1] * self.n_out * self.rank_out + self.pack_out
+
+    def packed(self, pack: int) -> ModeStep:
+        """This step taking ``pack`` input values per iteration where the pack tiles a row, else one."""
+        return replace(self, pack_in=pack if pack_split(pack, self.rank_in, self.n_right, self.n_in) else 1)
+
+    def stream_pack(self, most: int) -> int:
+        """The pack of the stream to the next step (outputs per iteration, a pack that tiles the
+        row): the largest of at most ``most`` values (the next step's products per iteration
+        grow with it: the same multipliers at a reuse factor as much larger, so its rate P / RF
+        comes in finer steps), and never fewer than a row's rounding needs to keep up with its
+        accumulation."""
+        fits = [
+            pack for pack in range(1, self.out_row + 1) if pack_split(pack, self.rank_out, self.n_right, self.n_out)
+        ]
+        keeps_up = [pack for pack in fits if self.out_row // pack <= self.steps] or [self.out_row]
+        return max([pack for pack in fits if pack <= most and pack >= keeps_up[0]] or keeps_up[:1])
+
+    def config(self, name: str, comment: str, reuse_factor: int, core_t: str, mac_t: str, base: str = "") -> str:
+        """The config struct ``name`` of this step: a ``nnet::mode_contract_config``, or ``base``
+        (a family's struct derived from it)."""
+        return MODE_STEP_TEMPLATE.format(
+            name=name,
+            base=base or "nnet::mode_contract_config",
+            comment=comment,
+            macs=self.macs,
+            acc=2 * self.out_row,
+            step=self,
+            acc_banks=self.acc_banks,
+            reuse_factor=reuse_factor,
+            multiplier_limit=multiplier_limit(self.products, reuse_factor),
+            core_t=core_t,
+            mac_t=mac_t,
+        )
+
+    def stage(self, number: int, reuse_factor: int, bits: tuple, mac_bits: int, memories: tuple, frames: int = 1):
+        """The step's ``Stage`` per frame (``rows`` over ``frames`` frames): one pipeline of rows + 1
+        passes at II ``reuse_factor``; ``bits``: (input, coefficient, output) widths; ``memories``:
+        what it writes (a buffer, a FIFO)."""
+        in_bits, kernel_bits, out_bits = bits
+        core = Memory(f"core (step {number})", self.core_words, kernel_bits, self.core_reads)
+        acc = Memory(
+            f"acc (step {number})", 2 * self.out_row, mac_bits, 2 * self.n_out * self.rank_out * self.acc_banks
+        )
+        values = (  # an iteration's packs: registers
+            Memory(f"input values (step {number})", self.pack_in, in_bits, self.pack_in),
+            Memory(f"output values (step {number})", self.pack_out, out_bits, self.pack_out),
+        )
+        return Stage(
+            f"step {number}" + (" (frame)" if number == 0 else ""),
+            -(-(self.rows + 1) * self.pass_iterations // frames),
+            reuse_factor,
+            multiplier_limit(self.products, reuse_factor),
+            (in_bits, kernel_bits),
+            mac_bits,
+            (core, acc, *values, *memories),
+            products=self.products,
+            reads=((core.name, self.core_reads), (acc.name, self.acc_reads)),
+            fold=f"step {number}",
+        )
 
 
-FRAME_MODE_TEMPLATE = """// step 0: the frame as (a, u, b) = ({a}, {u}, {b}), u -> {t}; {macs} MACs, {acc} accumulators
-struct config{index}_frame : nnet::frame_mode_config {{
-    static const unsigned a = {a}, u = {u}, t = {t}, b = {b};
-    static const unsigned pack = {pack};
+def frame_step(a: int, u: int, t: int, b: int) -> ModeStep:
+    """The frame read as (a, u, b), mode u contracted into ``t`` outputs per (a, b): out (a, t, b)."""
+    return ModeStep(rows=a, n_in=u, n_right=b, n_out=t)
+
+
+MODE_STEP_TEMPLATE = """// {comment}: ({step.rows}, {step.n_in}, {step.n_right}, {step.rank_in}) -> \
+({step.rows}, {step.n_out}, {step.n_right}, {step.rank_out}), {macs} MACs, {acc} accumulators
+struct {name} : {base} {{
+    static const unsigned rows = {step.rows}, n_in = {step.n_in}, n_right = {step.n_right}, rank_in = {step.rank_in};
+    static const unsigned n_out = {step.n_out}, rank_out = {step.rank_out};
+    static const unsigned pack_in = {step.pack_in}, pack_out = {step.pack_out}, acc_banks = {acc_banks};
     static const unsigned reuse_factor = {reuse_factor};
     static const unsigned multiplier_limit = {multiplier_limit};
     typedef {core_t} core_t;
     typedef {mac_t} mac_t;
-    typedef {out_view} out_view;
 }};
 """
+
+
+def frame_reader(step: ModeStep, index: int, io_stream: bool) -> str:
+    """The reader of a chain's frame: the input stream's packs (``input_t``, the input quantizer)
+    where one tiles a row of the step, else value by value (``join_reader``; an io_parallel call's
+    array through ``array_reader``)."""
+    if not io_stream:
+        return "nnet::array_reader<input_t>"
+    return (
+        f"nnet::pack_reader<input_t, {step.pack_in}>"
+        if step.pack_in > 1
+        else f"nnet::join_reader<data_T, config{index}>"
+    )
 
 
 @dataclass(frozen=True)
@@ -117,13 +272,14 @@ class Link:
 
 @dataclass(frozen=True)
 class Chain:
-    """A family's whole input map: the frame step, the later steps, the layout of every buffer.
+    """A family's whole input map on buffers (HT, FDHT): the frame step, the later steps, the
+    layout of every buffer, run frame by frame (``input_map``).
 
     ``views[k]`` is the layout of ``buf{k + 1}`` (the reader's ``BankView``; ``BankView()`` for the
     last, copied into ``zx``). ``cpp``, the configs and ``stages`` all read this one description.
     """
 
-    first: FrameMode
+    first: ModeStep
     first_core: str
     links: tuple
     views: tuple
@@ -133,28 +289,9 @@ class Chain:
         """Words of ``buf1 .. bufN``: the frame step's output, then each link's."""
         return [self.first.out_size] + [link.out_size for link in self.links]
 
-    def frame_config(self, index: int, reuse_factor: int, core_t: str, mac_t: str) -> str:
-        """The ``nnet::frame_mode_config`` of layer ``index``'s first step."""
-        mode = self.first
-        return FRAME_MODE_TEMPLATE.format(
-            index=index,
-            a=mode.a,
-            u=mode.u,
-            t=mode.t,
-            b=mode.b,
-            macs=mode.a * mode.u * mode.t * mode.b,
-            acc=mode.t * mode.b,
-            pack=mode.pack,
-            reuse_factor=reuse_factor,
-            multiplier_limit=multiplier_limit(mode.t * mode.pack, reuse_factor),
-            core_t=core_t,
-            mac_t=mac_t,
-            out_view=self.views[0].cpp(),
-        )
-
-    def cpp(self, comment: str, index: int) -> str:
-        """The family's ``input_map`` member: the frame step into ``buf1``, then the links buffer
-        to buffer, the last buffer copied into ``zx``."""
+    def cpp(self, comment: str, index: int, reader: str) -> str:
+        """The family's ``input_map`` member: the frame step (``reader``) into ``buf1``, then the
+        links buffer to buffer, the last buffer copied into ``zx``."""
         sizes = self.buffer_sizes
         lines = [
             f"    // {comment}",
@@ -166,8 +303,8 @@ class Chain:
         for number, (size, view) in enumerate(zip(sizes, self.views, strict=True), start=1):
             lines.append(f"        static accum_t buf{number}[{view.banks}][{size // view.banks}];")
             lines.append(f"        #pragma HLS ARRAY_PARTITION variable=buf{number} complete dim=1")
-        depth = sizes[0] // self.views[0].banks
-        call = f"nnet::frame_mode_contract<config{index}, config{index}_frame, data_T, accum_t, {depth}>"
+        writer = f"nnet::bank_writer<{self.views[0].cpp()}, accum_t>"
+        call = f"nnet::mode_contract<config{index}_frame, config{index}, {reader}, {writer}>"
         lines.append(f"        {call}(frame, h, buf1, {self.first_core});")
         for number, link in enumerate(self.links, start=1):
             depth = link.out_size // self.views[number].banks
@@ -188,36 +325,12 @@ class Chain:
 
         ``reuse_factors[k]`` and ``mac_bits[k]``: the reuse factor (folding stage ``step k``) and
         the exact sum's width of step k (0: the frame step)."""
-        mode = self.first
         buffers = [
             Memory(f"buf{number}", size, acc_bits, view.banks)
             for number, (size, view) in enumerate(zip(self.buffer_sizes, self.views, strict=True), start=1)
         ]
-        # the frame step is one pipeline of a + 1 passes (no refill per row): pass a accumulates
-        # row a (its steps take `pack` frame values times t coefficients, t * pack along u, into
-        # t sums, t * pack along b) and rounds row a - 1 (an output per iteration) from the other
-        # half of acc
-        core_reads, acc_reads = mode.t * mode.pack_along_u, mode.t * mode.pack_along_b
-        steps, outputs = mode.u * mode.b // mode.pack, mode.t * mode.b
-        stages = [
-            Stage(
-                "step 0 (frame)",
-                (mode.a + 1) * max(steps, outputs),
-                reuse_factors[0],
-                multiplier_limit(mode.t * mode.pack, reuse_factors[0]),
-                (in_bits, kernel_bits),
-                mac_bits[0],
-                (
-                    Memory("core (step 0)", mode.u * mode.t, kernel_bits, core_reads),
-                    Memory("acc", 2 * mode.t * mode.b, mac_bits[0], 2 * acc_reads),
-                    Memory("frame values", mode.pack, in_bits, mode.pack),  # an iteration's pack: registers
-                    buffers[0],
-                ),
-                products=mode.t * mode.pack,
-                reads=(("core (step 0)", core_reads), ("acc", acc_reads + 1)),
-                fold="step 0",
-            ),
-        ]
+        bits = (in_bits, kernel_bits, acc_bits)
+        stages = [self.first.stage(0, reuse_factors[0], bits, mac_bits[0], (buffers[0],))]
         for number, link in enumerate(self.links, start=1):
             core = Memory(f"core (step {number})", link.core_words, kernel_bits, link.terms)
             stages.append(
@@ -238,13 +351,151 @@ class Chain:
         return stages
 
 
-class ChainedInputMap:
+@dataclass(frozen=True)
+class StreamChain:
+    """A family's whole input map as a frame pipeline (TT): every step a ``ModeStep`` over the
+    call's frames (``rows`` = its rows per frame x ``frames``) and a DATAFLOW process of its own,
+    joined to the next by a FIFO of its output packs (``pack_out``, a whole row deep, so a row's
+    rounding never waits), the last writing the zx FIFO a value at a time. A frame takes the
+    slowest step, not their sum, and nothing is stored but each step's two rows of sums."""
+
+    steps: tuple
+    cores: tuple
+    frames: int
+
+    def fifo_depth(self, number: int) -> int:
+        """Packs of the FIFO after step ``number``: one row of its outputs (at least 2)."""
+        return max(2, self.steps[number].outputs)
+
+    def configs(self, index: int, reuse_factors: list, core_t: str, mac_types: list) -> str:
+        return "".join(
+            step.config(
+                f"config{index}_tt{number}", f"step {number}", reuse_factor, core_t, mac_t, "nnet::tt_core_config"
+            )
+            for number, (step, reuse_factor, mac_t) in enumerate(zip(self.steps, reuse_factors, mac_types, strict=True))
+        )
+
+    def cpp(self, comment: str, index: int, reader: str, io_stream: bool) -> str:
+        """The family's ``input_maps`` member: the steps as one DATAFLOW over the call's frames,
+        the first reading the call's input with ``reader``, the last writing ``zx``."""
+        source = "hls::stream<data_T> &data" if io_stream else "const data_T data[n_timesteps * n_in]"
+        lines = [
+            f"    // {comment}",
+            "    static const bool call_input_map = true;",
+            "    template <class data_T> static void input_maps(" + source + ", hls::stream<accum_t> &zx) {",
+            "        #pragma HLS DATAFLOW",
+            "        static const state_t no_state[n_state] = {}; // the maps read no h",
+        ]
+        streams = [f"s{number}" for number in range(1, len(self.steps))]
+        for number, name in enumerate(streams):
+            lines.append(f'        hls::stream<nnet::array<accum_t, {self.steps[number].pack_out}>> {name}("{name}");')
+            lines.append(f"        NNET_STREAM_DEPTH({name}, {self.fifo_depth(number)});")
+        calls = []
+        for number, (step, core) in enumerate(zip(self.steps, self.cores, strict=True)):
+            source_name = "data" if number == 0 else streams[number - 1]
+            step_reader = reader if number == 0 else f"nnet::pack_reader<accum_t, {step.pack_in}>"
+            last = number == len(self.steps) - 1
+            writer = (
+                "nnet::value_writer<accum_t>" if last else f"nnet::pack_writer<nnet::array<accum_t, {step.pack_out}>>"
+            )
+            sink = "zx" if last else streams[number]
+            kernel = f"nnet::mode_contract<config{index}_tt{number}, config{index}, {step_reader}, {writer}>"
+            calls.append(f"            ({kernel}({source_name}, no_state, {sink}, {core}))")
+        lines += ["        NNET_DATAFLOW(", ",\n".join(calls) + ");", "    }"]
+        return "\n".join(lines)
+
+    def stages(self, reuse_factors: list, in_bits: int, kernel_bits: int, acc_bits: int, mac_bits: list) -> list:
+        """One ``Stage`` per step (per frame), each writing its FIFO (the last: the zx FIFO of
+        ``4 * n_state`` values, ``nnet::lstm_call``'s)."""
+        stages = []
+        for number, step in enumerate(self.steps):
+            last = number == len(self.steps) - 1
+            depth = step.out_row if last else self.fifo_depth(number)
+            name = "pre-activation FIFO" if last else f"FIFO {number + 1}"
+            fifo = Memory(name, depth, acc_bits * step.pack_out)
+            bits = (in_bits if number == 0 else acc_bits, kernel_bits, acc_bits)
+            stages.append(step.stage(number, reuse_factors[number], bits, mac_bits[number], (fifo,), self.frames))
+        return stages
+
+
+class DecomposedInputMap:
+    """What the mixins of decomposed input maps share: a folding stage per step (``step k``; 0:
+    the frame step), and each step's exact sum type."""
+
+    chain_comment = ""
+
+    def input_map_folding_stages(self) -> list:
+        return [f"step {number}" for number in range(len(self.schedule_steps()))]
+
+    def step_reuse_factors(self) -> list:
+        folding = self.folding()
+        return [folding[stage] for stage in self.input_map_folding_stages()]
+
+    def step_mac_types(self, first_terms: int, later_terms: list) -> list:
+        """The exact sum type of every step: the frame step's (``first_terms`` products of the map's
+        input), then the later steps' (of the accumulator)."""
+        types = self.lstm_types
+        first = product_sum_type(first_terms, map_input_type(types, self.fused_recurrent), types.kernel)
+        return [first] + [product_sum_type(terms, types.accumulator, types.kernel) for terms in later_terms]
+
+    def io_stream(self) -> bool:
+        return self.model.config.get_config_value("IOType") == "io_stream"
+
+    def first_core_t(self) -> str:
+        return self.get_weights("core_0").type.name
+
+    @abstractmethod
+    def built_chain(self):
+        """The chain the C++ is written from (a ``Chain`` or a ``StreamChain``)."""
+
+    @abstractmethod
+    def mac_types(self, chain) -> list:
+        """The exact sum type of every step of ``chain``."""
+
+    def input_map_stages(self):
+        chain, types = self.built_chain(), self.lstm_types
+        return chain.stages(
+            self.step_reuse_factors(),
+            map_input_type(types, self.fused_recurrent).width,
+            types.kernel.width,
+            types.accumulator.width,
+            [mac.width for mac in self.mac_types(chain)],
+        )
+
+
+class StreamedInputMap(DecomposedInputMap):
+    """Mixin of an ``LSTMFamilyLayer`` whose input map is a ``StreamChain`` (``stream_chain()``):
+    its configs, its C++ (``input_maps``, a whole call) and its cost stages follow from it here."""
+
+    call_input_map = True
+
+    @abstractmethod
+    def stream_chain(self) -> StreamChain:
+        """The family's steps over a call's frames, packs chosen, the cores' C++ names."""
+
+    def mac_types(self, chain: StreamChain) -> list:
+        return self.step_mac_types(chain.steps[0].terms, [step.terms for step in chain.steps[1:]])
+
+    def input_map_configs(self):
+        chain = self.stream_chain()
+        types = [exact_cpp(mac) for mac in self.mac_types(chain)]
+        return chain.configs(self.index, self.step_reuse_factors(), self.first_core_t(), types)
+
+    def input_map_cpp(self):
+        chain = self.stream_chain()
+        reader = frame_reader(chain.steps[0], self.index, self.io_stream())
+        return chain.cpp(self.chain_comment, self.index, reader, self.io_stream())
+
+    def built_chain(self) -> StreamChain:
+        return self.stream_chain()
+
+
+class ChainedInputMap(DecomposedInputMap):
     """Mixin of an ``LSTMFamilyLayer`` whose input map is a ``Chain``: the family supplies
     ``chain()``, ``schedule_steps()`` and its later steps' config struct (``step_template``,
     ``step_fields``); the configs, the C++ and the cost stages of the whole map follow from them
     here."""
 
-    chain_comment = ""
     step_template = ""  # the config struct of a later step: str.format of step_fields and link_configs' own
 
     @abstractmethod
@@ -266,16 +517,12 @@ class ChainedInputMap:
                 words=step.in_size,
                 reuse_factor=folding[f"step {number}"],
                 multiplier_limit=multiplier_limit(step.terms, folding[f"step {number}"]),
-                core_t=self.get_weights("core_0").type.name,
+                core_t=self.first_core_t(),
                 mac_t=exact_cpp(mac),
                 out_view=chain.views[number].cpp(),
                 **self.step_fields(step),
             )
         return text
-
-    def input_map_folding_stages(self) -> list:
-        """``step 0`` (the frame step) and one per later step of the chain."""
-        return [f"step {number}" for number in range(len(self.chain().links) + 1)]
 
     def frame_chain(self) -> Chain:
         """``chain()`` with its frame step taking the input stream's packs (``input_pack``) where
@@ -285,27 +532,20 @@ class ChainedInputMap:
         return replace(chain, first=chain.first.packed(pack))
 
     def mac_types(self, chain: Chain) -> list:
-        """The exact sum type of every step: the frame step's, then each link's."""
-        types = self.lstm_types
-        first = product_sum_type(chain.first.u, map_input_type(types, self.fused_recurrent), types.kernel)
-        return [first] + [product_sum_type(link.terms, types.accumulator, types.kernel) for link in chain.links]
+        return self.step_mac_types(chain.first.terms, [link.terms for link in chain.links])
 
     def input_map_configs(self):
         chain = self.frame_chain()
-        macs = self.mac_types(chain)
-        core_t = self.get_weights("core_0").type.name
-        text = chain.frame_config(self.index, self.fold("step 0"), core_t, exact_cpp(macs[0]))
-        return text + self.link_configs(chain, macs[1:])
+        macs = [exact_cpp(mac) for mac in self.mac_types(chain)]
+        first = chain.first.config(
+            f"config{self.index}_frame", "step 0", self.fold("step 0"), self.first_core_t(), macs[0]
+        )
+        return first + self.link_configs(chain, self.mac_types(chain)[1:])
 
     def input_map_cpp(self):
-        return self.frame_chain().cpp(self.chain_comment, self.index)
+        chain = self.frame_chain()
+        reader = frame_reader(chain.first, self.index, io_stream=True)  # input_map's frame is a stream
+        return chain.cpp(self.chain_comment, self.index, reader)
 
-    def input_map_stages(self):
-        chain, types, folding = self.frame_chain(), self.lstm_types, self.folding()
-        return chain.stages(
-            [folding[f"step {number}"] for number in range(len(chain.links) + 1)],
-            map_input_type(types, self.fused_recurrent).width,
-            types.kernel.width,
-            types.accumulator.width,
-            [mac.width for mac in self.mac_types(chain)],
-        )
+    def built_chain(self) -> Chain:
+        return self.frame_chain()

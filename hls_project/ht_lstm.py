@@ -1,7 +1,7 @@
 """hls4ml plugin for ``models.HTLSTM`` and ``models.FDHTLSTM``: the HT input map's hooks and the bank schedule.
 
 The first tree node of the schedule (a leaf) contracts its mode of the streaming frame
-(``nnet::frame_mode_contract``); every other node is one ``nnet::ht_node_contract`` call
+(``nnet::mode_contract``); every other node is one ``nnet::ht_node_contract`` call
 (nnet_ht_lstm.h). The buffer between two steps is stored in ``u * v`` banks of the step that
 reads it (``hls_project.decomposed.BankView``), so all ``u * v`` reads of one output element come
 from different banks in the same cycle; ``read_conflicts`` proves it for a schedule, and the
@@ -14,7 +14,7 @@ from functools import partial
 
 import numpy as np
 
-from hls_project.decomposed import BankView, Chain, ChainedInputMap, FrameMode, Link
+from hls_project.decomposed import BankView, Chain, ChainedInputMap, Link, frame_step
 from hls_project.lstm_cell import LSTMFamilyLayer
 from hls_project.reference import staged_input_map
 from models.ht import HTShape, contract_step
@@ -24,7 +24,7 @@ from models.ht_lstm import FDHTLSTM, HTLSTM
 def read_conflicts(shape: HTShape) -> list:
     """The steps in which two reads of one cycle hit the same bank, or the layout is not a bijection.
 
-    The first step reads the streaming frame (``nnet::frame_mode_contract``), one value and the
+    The first step reads the streaming frame (``nnet::mode_contract``), one value and the
     ``t`` coefficients ``core[u * t + t']`` (cyclic banks of ``t``) per cycle: no buffer to check.
     Every later step computes one output element per cycle and reads its ``u * v`` terms: the logical addresses
     of ``models.ht`` mapped through the reading step's ``BankView``, and the ``u * v``
@@ -94,7 +94,7 @@ class HTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
             for number, step in enumerate(steps[1:], start=1)
         )
         views = tuple(BankView.of(step) for step in steps[1:]) + (BankView(),)
-        return Chain(FrameMode(a=first.a, u=first.u, t=first.t, b=first.b), cores[first.node], links, views)
+        return Chain(frame_step(a=first.a, u=first.u, t=first.t, b=first.b), cores[first.node], links, views)
 
     step_template = STEP_TEMPLATE
 

@@ -154,6 +154,9 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
 
     keras_class = None  # the models.QuantizedRNN subclass this IR lowers; setting it registers the family
     headers = ()  # the family's nnet_utils headers (beside nnet_lstm_cell.h)
+    # the input map takes a whole call (input_maps: a pipeline of processes, the last writing the zx
+    # FIFO; nnet_lstm_cell.h's call_input_map) instead of input_map frame by frame
+    call_input_map = False
 
     # -- folding: each pipelined stage with products has its own reuse factor ------------------
     def input_map_folding_stages(self) -> list:
@@ -277,7 +280,23 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
         ]
 
     def estimate(self) -> LayerEstimate:
-        """The layer's stages for one frame, run ``n_timesteps`` times per model call."""
+        """The layer's stages for one frame, run ``n_timesteps`` times per model call, and the
+        cycles of its recurrence at the fastest folding (``LayerEstimate.fastest_recurrence``)."""
+        folding = self.folding()
+        on_recurrence = self.folding_stages() if self.fused_recurrent else ["recurrent map", "state update"]
+        fastest = dict(folding, **dict.fromkeys(on_recurrence, 1))
+        if fastest == folding:
+            return self.stage_estimate(0)
+        given = self.get_attr("folding")
+        self.set_attr("folding", fastest)
+        try:
+            floor = self.stage_estimate(0).recurrence_cycles
+        finally:
+            self.set_attr("folding", given)
+        return self.stage_estimate(floor)
+
+    def stage_estimate(self, fastest_recurrence: int) -> LayerEstimate:
+        """The layer's estimate at its folding (``fastest_recurrence``: 0 for this one's own)."""
         types, n, reuse_factor = self.lstm_types, self.get_attr("n_out"), self.fold("state update")
         activations = self.activations
         product_bits = (types.activation.width, max(types.state.width, types.activation.width))
@@ -335,10 +354,11 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
         if self.fused_recurrent:  # one frame after another: map, then cell
             stages, ahead = self.input_map_stages() + cell, 0
         else:  # nnet::lstm_call's DATAFLOW: the input half runs a frame ahead of the recurrent half
-            fifo = Memory("pre-activation FIFO", 4 * n, types.accumulator.width)
-            frame_zx = Memory("frame_zx", 4 * n, types.accumulator.width)
-            send = Stage("pre-activation send", 4 * n, 1, memories=(frame_zx, fifo))
-            input_half, recurrent_map = self.input_map_stages() + [send], self.recurrent_map_stages()
+            input_half, recurrent_map = self.input_map_stages(), self.recurrent_map_stages()
+            if not self.call_input_map:  # frame by frame into frame_zx, then sent into the FIFO
+                fifo = Memory("pre-activation FIFO", 4 * n, types.accumulator.width)
+                frame_zx = Memory("frame_zx", 4 * n, types.accumulator.width)
+                input_half.append(Stage("pre-activation send", 4 * n, 1, memories=(frame_zx, fifo)))
             stages, ahead = input_half + recurrent_map + cell, len(input_half)
         return LayerEstimate(
             self.name,
@@ -351,6 +371,8 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
             0 if self.fused_recurrent else len(recurrent_map),
             recurrent=True,
             folding=self.folding(),
+            ahead_pipeline=self.call_input_map,
+            fastest_recurrence=fastest_recurrence,
         )
 
     # -- shared ------------------------------------------------------------------------------

@@ -1,57 +1,42 @@
 """hls4ml plugin for ``models.TTLSTM``: the TT input map's hooks (reference, step configs, C++).
 
 The TT cores become separate weight arrays ``core_<k>_<index>``, each stored in the order its
-step reads it (``weight_layout``). The contraction schedule of ``models.tt`` (last core first)
-becomes a chain (``hls_project.decomposed``): the last core contracts the streaming frame
-(``nnet::frame_mode_contract``), every other core is one ``nnet::tt_core_contract`` over a
-buffer banked by its ``(i, b)`` terms (nnet_tt_lstm.h).
+step reads it (``weight_layout``: ``(n_in, rank_in, rank_out, n_out)``). The contraction schedule
+of ``models.tt`` (last core first) becomes a frame pipeline (``hls_project.decomposed.StreamChain``):
+every core is one ``nnet::mode_contract`` process over the call's frames, the last core on the
+streaming frame, each step streaming its rounded rows to the next, the last into the zx FIFO.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
-from hls_project.decomposed import BankView, Chain, ChainedInputMap, FrameMode, Link
+from hls_project.decomposed import MAX_ITERATION_PRODUCTS, ModeStep, StreamChain, StreamedInputMap
 from hls_project.lstm_cell import LSTMFamilyLayer
 from hls_project.reference import staged_input_map
 from models.tt import ContractionStep, contract_step
 from models.tt_lstm import TTLSTM
 
-STEP_TEMPLATE = """// step {step}: core {core}, {macs} MACs, {words} words in {banks} banks
-struct config{index}_tt{step} : nnet::tt_core_config {{
-    static const unsigned n_left = {n_left};
-    static const unsigned n_in = {n_in};
-    static const unsigned n_out = {n_out};
-    static const unsigned n_right = {n_right};
-    static const unsigned rank_in = {rank_in};
-    static const unsigned rank_out = {rank_out};
-    static const unsigned reuse_factor = {reuse_factor};
-    static const unsigned multiplier_limit = {multiplier_limit};
-    typedef {core_t} core_t;
-    typedef {mac_t} mac_t;
-    typedef {out_view} out_view;
-}};
-"""
+
+def mode_step(step: ContractionStep, frames: int = 1) -> ModeStep:
+    """A TT step as a ``ModeStep`` over ``frames`` frames (its buffers' rows ``n_left`` each)."""
+    return ModeStep(
+        rows=step.n_left * frames,
+        n_in=step.n_in,
+        n_right=step.n_right,
+        rank_in=step.rank_in,
+        n_out=step.n_out,
+        rank_out=step.rank_out,
+    )
 
 
-def input_view(step: ContractionStep) -> BankView:
-    """The banked layout a later step reads its input in: bank ``i * rank_in + b``, offset ``l * n_right + p``."""
-    return BankView(u=step.n_in, q=step.n_right, v=step.rank_in)
-
-
-def frame_mode(step: ContractionStep) -> FrameMode:
-    """The first step (the last core: ``n_right = rank_in = 1``) as a contraction of the frame's mode."""
-    if step.n_right != 1 or step.rank_in != 1:
-        raise ValueError(f"the first TT step must have n_right = rank_in = 1, got {step}")
-    return FrameMode(a=step.n_left, u=step.n_in, t=step.n_out * step.rank_out, b=1)
-
-
-class TTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
+class TTLSTMLayer(StreamedInputMap, LSTMFamilyLayer):
     """IR of a TT-LSTM layer: the shared LSTM block plus TT cores ``core_0 .. core_{d-1}``."""
 
     keras_class = TTLSTM
     headers = ("nnet_decomposed.h", "nnet_tt_lstm.h")
-    chain_comment = "TT mat-vec, last core first; buffers banked for their reader"
+    chain_comment = "TT mat-vec, last core first: a frame pipeline of one process per core"
 
     @staticmethod
     def input_map_reference(cell, weights, types, frac):
@@ -59,46 +44,24 @@ class TTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
         return lambda x: staged_input_map(x, stages, types, frac)
 
     def weight_layout(self, name, data):
-        """A core in its step's read order: the first step's ``(n_in, n_out, rank_out)`` = ``[u][t]``,
-        the others' ``(n_in, rank_in, rank_out, n_out)`` (one block per ``(i, b)`` term)."""
-        steps = self.cell.tt_shape.schedule()
-        if name == f"core_{steps[0].core}":
-            return data.transpose(1, 2, 0, 3)
+        """A core in its step's read order ``(n_in, rank_in, rank_out, n_out)``."""
         if name.startswith("core_"):
             return data.transpose(1, 3, 0, 2)
         return super().weight_layout(name, data)
 
-    def chain(self) -> Chain:
-        """The schedule as a chain: the last core on the frame, then one link per core."""
-        steps = self.cell.tt_shape.schedule()
-        cores = self.weight_vars("input_map")
-        links = tuple(
-            Link(
-                "nnet::tt_core_contract",
-                f"config{self.index}_tt{number}",
-                cores[step.core],
-                step.out_size,
-                step.terms,
-                step.rank_out * step.n_in * step.n_out * step.rank_in,
-            )
-            for number, step in enumerate(steps[1:], start=1)
-        )
-        views = tuple(input_view(step) for step in steps[1:]) + (BankView(),)
-        return Chain(frame_mode(steps[0]), cores[steps[0].core], links, views)
-
-    step_template = STEP_TEMPLATE
-
     def schedule_steps(self) -> list:
         return self.cell.tt_shape.schedule()
 
-    def step_fields(self, step) -> dict:
-        return dict(
-            core=step.core,
-            banks=input_view(step).banks,
-            n_left=step.n_left,
-            n_in=step.n_in,
-            n_out=step.n_out,
-            n_right=step.n_right,
-            rank_in=step.rank_in,
-            rank_out=step.rank_out,
-        )
+    def stream_chain(self) -> StreamChain:
+        """The schedule over a call's frames: the frame step takes the input stream's packs where
+        they tile its rows; each later step takes packs of up to ``MAX_ITERATION_PRODUCTS``
+        products per iteration (``ModeStep.stream_pack``); the last step writes a value at a time
+        (the zx FIFO)."""
+        schedule, frames = self.schedule_steps(), self.get_attr("n_timesteps")
+        steps = [mode_step(schedule[0], frames).packed(self.input_pack())]
+        for step in schedule[1:]:
+            pack = steps[-1].stream_pack(max(1, MAX_ITERATION_PRODUCTS // (step.n_out * step.rank_out)))
+            steps[-1] = replace(steps[-1], pack_out=pack)
+            steps.append(replace(mode_step(step, frames), pack_in=pack))
+        cores = self.weight_vars("input_map")
+        return StreamChain(tuple(steps), tuple(cores[step.core] for step in schedule), frames)

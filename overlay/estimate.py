@@ -147,15 +147,16 @@ class NetworkEstimate:
           products, and for narrow ones DSPs or LUT products (``lut_multipliers``);
         - ``io``: the stream full, a beat per cycle on the busier of the two DMA channels (input
           and output run at once), at this protocol's packing;
-        - ``recurrence``: for a model with an LSTM, the cycles of its path from h_t-1 to h_t
-          (the recurrent half; the next frame's recurrent half cannot start earlier)."""
+        - ``recurrence``: for a model with an LSTM, the cycles of its path from h_t-1 to h_t (the
+          recurrent half; the next frame's recurrent half cannot start earlier) with every stage on
+          it at reuse factor 1 (``LayerEstimate.recurrence_floor``)."""
         clock = self.clock_mhz * 1e6
         products = self.products_per_frame()
         dsp, lut = self.part.dsp, self.lut_multipliers()
         cycles = max(products["dsp"] / dsp, (products["dsp"] + products["lut"]) / (dsp + lut))
         beats = max(self.layers[0].stages[0].iterations, self.layers[-1].stages[0].iterations) / self.frames_per_call
         limits = {"compute": clock / max(cycles, 1e-9), "io": clock / beats}
-        recurrence = max((layer.recurrence_cycles for layer in self.layers), default=0)
+        recurrence = max((layer.recurrence_floor for layer in self.layers if layer.recurrent), default=0)
         if recurrence:
             limits["recurrence"] = clock / recurrence
         return limits

@@ -2,10 +2,12 @@
 
 As FINN's SetFolding does for its MVAUs: start with every folding stage of every LSTM layer
 (``LSTMFamilyLayer.folding_stages``: the input map's steps, the recurrent map, the state update)
-at the most folded setting (``MAX_REUSE_FACTOR``: fewest multipliers), then repeatedly unfold (halve
-the reuse factor of) the slowest stage on the design's critical path, i.e. of the half of the
-bottleneck layer that sets its frame interval, as long as the estimate still fits the board within
-the margin, until the target frames/s is met or nothing on the critical path can be unfolded.
+at the most folded setting (``MAX_REUSE_FACTOR``: fewest multipliers), then repeatedly unfold (lower
+the reuse factor of, one rung of 1, 2, 3, 4, 6, 8, 12, ...: ``unfolded``) a stage on the design's
+critical path, i.e. of the half of the bottleneck layer that sets its frame interval (of its
+stages, the one that saves the most cycles for the least of the board: ``unfolding_score``), as
+long as the estimate still fits the board within the margin, until the target frames/s is met or
+nothing on the critical path can be unfolded.
 The other half is left folded: calls overlap (the free-running top), so unfolding it would only
 shorten a call's latency, not the frames/s. Stages without products are not folded (they run at
 II 1).
@@ -35,6 +37,14 @@ def lstm_nodes(hls_model) -> list:
     from hls_project.lstm_cell import LSTMFamilyLayer
 
     return [node for node in hls_model.get_layers() if isinstance(node, LSTMFamilyLayer)]
+
+
+def unfolded(reuse_factor: int) -> int:
+    """The next reuse factor below ``reuse_factor`` on the ladder 1, 2, 3, 4, 6, 8, 12, 16, ...
+    (2^k and 3 * 2^k): steps of at most 1.5x, so a stage can be balanced against its neighbours
+    more finely than by halving (a step at 3 where 2 is too fast and 4 too slow)."""
+    power = 1 << (reuse_factor - 1).bit_length() - 1  # the largest power of two below reuse_factor
+    return 3 * power // 2 if power >= 2 and 3 * power // 2 < reuse_factor else power
 
 
 def with_folding(hls_model, folding: dict) -> None:
@@ -68,17 +78,24 @@ def fold(hls_model, board: str, clock_mhz: float, target_fps: float | None = Non
         current = estimate()
         fits = not current.over()
         while fits and (target_fps is None or current.frames_per_s < target_fps):
-            step = slowest_foldable_stage(current, folding, frozen)
-            if step is None:
+            options = foldable_stages(current, folding, frozen)
+            if not options:
                 break
-            layer, stage = step
-            folding[layer][stage] //= 2
-            candidate = estimate()
-            if candidate.over():
-                folding[layer][stage] *= 2
-                frozen.add((layer, stage))
-            else:
-                current = candidate
+            best, best_score = None, -1.0
+            for layer, stage in options:
+                before = folding[layer][stage]
+                folding[layer][stage] = unfolded(before)
+                candidate = estimate()
+                folding[layer][stage] = before
+                if candidate.over():
+                    frozen.add((layer, stage))
+                    continue
+                score = unfolding_score(current, candidate, layer)
+                if score > best_score:
+                    best, best_score = (layer, stage, candidate), score
+            if best is not None:
+                layer, stage, current = best
+                folding[layer][stage] = unfolded(folding[layer][stage])
     finally:
         for name, node in nodes.items():
             node.set_attr("folding", saved[name])
@@ -87,15 +104,34 @@ def fold(hls_model, board: str, clock_mhz: float, target_fps: float | None = Non
     return FoldingResult(by_keras_name, current, met and fits, fits)
 
 
-def slowest_foldable_stage(estimate, folding: dict, frozen: set):
-    """``(layer, stage)``: the folding stage with the most cycles on the critical path (the
-    bottleneck layer's slower half) that can still be unfolded; None when there is none (the
-    bottleneck is the I/O or a stock layer, or every such stage is at reuse factor 1 or frozen)."""
+def foldable_stages(estimate, folding: dict, frozen: set) -> list:
+    """``[(layer, stage)]``: the folding stages on the critical path (the bottleneck layer's slower
+    half) that can still be unfolded; empty when there is none (the bottleneck is the I/O or a
+    stock layer, or every such stage is at reuse factor 1 or frozen). When that half is a pipeline
+    of processes (``ahead_pipeline``) only its slowest stage counts: unfolding another would not
+    make it faster."""
     layer = estimate.bottleneck
     if layer.name not in folding:
-        return None
+        return []
     cycles = {}
     for stage in layer.critical_stages():
-        if stage.fold and (layer.name, stage.fold) not in frozen and folding[layer.name][stage.fold] > 1:
-            cycles[stage.fold] = cycles.get(stage.fold, 0) + stage.cycles
-    return (layer.name, max(cycles, key=cycles.get)) if cycles else None
+        cycles[stage.fold] = cycles.get(stage.fold, 0) + stage.cycles
+    if layer.ahead_pipeline and layer.critical_stages()[0] is layer.stages[0]:
+        cycles = {max(cycles, key=cycles.get): 0}
+    return [
+        (layer.name, fold)
+        for fold in cycles
+        if fold and (layer.name, fold) not in frozen and folding[layer.name][fold] > 1
+    ]
+
+
+def unfolding_score(current, candidate, layer_name: str) -> float:
+    """Cycles an unfolding takes off the layer's frame interval per share of the board it adds
+    (the largest share of any resource, within the margin), so that of two stages on a critical
+    half the one that saves more for less goes first (a state update unfolded for free before a
+    recurrent map whose next rung doubles its multipliers)."""
+    before = next(layer for layer in current.layers if layer.name == layer_name).call_interval
+    after = next(layer for layer in candidate.layers if layer.name == layer_name).call_interval
+    used, added = current.utilization(), candidate.utilization()
+    cost = max(max(added[key] - used[key], 0.0) / current.margin[key] for key in used)
+    return (before - after) / (cost + 1e-6)

@@ -18,9 +18,16 @@ from hypothesis import strategies as st
 
 import hls_project
 import models
-from hls_project.decomposed import ChainedInputMap
+from hls_project.decomposed import DecomposedInputMap
 from models.families import project_families
-from overlay.estimate import PARTS, estimate_network, largest_fitting_setting, parse_margin, with_reuse_factor
+from overlay.estimate import (
+    PARTS,
+    convert_for_board,
+    estimate_network,
+    largest_fitting_setting,
+    parse_margin,
+    with_reuse_factor,
+)
 
 FAMILIES = project_families()
 PAPER = {  # the UCF11 shapes: 57,600 features -> 4 x 256
@@ -55,26 +62,41 @@ def config_constants(parameters_h: str) -> dict:
     return structs
 
 
+def step_configs(configs, index) -> dict:
+    """``{step number: config}`` of a decomposed input map's steps: ``config<index>_frame`` (step
+    0 of a buffered chain) and ``config<index>_tt<k>`` / ``_ht<k>``."""
+    steps = {}
+    for key, config in configs.items():
+        found = re.fullmatch(rf"config{index}_(frame|tt\d+|ht\d+)", key)
+        if found:
+            steps[0 if found.group(1) == "frame" else int(re.search(r"(\d+)$", key).group(1))] = config
+    return steps
+
+
+def check_mode_step(config, stage, frames):
+    """A ``nnet::mode_contract`` step: one pipeline of rows + 1 passes, each the longer of a row's
+    accumulate iterations (an input pack each) and its rounding (an output pack each, during the
+    next pass), entered once; its rows those of ``frames`` frames."""
+    steps = config["n_in"] * config["n_right"] * config["rank_in"] // config["pack_in"]
+    outputs = config["n_out"] * config["n_right"] * config["rank_out"] // config["pack_out"]
+    assert stage.iterations == -(-(config["rows"] + 1) * max(steps, outputs) // frames)
+    assert (stage.ii, stage.entries) == (config["reuse_factor"], 1)
+    assert stage.multipliers == config["multiplier_limit"]
+    assert stage.products_per_iteration == config["pack_in"] * config["n_out"] * config["rank_out"]
+
+
 def check_chain_stages(configs, stages, index):
-    """The decomposed (chained) input map's stages against its written step configs."""
-    frame = configs[f"config{index}_frame"]
-    # one pipeline of a + 1 passes, each the longer of a row's accumulate steps (a pack each) and
-    # its outputs (rounded during the next pass): entered once per frame, no refill per row
-    first = stages["step 0 (frame)"]
-    steps = frame["u"] * frame["b"] // frame["pack"]
-    passes = (frame["a"] + 1) * max(steps, frame["t"] * frame["b"])
-    assert first.iterations * first.ii == passes * frame["reuse_factor"] and first.entries == 1
-    assert first.multipliers == frame["multiplier_limit"]
-    steps = sorted(key for key in configs if re.fullmatch(rf"config{index}_(tt|ht)\d+", key))
-    assert len(steps) == sum(1 for stage in stages if re.fullmatch(r"step \d+", stage))
-    for key in steps:
-        number = int(re.search(r"(\d+)$", key).group(1))
-        step, stage = configs[key], stages[f"step {number}"]
-        outputs = (
-            step["n_left"] * step["n_out"] * step["n_right"] * step["rank_out"]
-            if "n_left" in step
-            else step["a"] * step["p"] * step["q"] * step["t"] * step["b"]
-        )
+    """The decomposed input map's stages against its written step configs: the mode steps (every
+    TT step, over the call's frames; the frame step of HT and FDHT, over one), then HT's nodes."""
+    steps = step_configs(configs, index)
+    assert len(steps) == sum(1 for stage in stages if re.fullmatch(r"step \d+( \(frame\))?", stage))
+    frames = configs[f"config{index}"]["n_timesteps"]
+    for number, step in steps.items():
+        stage = stages["step 0 (frame)" if number == 0 else f"step {number}"]
+        if "rows" in step:
+            check_mode_step(step, stage, frames if f"config{index}_tt{number}" in configs else 1)
+            continue
+        outputs = step["a"] * step["p"] * step["q"] * step["t"] * step["b"]
         assert stage.iterations * stage.ii == outputs * step["reuse_factor"]
         assert stage.multipliers == step["multiplier_limit"]
 
@@ -94,7 +116,7 @@ def test_stage_cycles_and_multipliers_equal_the_generated_configs(name, reuse_fa
     node = next(n for n in hls_model.get_layers() if type(n).__name__.endswith("LSTMLayer"))
     stages = {stage.name: stage for stage in node.estimate().stages}
     index = node.index
-    if isinstance(node, ChainedInputMap):
+    if isinstance(node, DecomposedInputMap):
         check_chain_stages(configs, stages, index)  # other input maps: in their family's tests
     cell = configs[f"config{index}"]
     if "recurrent map" in stages:  # the dense recurrent map
@@ -111,12 +133,19 @@ def test_stage_cycles_and_multipliers_equal_the_generated_configs(name, reuse_fa
     assert state.cycles == state.iterations * state.achieved_ii + state.depth - state.achieved_ii
     assert stages["preactivation"].ii == 1  # no product: II 1 at any reuse factor
     # nnet::lstm_call: a family with a recurrent map runs its input half (the map, then the send of
-    # 4 * n_state pre-activations into the FIFO) a frame ahead; a fused one runs frame after frame
+    # 4 * n_state pre-activations into the FIFO; or, taking a whole call, its pipeline of steps, the
+    # last writing the FIFO) a frame ahead; a fused one runs frame after frame
     fused = re.search(rf"struct config{index} : .*?fused_recurrent = (\w+);", parameters_h, re.S).group(1)
+    whole_call = re.search(rf"struct config{index} : .*?call_input_map = (\w+);", parameters_h, re.S)
     estimate = node.estimate()
     names = [stage.name for stage in estimate.stages]
+    assert estimate.ahead_pipeline == (whole_call is not None and whole_call.group(1) == "true") == node.call_input_map
     if fused == "true":
         assert estimate.ahead_stages == 0
+    elif estimate.ahead_pipeline:
+        last = estimate.stages[estimate.ahead_stages - 1]
+        assert last.memory("pre-activation FIFO").words == 4 * cell["n_state"]
+        assert "state update" not in names[: estimate.ahead_stages]
     else:
         assert names[estimate.ahead_stages - 1] == "pre-activation send"
         assert stages["pre-activation send"].iterations == 4 * cell["n_state"]
@@ -149,15 +178,12 @@ def test_the_folding_pass_meets_a_target_and_the_written_configs_carry_it(name, 
     node = next(n for n in folded.get_layers() if type(n).__name__.endswith("LSTMLayer"))
     assert node.folding() == folding
     stages = {stage.name: stage for stage in node.estimate().stages}
-    if isinstance(node, ChainedInputMap):
+    if isinstance(node, DecomposedInputMap):
         check_chain_stages(configs, stages, node.index)
-        for number in range(len(node.input_map_folding_stages())):
-            key = (
-                f"config{node.index}_frame"
-                if number == 0
-                else next(k for k in configs if re.fullmatch(rf"config{node.index}_(tt|ht){number}", k))
-            )
-            assert configs[key]["reuse_factor"] == folding[f"step {number}"]
+        steps = step_configs(configs, node.index)
+        assert {number: step["reuse_factor"] for number, step in steps.items()} == {
+            number: folding[f"step {number}"] for number in range(len(node.input_map_folding_stages()))
+        }
     cell = configs[f"config{node.index}"]
     assert cell["reuse_factor"] == folding["state update"]
     if "recurrent map" in folding and "recurrent map" in stages:
@@ -222,7 +248,6 @@ def test_a_camera_feed_of_one_frame_per_call_gets_the_frames_per_s_of_a_multi_fr
     builds) is estimated at the clip model's frames/s. Were each call to finish before the next
     started, it would be a call's whole latency (``cycles_per_call``), slower."""
     from models.train import streaming_copy
-    from overlay.estimate import convert_for_board
 
     clip = small_model(name, frames=4)
     estimates = {}
@@ -234,9 +259,10 @@ def test_a_camera_feed_of_one_frame_per_call_gets_the_frames_per_s_of_a_multi_fr
     assert camera.frames_per_s == pytest.approx(estimates["clip"].frames_per_s, rel=0.01)
     lstm = next(layer for layer in camera.layers if layer.recurrent)
     if lstm.ahead_stages:  # the input half is on the next call already: a call every max(halves)
-        halves = [
-            sum(stage.cycles for stage in part) for part in (lstm.stages[: lstm.ahead_stages], lstm.critical_stages())
-        ]
+        ahead = [stage.cycles for stage in lstm.stages[: lstm.ahead_stages]]
+        rest = sum(stage.cycles for stage in lstm.stages[lstm.ahead_stages :])
+        # a frame pipeline (TT) at its slowest step's pace, a sequential input half at their sum
+        halves = [max(ahead) if lstm.ahead_pipeline else sum(ahead), rest]
         assert lstm.interval_per_call == max(halves) <= lstm.cycles_per_call
     else:  # fused (FDHT): a frame's map needs h_t-1, nothing of the layer overlaps
         assert lstm.interval_per_call == lstm.cycles_per_call
@@ -401,24 +427,49 @@ def test_overlay_estimate_prints_a_table_and_json(tmp_path):
 
 
 def test_build_refuses_a_design_over_the_board_and_force_builds_it(tmp_path):
-    paper_model("tt_lstm").save(tmp_path / "paper.h5")
     env = dict(os.environ)
-    # with every resource usable up to 100% a uniform reuse factor fits, and the refusal names it
+    # with every resource usable up to 100% a uniform reuse factor of the TT-LSTM fits, and the
+    # refusal of reuse factor 1 names it, with the estimate's own figure
+    paper_model("tt_lstm").save(tmp_path / "tt.h5")
     whole = ("--reuse-factor", "1", "--margin", "1")
-    refused = run_build(tmp_path / "paper.h5", tmp_path / "out", env, "pynq-z2", *whole)
+    refused = run_build(tmp_path / "tt.h5", tmp_path / "out", env, "pynq-z2", *whole)
     assert refused.returncode == 2
-    assert "does not fit pynq-z2 (estimate: dsp 451 of 220 (margin 100%)" in refused.stderr
+    hls_model = convert_for_board(paper_model("tt_lstm"), tmp_path / "scratch", "pynq-z2", echo=lambda m: None)
+    with_reuse_factor(hls_model, 1)
+    dsp = estimate_network(hls_model, "pynq-z2", 100).total()["dsp"]
+    assert f"does not fit pynq-z2 (estimate: dsp {dsp:,} of 220 (margin 100%)" in refused.stderr
     assert re.search(r"--reuse-factor \d+ fits", refused.stderr)
     assert not (tmp_path / "out/manifest.json").exists()
-    # within the default margin (BRAM 90%) nothing fits: the folding pass says so with the numbers
-    folded = run_build(tmp_path / "paper.h5", tmp_path / "out", env, "pynq-z2")
+    # the HT-LSTM's buffers do not fit within the default margin (BRAM 90%) at any folding: the
+    # folding pass says so with the numbers
+    paper_model("ht_lstm").save(tmp_path / "ht.h5")
+    folded = run_build(tmp_path / "ht.h5", tmp_path / "out", env, "pynq-z2")
     assert folded.returncode == 2 and "not even the most folded design fits" in folded.stderr
     assert "(margin 90%)" in folded.stderr
-    forced = run_build(tmp_path / "paper.h5", tmp_path / "out", env, "pynq-z2", "--reuse-factor", "1", "--force")
+    forced = run_build(tmp_path / "ht.h5", tmp_path / "out", env, "pynq-z2", "--reuse-factor", "1", "--force")
     assert forced.returncode == 3, forced.stderr  # built; only the vendor tools are missing
     estimate = json.loads((tmp_path / "out/estimate.json").read_text())
     assert estimate["fits"] is False and estimate["board"] == "pynq-z2"
     assert json.loads((tmp_path / "out/manifest.json").read_text())["estimate"] == estimate
+
+
+def test_the_paper_tt_lstm_fits_the_pynq_z2_at_the_issue_target_as_a_camera_feeds_it(tmp_path):
+    """The UCF11 TT-LSTM (57,600 -> 4 x 256, ranks 4; 8-bit weights, 9-bit input, 12-bit state,
+    a QDense head), stateful, one frame per call: the folding pass's fastest design fits the
+    pynq-z2 within the margin at >= 7,000 frames/s and within the board's I/O limit (estimates),
+    its input map a frame pipeline whose slowest step sets the pace."""
+    from benchmarks.estimate_boards import paper_classifier
+    from models.train import streaming_copy
+    from overlay.folding import fold
+
+    camera = streaming_copy(paper_classifier("tt_lstm"))
+    hls_model = convert_for_board(camera, tmp_path / "prj", "pynq-z2", reset_port=True, echo=lambda m: None)
+    result = fold(hls_model, "pynq-z2", 100)
+    estimate = result.estimate
+    assert result.fits and not estimate.over() and estimate.frames_per_call == 1
+    assert 7_000 <= estimate.frames_per_s <= estimate.limits()["io"]
+    lstm = estimate.bottleneck
+    assert lstm.ahead_pipeline and lstm.interval_per_call == max(s.cycles for s in lstm.stages[: lstm.ahead_stages])
 
 
 REAL_REPORTS = os.path.join(os.path.dirname(__file__), "data", "hls4ml_reports", "Vivado")

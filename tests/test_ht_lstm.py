@@ -194,7 +194,7 @@ def test_a_frame_step_taking_a_pack_per_iteration_is_bit_exact(tmp_path, rng, in
     random_weights(layer, rng, 0.6)
     x = rng.uniform(-3, 3, (12, 3, int(np.prod(input_modes)))).astype(np.float32)
     hls_model = check_csim(model, layer, x, tmp_path / "prj", io_type="io_stream")
-    assert "static const unsigned pack = 6;" in (tmp_path / "prj/firmware/parameters.h").read_text()
+    assert "pack_in = 6, pack_out = 1," in (tmp_path / "prj/firmware/parameters.h").read_text()
     node = next(n for n in hls_model.get_layers() if type(n).__name__.endswith("LSTMLayer"))
     accumulate = node.estimate().stages[0]
     assert (accumulate.iterations, accumulate.products_per_iteration) == (iterations, 6 * 4)

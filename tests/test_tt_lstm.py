@@ -10,7 +10,7 @@ from qkeras import quantized_bits
 
 import hls_project
 import models
-from hls_project.tt_lstm import frame_mode
+from hls_project.tt_lstm import mode_step
 from models.tt import TTShape, contract_step, tt_svd, tt_to_dense
 
 PAPER = dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], tt_ranks=[1, 4, 4, 4, 1])
@@ -31,8 +31,8 @@ def test_paper_shape_counts():
     assert model.count_params() == cost.params
     # the hardware chain: the last core reads the streaming frame, the largest buffer is its output
     steps = model.layers[-1].cell.tt_shape.schedule()
-    mode = frame_mode(steps[0])
-    assert (mode.a * mode.u * mode.b, mode.t) == (57_600, 16)
+    first = mode_step(steps[0])
+    assert (first.rows * first.in_row, first.out_row) == (57_600, 16)
     assert max(step.out_size for step in steps) == 51_200
 
 
@@ -150,16 +150,17 @@ def test_csim_bit_exact(tmp_path, rng, preset, modes, ranks, steps, io_type, reu
 @pytest.mark.parametrize("reuse", [1, 2])
 def test_a_frame_step_taking_a_pack_per_iteration_is_bit_exact(tmp_path, rng, reuse):
     """24 features of 10 bits stream in packs of 6; the frame step contracts the last mode (6, b = 1),
-    so a row's one accumulate step takes a whole pack: 6 x 8 products into 8 sums. Each of the
-    4 + 1 passes is as long as a row's 8 rounded outputs."""
+    so a row's one accumulate step takes a whole pack: 6 x 8 products into 8 sums, and its 8
+    rounded outputs leave as one pack of the stream to the next step. The call's 3 x 4 rows + 1
+    passes of one iteration each: 5 per frame (rounded up)."""
     model, layer = tt_model(3, [4, 6], [2, 4], [1, 2, 1], **quantizers("w12"))
     random_weights(layer, rng, 0.6)
     x = rng.uniform(-3, 3, (12, 3, 24)).astype(np.float32)
     hls_model = check_csim(model, layer, x, tmp_path / "prj", io_type="io_stream", reuse_factor=reuse)
-    assert "static const unsigned pack = 6;" in (tmp_path / "prj/firmware/parameters.h").read_text()
+    assert "pack_in = 6, pack_out = 8," in (tmp_path / "prj/firmware/parameters.h").read_text()
     node = next(n for n in hls_model.get_layers() if type(n).__name__.endswith("LSTMLayer"))
     accumulate = node.estimate().stages[0]
-    assert (accumulate.iterations, accumulate.products_per_iteration) == (5 * 8, 6 * 8)
+    assert (accumulate.iterations, accumulate.products_per_iteration) == (5, 6 * 8)
 
 
 def test_paper_shape_csim_bit_exact(tmp_path, rng):

@@ -5,8 +5,10 @@
 // - banked buffers: a buffer between two steps is stored as [banks][depth], the banks chosen for
 //   the step that reads it (bank_view), and its writer walks its addresses in that layout
 //   (bank_cursor), so a step's parallel reads hit different banks in the same cycle;
-// - frame_mode_contract: the first step, one mode of the frame contracted as the frame streams
-//   in, so no family holds a frame.
+// - mode_contract: one contraction step, input-stationary: its input (the frame as it streams in,
+//   so no family holds a frame, or the previous step's stream) is consumed as it arrives, its
+//   output leaves through a writer (a stream for the next step, or a banked buffer);
+// - the readers and writers a step is built with.
 // hls_project/decomposed.py generates the configs and checks the layouts.
 
 #include "nnet_common.h"
@@ -49,103 +51,179 @@ template <class VIEW> struct bank_cursor {
     }
 };
 
-struct frame_mode_config {
-    // the frame read as (a, u, b): mode u is contracted, a and b are the modes before and after it
-    static const unsigned a = 1, u = 1, t = 1, b = 1;
-    // frame values per iteration: the input stream's pack (data_T::size) when it lies inside one
-    // (a, u) (b a multiple of it: it walks b) or one a (b = 1, u a multiple of it: it walks u);
-    // else 1, value by value through a join_reader
-    static const unsigned pack = 1;
-    static const unsigned reuse_factor = 1;
-    static const unsigned multiplier_limit = 1; // ceil(t * pack / reuse_factor)
-    // typedef core_t (core[u][t]); typedef mac_t (exact sum of u products);
-    // typedef bank_view<...> out_view (the next step's layout of this step's output)
-};
-
-// The frame values of one Accumulate iteration into x: a whole pack of the stream, or one value of
-// the join (the frame, then h for fused families) through `reader`.
-template <class LSTM_T, class CONFIG_T, class data_T>
-void read_frame_values(hls::stream<data_T> &frame, join_reader<data_T, LSTM_T> &reader,
-                       const typename LSTM_T::state_t h[LSTM_T::n_state], typename LSTM_T::join_t x[CONFIG_T::pack]) {
-    #pragma HLS INLINE
-    if (CONFIG_T::pack == 1) {
-        x[0] = reader.next(frame, h);
-    } else {
-        const data_T values = frame.read();
-        for (unsigned j = 0; j < CONFIG_T::pack; j++) {
-            x[j] = typename LSTM_T::input_t(values[j]); // the layer's input_quantizer
+// The readers of a contraction's input, `pack` values per read(in, h, x) (h: the layer's state,
+// read only by a fused family's join):
+// - pack_reader<value_T, P>: a stream whose element is a pack of exactly P values (the layer's
+//   input stream, or the previous step's), each converted to value_T (for the frame: the layer's
+//   input_quantizer, value_T = input_t);
+// - join_reader (nnet_lstm_cell.h): one value of [x; h; 0...] per read, frame after frame;
+// - array_reader<value_T>: one value per read from a call's array (io_parallel), in order.
+template <class value_T, unsigned P> struct pack_reader {
+    typedef value_T value_t;
+    static const unsigned pack = P;
+    template <class data_T, class state_T> void read(hls::stream<data_T> &in, const state_T *, value_T x[P]) {
+        #pragma HLS INLINE
+        static_assert(data_T::size == P, "a read is one element of the stream");
+        const data_T values = in.read();
+        for (unsigned k = 0; k < P; k++) {
+            x[k] = value_T(values[k]);
         }
     }
-}
+};
 
-// out[a, t, b] = sum_u x[a, u, b] * core[u, t] on the frame as it arrives in address order
-// (a, u, b), `pack` values per iteration. Each a's t * b exact sums live in acc (mac_t, t banks,
-// and `pack` banks along b when the pack walks b: one iteration adds t * pack products, into t
-// sums when the pack walks u), then are rounded once into out, banked for the next step. One
-// pipelined loop of a + 1 passes: pass a accumulates row a into one half of acc while it rounds
-// row a - 1 out of the other half, an output per iteration, so no row refills the pipeline.
-// Buffers: acc 2 * t * b words; the frame itself is never stored.
-template <class LSTM_T, class CONFIG_T, class data_T, class out_T, unsigned OUT_DEPTH>
-void frame_mode_contract(hls::stream<data_T> &frame, const typename LSTM_T::state_t h[LSTM_T::n_state],
-                         out_T out[CONFIG_T::out_view::banks][OUT_DEPTH],
-                         const typename CONFIG_T::core_t core[CONFIG_T::u * CONFIG_T::t]) {
-    const unsigned U = CONFIG_T::u, T = CONFIG_T::t, B = CONFIG_T::b, P = CONFIG_T::pack;
-    const unsigned PU = (B == 1) ? P : 1, PB = (B == 1) ? 1 : P; // the pack along u, along b
-    const unsigned STEPS = U / PU * (B / PB);                    // accumulate iterations of a row
-    const unsigned OUTPUTS = T * B;                              // rounded outputs of a row
-    const unsigned PASS = STEPS > OUTPUTS ? STEPS : OUTPUTS;     // iterations of a pass
-    static_assert(P == 1 || data_T::size == P, "a pack per iteration is the stream's element");
-    static_assert(U % PU == 0 && B % PB == 0, "a pack lies inside one row");
-    #pragma HLS ARRAY_PARTITION variable=core cyclic factor=T * PU
-    static typename CONFIG_T::mac_t acc[2][T][B]; // static: large for a C-sim stack
+template <class value_T> struct array_reader {
+    typedef value_T value_t;
+    static const unsigned pack = 1;
+    unsigned index;
+    array_reader() : index(0) {}
+    template <class data_T, class state_T> void read(const data_T *in, const state_T *, value_T x[1]) {
+        #pragma HLS INLINE
+        x[0] = value_T(in[index++]);
+    }
+};
+
+// The writers of a contraction's output, `pack` values per write(out, v):
+// - pack_writer<array_T>: a stream whose element is a pack of array_T::size values (the next
+//   step's input), or of single values (array_T = the value type itself: the zx FIFO);
+// - bank_writer<VIEW>: a buffer stored as [VIEW::banks][depth], one value per write in address
+//   order, banked for the step that reads it (bank_cursor).
+template <class array_T> struct pack_writer {
+    typedef typename array_T::value_type value_t;
+    static const unsigned pack = array_T::size;
+    void write(hls::stream<array_T> &out, const value_t v[pack]) {
+        #pragma HLS INLINE
+        array_T values;
+        for (unsigned k = 0; k < pack; k++) {
+            values[k] = v[k];
+        }
+        out.write(values);
+    }
+};
+
+template <class value_T> struct value_writer {
+    typedef value_T value_t;
+    static const unsigned pack = 1;
+    void write(hls::stream<value_T> &out, const value_T v[1]) {
+        #pragma HLS INLINE
+        out.write(v[0]);
+    }
+};
+
+template <class VIEW, class value_T> struct bank_writer {
+    typedef value_T value_t;
+    static const unsigned pack = 1;
+    bank_cursor<VIEW> cursor;
+    template <unsigned DEPTH> void write(value_T (&out)[VIEW::banks][DEPTH], const value_T v[1]) {
+        #pragma HLS INLINE
+        out[cursor.bank()][cursor.offset()] = v[0];
+        cursor.next();
+    }
+};
+
+struct mode_contract_config {
+    // in (rows, n_in, n_right, rank_in) -> out (rows, n_out, n_right, rank_out), both in address
+    // order: out[l, j, p, a] = sum_{i, b} in[l, i, p, b] * core[i, b, a, j]. A TT core is one
+    // such step; a frame step (a mode of the frame contracted, HT / FDHT leaves) has rank_in =
+    // rank_out = 1. rows: of one frame, or of a whole call's frames (rows = n_left * frames)
+    static const unsigned rows = 1, n_in = 1, n_right = 1, rank_in = 1, n_out = 1, rank_out = 1;
+    // input values per iteration (the reader's pack) walk b, then p, then i; outputs per
+    // iteration (the writer's pack) walk a, then p, then j; acc_banks: banks of acc along p
+    static const unsigned pack_in = 1, pack_out = 1, acc_banks = 1;
+    static const unsigned reuse_factor = 1;
+    static const unsigned multiplier_limit = 1; // ceil(pack_in * n_out * rank_out / reuse_factor)
+    // typedef core_t (core[n_in][rank_in][rank_out][n_out]); typedef mac_t (exact sum of
+    // n_in * rank_in products)
+};
+
+// out[l, j, p, a] = sum_{i, b} in[l, i, p, b] * core[i, b, a, j], input-stationary: the values of
+// row l arrive in address order (i, p, b), `reader_T::pack` per iteration, each added times its
+// n_out * rank_out coefficients into the row's exact sums acc[j][p][a] (mac_t) as it comes; the
+// row's sums are rounded once, `writer_T::pack` per iteration in address order (j, p, a). One
+// pipelined loop of rows + 1 passes: pass l accumulates row l into one half of acc while it
+// rounds row l - 1 out of the other half, so the rounding overlaps the next row and no row
+// refills the pipeline. Buffers: acc 2 * n_out * n_right * rank_out words; the input is never
+// stored.
+template <class CONFIG_T, class LSTM_T, class reader_T, class writer_T, class source_T, class sink_T>
+void mode_contract(
+    source_T &in, const typename LSTM_T::state_t h[LSTM_T::n_state], sink_T &out,
+    const typename CONFIG_T::core_t core[CONFIG_T::n_in * CONFIG_T::rank_in * CONFIG_T::rank_out * CONFIG_T::n_out]) {
+    const unsigned I = CONFIG_T::n_in, R = CONFIG_T::n_right, B = CONFIG_T::rank_in;
+    const unsigned J = CONFIG_T::n_out, A = CONFIG_T::rank_out, AJ = A * J;
+    const unsigned P = reader_T::pack, Q = writer_T::pack;
+    // an input pack: PI values of i, PP of p, PK of b; an output pack: QJ of j, QP of p, QA of a
+    const unsigned PK = P < B ? P : B, PP = P <= B ? 1 : (P < R * B ? P / B : R), PI = P / (PP * PK);
+    const unsigned QA = Q < A ? Q : A, QP = Q <= A ? 1 : (Q < R * A ? Q / A : R), QJ = Q / (QP * QA);
+    static_assert(P == CONFIG_T::pack_in && Q == CONFIG_T::pack_out, "the config's packs");
+    static_assert(PI * PP * PK == P && B % PK == 0 && R % PP == 0 && I % PI == 0, "an input pack lies in a row");
+    static_assert(QJ * QP * QA == Q && A % QA == 0 && R % QP == 0 && J % QJ == 0, "an output pack lies in a row");
+    const unsigned STEPS = I * R * B / P;                    // accumulate iterations of a row
+    const unsigned OUTPUTS = J * R * A / Q;                  // rounding iterations of a row
+    const unsigned PASS = STEPS > OUTPUTS ? STEPS : OUTPUTS; // iterations of a pass
+    // one iteration reads the coefficients of PI * PK (i, b) terms: one bank each
+    #pragma HLS ARRAY_PARTITION variable=core cyclic factor=PI * PK * AJ
+    static typename CONFIG_T::mac_t acc[2][J][R][A]; // static: large for a C-sim stack
     #pragma HLS ARRAY_PARTITION variable=acc complete dim=1
     #pragma HLS ARRAY_PARTITION variable=acc complete dim=2
-    #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=PB dim=3
-    join_reader<data_T, LSTM_T> reader;
-    bank_cursor<typename CONFIG_T::out_view> cursor;
-    unsigned a = 0, i = 0;         // the pass and its iteration
-    unsigned uu = 0, bb = 0;       // the accumulated row's next pack
-    unsigned t_out = 0, b_out = 0; // the rounded row's next output
+    #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::acc_banks dim=3
+    #pragma HLS ARRAY_PARTITION variable=acc complete dim=4
+    reader_T reader;
+    writer_T writer;
+    unsigned l = 0, n = 0;           // the pass (its accumulated row) and its iteration
+    unsigned i0 = 0, p0 = 0, b0 = 0; // the accumulated row's next input pack
+    unsigned j1 = 0, p1 = 0, a1 = 0; // the rounded row's next output pack
 Passes:
-    for (unsigned n = 0; n < (CONFIG_T::a + 1) * PASS; n++) {
+    for (unsigned it = 0; it < (CONFIG_T::rows + 1) * PASS; it++) {
         #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
         #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit
-        const unsigned fill = a & 1;
-        if (a < CONFIG_T::a && i < STEPS) {
-            typename LSTM_T::join_t x[P];
+        const unsigned fill = l & 1;
+        if (l < CONFIG_T::rows && n < STEPS) {
+            typename reader_T::value_t x[P];
             #pragma HLS ARRAY_PARTITION variable=x complete
-            read_frame_values<LSTM_T, CONFIG_T, data_T>(frame, reader, h, x);
-            for (unsigned t = 0; t < T; t++) {
-                if (PU > 1) { // one sum of P products: x[a, uu * P + j, 0] * core[uu * P + j, t]
-                    typename CONFIG_T::mac_t sum = (uu == 0) ? typename CONFIG_T::mac_t(0) : acc[fill][t][0];
-                    for (unsigned j = 0; j < P; j++) {
-                        sum += x[j] * core[(uu * P + j) * T + t];
-                    }
-                    acc[fill][t][0] = sum;
-                } else { // P sums of one product: x[a, uu, bb * P + j] * core[uu, t]
-                    for (unsigned j = 0; j < PB; j++) {
-                        const unsigned b = bb * PB + j;
-                        const typename CONFIG_T::mac_t sum = (uu == 0) ? typename CONFIG_T::mac_t(0) : acc[fill][t][b];
-                        acc[fill][t][b] = sum + x[j] * core[uu * T + t];
+            reader.read(in, h, x);
+            for (unsigned pp = 0; pp < PP; pp++) {
+                for (unsigned j = 0; j < J; j++) {
+                    for (unsigned a = 0; a < A; a++) {
+                        typename CONFIG_T::mac_t sum =
+                            (i0 == 0 && b0 == 0) ? typename CONFIG_T::mac_t(0) : acc[fill][j][p0 + pp][a];
+                        for (unsigned ii = 0; ii < PI; ii++) {
+                            for (unsigned kk = 0; kk < PK; kk++) {
+                                sum += x[(ii * PP + pp) * PK + kk] * core[((i0 + ii) * B + b0 + kk) * AJ + a * J + j];
+                            }
+                        }
+                        acc[fill][j][p0 + pp][a] = sum;
                     }
                 }
             }
-            if (++bb == B / PB) {
-                bb = 0;
-                uu = (uu + 1 == U / PU) ? 0 : uu + 1;
+            if ((b0 += PK) == B) {
+                b0 = 0;
+                if ((p0 += PP) == R) {
+                    p0 = 0;
+                    i0 = (i0 + PI == I) ? 0 : i0 + PI;
+                }
             }
         }
-        if (a > 0 && i < OUTPUTS) { // outputs in address order (a - 1, t, b)
-            out[cursor.bank()][cursor.offset()] = acc[fill ^ 1][t_out][b_out];
-            cursor.next();
-            if (++b_out == B) {
-                b_out = 0;
-                t_out = (t_out + 1 == T) ? 0 : t_out + 1;
+        if (l > 0 && n < OUTPUTS) { // row l - 1, rounded once per output
+            typename writer_T::value_t v[Q];
+            #pragma HLS ARRAY_PARTITION variable=v complete
+            for (unsigned qj = 0; qj < QJ; qj++) {
+                for (unsigned qp = 0; qp < QP; qp++) {
+                    for (unsigned qa = 0; qa < QA; qa++) {
+                        v[(qj * QP + qp) * QA + qa] = acc[fill ^ 1][j1 + qj][p1 + qp][a1 + qa];
+                    }
+                }
+            }
+            writer.write(out, v);
+            if ((a1 += QA) == A) {
+                a1 = 0;
+                if ((p1 += QP) == R) {
+                    p1 = 0;
+                    j1 = (j1 + QJ == J) ? 0 : j1 + QJ;
+                }
             }
         }
-        if (++i == PASS) {
-            i = 0;
-            a++;
+        if (++n == PASS) {
+            n = 0;
+            l++;
         }
     }
 }

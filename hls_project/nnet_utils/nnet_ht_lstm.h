@@ -2,7 +2,7 @@
 #define NNET_HT_LSTM_H_
 
 // HT-LSTM input map: hierarchical-Tucker mat-vec, one tree node per call in the cheapest order
-// (models/ht.py). The first step is a leaf on the streaming frame (frame_mode_contract in
+// (models/ht.py). The first step is a leaf on the streaming frame (mode_contract in
 // nnet_decomposed.h); every other node is
 //     out[a, p, q, t, b] = sum_{u, v} in[a, p, u, q, v, b] * core[u, v, t]
 // over a buffer that is never transposed: each buffer is stored in banks chosen for the step

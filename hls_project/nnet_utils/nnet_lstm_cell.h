@@ -32,6 +32,9 @@ struct lstm_cell_config {
     // fused families (FDHT) take [x_t; h_t-1] (n_join values of join_t) and have no recurrent map
     static const bool fused_recurrent = false;
     static const unsigned n_join = 1; // n_in, or n_in + n_state + padding when fused
+    // the family's input map takes a whole call, input_maps(data, zx) (a DATAFLOW of its steps over
+    // the call's frames, the last writing the zx FIFO), instead of input_map frame by frame
+    static const bool call_input_map = false;
     // typedef join_t; typedef input_t (input_quantizer), accum_t (accumulator_quantizer), state_t, act_t,
     // rec_t (the recurrent map's output), bias_t, preact_mac_t (exact zx + zh + b)
     // gate/candidate/state lookup tables: raw index of entry 0 and size
@@ -237,25 +240,32 @@ void lstm_load_state(bool reset, typename CONFIG_T::state_t h[CONFIG_T::n_state]
 
 // The input map's input, one value per next() in address order: the frame's n_in values read from
 // a stream of packs (data_T::size values each) as they are needed and rounded to input_t, then,
-// for fused families, h and zeros up to n_join (in join_t). One reader per frame.
+// for fused families, h and zeros up to n_join (in join_t); then the next frame's. As a reader of
+// nnet::mode_contract (nnet_decomposed.h): read(frame, h, x), one value per read.
 template <class data_T, class CONFIG_T> struct join_reader {
-    data_T pack;
-    unsigned slot;  // the next value's place in pack
+    typedef typename CONFIG_T::join_t value_t;
+    static const unsigned pack = 1;
+    data_T pack_values;
+    unsigned slot;  // the next value's place in pack_values
     unsigned index; // the next value's place in [x; h; 0...]
     join_reader() : slot(0), index(0) {}
-    typename CONFIG_T::join_t next(hls::stream<data_T> &frame, const typename CONFIG_T::state_t h[CONFIG_T::n_state]) {
-        typename CONFIG_T::join_t value = 0;
+    value_t next(hls::stream<data_T> &frame, const typename CONFIG_T::state_t h[CONFIG_T::n_state]) {
+        value_t value = 0;
         if (index < CONFIG_T::n_in) {
             if (slot == 0) {
-                pack = frame.read();
+                pack_values = frame.read();
             }
-            value = typename CONFIG_T::input_t(pack[slot]); // the layer's input_quantizer
+            value = typename CONFIG_T::input_t(pack_values[slot]); // the layer's input_quantizer
             slot = (slot + 1 == data_T::size) ? 0 : slot + 1;
         } else if (index < CONFIG_T::n_in + CONFIG_T::n_state) {
             value = h[index - CONFIG_T::n_in];
         }
-        index++;
+        index = (index + 1 == CONFIG_T::n_join) ? 0 : index + 1;
         return value;
+    }
+    void read(hls::stream<data_T> &frame, const typename CONFIG_T::state_t h[CONFIG_T::n_state], value_t x[1]) {
+        #pragma HLS INLINE
+        x[0] = next(frame, h);
     }
 };
 
@@ -346,6 +356,22 @@ Frames:
     }
 }
 
+// The input half of a call: the family's input_maps when it takes a whole call
+// (call_input_map), else lstm_input_maps, input_map frame by frame. Inlined: the call inside is
+// the process of lstm_call's DATAFLOW.
+template <class CONFIG_T, bool whole_call> struct lstm_input_half {
+    template <class in_T> static void run(in_T &data, hls::stream<typename CONFIG_T::accum_t> &zx) {
+        #pragma HLS INLINE
+        lstm_input_maps<CONFIG_T>(data, zx);
+    }
+};
+template <class CONFIG_T> struct lstm_input_half<CONFIG_T, true> {
+    template <class in_T> static void run(in_T &data, hls::stream<typename CONFIG_T::accum_t> &zx) {
+        #pragma HLS INLINE
+        CONFIG_T::input_maps(data, zx);
+    }
+};
+
 // One call (n_timesteps frames; in_T / out_T: the call's arrays, or the layer's streams).
 //
 // Families with a recurrent map (fused_recurrent false): the input map does not depend on h, so
@@ -367,8 +393,8 @@ template <class CONFIG_T, bool fused> struct lstm_call {
         #pragma HLS DATAFLOW
         hls::stream<typename CONFIG_T::accum_t> zx("zx");
         NNET_STREAM_DEPTH(zx, 4 * CONFIG_T::n_state);
-        NNET_DATAFLOW2(
-            lstm_input_maps<CONFIG_T>(data, zx),
+        NNET_DATAFLOW(
+            (lstm_input_half<CONFIG_T, CONFIG_T::call_input_map>::run(data, zx)),
             lstm_recurrent_steps<CONFIG_T>(reset, zx, res, bias, gate_lut, output_gate_lut, candidate_lut, state_lut));
     }
 };

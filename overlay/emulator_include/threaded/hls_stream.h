@@ -5,7 +5,7 @@
 // before hls4ml's sequential hls_stream.h on the include path; overlay/testbench.py,
 // run_threaded_testbench). Written for this project, not Xilinx's header.
 //
-// Every process of our dataflow regions runs on its own thread (NNET_DATAFLOW2/3 in
+// Every process of our dataflow regions runs on its own thread (NNET_DATAFLOW in
 // nnet_utils/nnet_dataflow.h: joined when the region returns; NNET_FREE_RUNNING3: started at the
 // region's first invocation, each process run again and again until the program exits), and a
 // stream whose depth our code declares (NNET_STREAM_DEPTH) holds at most that many elements: read
@@ -196,10 +196,12 @@ struct process {
     std::function<void()> body;
 };
 
-// The name a process's thread goes by in messages: its function's name.
+// The name a process's thread goes by in messages: its function's name (of a call written in
+// parentheses too).
 inline void name_process(const char *call) {
     const std::string text = call;
-    current_process() = text.substr(0, text.find('('));
+    const size_t start = text.find_first_not_of("( ");
+    current_process() = text.substr(start, text.find('(', start) - start);
 }
 
 // Run a region's processes, each on its own thread, and return when all have. A process stopped
