@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     import hls_project
-    from host import Accelerator
+    import host
     from host.stream import main as stream_main
     from models import datasets
     from models.train import parse_args, train
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
 
     stage(4, "stream synthetic clips through the accelerator")
     stream_main(["--overlay", str(overlay_dir), "--clips", "3", "--seed", str(config.seed + 1)])
-    with Accelerator(overlay_dir, backend="emulated") as accelerator:
+    with host.open(overlay_dir, backend="emulated") as accelerator:
         streamed = np.stack([accelerator.run_clip(clip)[-1] for clip in x[:16]])
     print(f"emulated accelerator vs C-sim on 16 clips: max |diff| = {np.max(np.abs(streamed - csim[:16])):.3g}")
 

@@ -190,7 +190,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from tqdm import tqdm
 
-    from host import Accelerator
+    import host
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,7 +205,7 @@ def main(argv=None) -> int:
         )
         np.save(workdir / "reference.npy", reference)
         rows = []
-        with Accelerator(overlay, backend="emulated") as accelerator, tqdm(total=args.frames, desc="emulated") as bar:
+        with host.open(overlay, backend="emulated") as accelerator, tqdm(total=args.frames, desc="emulated") as bar:
             rows.append(measure(accelerator, reference, args.frames, args.block, bar))
         print("[stream_frames] pynq mock-Zynq backend (in .venv-pynq) ...", flush=True)
         rows.append(pynq_row(overlay, workdir / "reference.npy", args.frames, args.block))

@@ -1,21 +1,20 @@
-"""``host.Accelerator``: run an overlay from Python, on the board (PYNQ) or emulated here.
+"""``host.Accelerator``: run an overlay from Python on a backend, on the board (PYNQ) or emulated here.
 
-Imports only NumPy (and ``pynq`` lazily, on the board, through ``host.pynq_driver``). Every
-backend moves the same 64-bit beats (``host.protocol``): the emulated one calls the accelerator
-top compiled from the same C++ as the bitstream (``emulator/libaccel.so``), so its results equal
-the C-simulation exactly; the Zynq one drives hls4ml's AXI DMA, the Alveo one the XRT kernel.
+Imports only NumPy and the standard library, and no backend: ``host.open(folder, backend)``
+(``host.backends``) chooses and opens the backend and hands it to ``Accelerator``; the pynq
+drivers (``host.pynq_driver``) build one on themselves. Every backend moves the same 64-bit
+beats (``host.protocol``): the emulated one (``host.emulator``) calls the accelerator top compiled
+from the same C++ as the bitstream, so its results equal the C-simulation exactly; the Zynq one
+drives hls4ml's AXI DMA, the Alveo one the XRT kernel.
 
-A backend has ``submit(beats, beats_out) -> ticket`` (start one transfer) and
-``collect(ticket, timeout) -> beats`` (wait for it, return a copy of its output beats), so
-``Accelerator.stream`` keeps two transfers in flight; ``transfer`` is one round trip.
+A backend has ``name``, ``transfers`` (a count), ``transfer(beats, beats_out, timeout) -> beats``
+(one round trip), ``submit(beats, beats_out) -> ticket`` (start one transfer),
+``collect(ticket, timeout) -> beats`` (wait for it, return a copy of its output beats) and
+``close()``, so ``Accelerator.stream`` keeps two transfers in flight.
 """
 
 from __future__ import annotations
 
-import ctypes
-import shutil
-import sys
-import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,67 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from host.manifest import Manifest, sha256_of
+from host.manifest import Manifest
 from host.protocol import decode_output, encode_input
 
-BACKENDS = ("auto", "pynq", "emulated")
 DEFAULT_TIMEOUT_S = 10.0  # a DMA or kernel that has not completed by then is an error
 DEFAULT_BLOCK = 64  # model calls per transfer in ``stream``
-
-
-class EmulatedBackend:
-    """The accelerator top in a shared library; one ``transfer`` is one DMA round trip.
-
-    Each backend loads a private copy of the library, so each has its own LSTM state (the
-    loader would hand two opens of one path the same statics). ``submit`` runs the transfer at
-    once (sequential: there is nothing to overlap with on one host thread); ``collect`` hands
-    its output back.
-    """
-
-    name = "emulated"
-
-    def __init__(self, library: Path, manifest: Manifest, weights_dir: Path):
-        self._copy = tempfile.TemporaryDirectory(prefix="accel-")
-        private = Path(self._copy.name) / Path(library).name
-        shutil.copyfile(library, private)
-        self.lib = ctypes.CDLL(str(private))
-        self.lib.accel_set_weights_dir.argtypes = [ctypes.c_char_p]
-        self.lib.accel_set_weights_dir(str(Path(weights_dir).resolve()).encode())
-        beats = ctypes.POINTER(ctypes.c_uint64)
-        self.lib.accel_transfer.argtypes = [beats, ctypes.c_uint, beats, ctypes.c_uint]
-        self.lib.accel_transfer.restype = ctypes.c_int
-        for name, expected in (
-            ("accel_in_beats_per_call", manifest.in_beats_per_call),
-            ("accel_out_beats_per_call", manifest.out_beats_per_call),
-        ):
-            getattr(self.lib, name).restype = ctypes.c_uint
-            actual = getattr(self.lib, name)()
-            if actual != expected:
-                raise ValueError(f"{library}: {name}() = {actual} but the manifest says {expected}")
-        self.transfers = 0
-
-    def transfer(self, beats: np.ndarray, beats_out: int, timeout: float = DEFAULT_TIMEOUT_S) -> np.ndarray:
-        """Send ``beats`` (TLAST on the last); return the ``beats_out`` output beats."""
-        return self.collect(self.submit(beats, beats_out), timeout)
-
-    def submit(self, beats: np.ndarray, beats_out: int) -> np.ndarray:
-        beats = np.ascontiguousarray(beats, dtype=np.uint64)
-        out = np.zeros(beats_out, dtype=np.uint64)
-        pointer = ctypes.POINTER(ctypes.c_uint64)
-        written = self.lib.accel_transfer(
-            beats.ctypes.data_as(pointer), len(beats), out.ctypes.data_as(pointer), beats_out
-        )
-        self.transfers += 1
-        if written != beats_out:
-            raise RuntimeError(f"the accelerator wrote {written} beats (TLAST included), expected {beats_out}")
-        return out
-
-    def collect(self, ticket: np.ndarray, timeout: float = DEFAULT_TIMEOUT_S) -> np.ndarray:
-        return ticket
-
-    def close(self):
-        self.lib = None
-        self._copy.cleanup()
 
 
 @dataclass
@@ -130,74 +73,25 @@ class StreamStats:
 
 
 class Accelerator:
-    """One overlay directory (``manifest.json`` + bitstream, xclbin and/or emulator library).
+    """One overlay directory (``manifest.json`` + bitstream, xclbin and/or emulator library) on an
+    open ``backend``; ``host.open(folder, backend="auto")`` chooses and opens the backend.
 
-    ``backend``: ``"pynq"`` (the board: a Zynq bitstream behind an AXI DMA, or an Alveo
-    ``.xclbin`` through XRT, whichever the manifest lists), ``"emulated"`` (the C++ here), or
-    ``"auto"`` (the board when pynq and a bitstream or xclbin are there, else the emulator, with
-    a notice on stderr). A backend that cannot be had is an error naming what is missing.
-    ``timeout``: seconds a transfer may take before it is an error (``TimeoutError``).
-    ``board`` / ``model``: when given, the overlay must have been built for that board / from
-    that model file (its SHA-256), else ``ValueError``.
+    ``timeout``: seconds a transfer may take before it is an error (``TimeoutError``);
+    ``manifest``: the folder's, when already loaded (else read from ``directory``).
     """
 
-    def __init__(
-        self, overlay_dir, backend: str = "auto", *, timeout: float = DEFAULT_TIMEOUT_S, board=None, model=None
-    ):
-        self.directory = Path(overlay_dir)
-        self.manifest = Manifest.load(self.directory)
-        self._check_identity(board, model)
+    def __init__(self, directory, backend, *, timeout: float = DEFAULT_TIMEOUT_S, manifest: Manifest | None = None):
+        if isinstance(backend, str):
+            raise TypeError(
+                f"Accelerator takes an open backend, not the name {backend!r}: "
+                f"host.open({str(directory)!r}, backend={backend!r}) chooses and opens one"
+            )
+        self.directory = Path(directory)
+        self.manifest = Manifest.load(self.directory) if manifest is None else manifest
         self.timeout = float(timeout)
-        self.backend = self._open_backend(backend)
+        self.backend = backend
         self._reset_pending = True
         self.stats = StreamStats()
-
-    @classmethod
-    def on_backend(cls, overlay_dir, backend, timeout: float = DEFAULT_TIMEOUT_S) -> Accelerator:
-        """An accelerator on a backend opened elsewhere (the pynq drivers' ``run_clip``/``stream``)."""
-        self = cls.__new__(cls)
-        self.directory, self.manifest = Path(overlay_dir), Manifest.load(overlay_dir)
-        self.timeout, self.backend, self._reset_pending, self.stats = float(timeout), backend, True, StreamStats()
-        return self
-
-    def _check_identity(self, board, model) -> None:
-        m = self.manifest
-        if board is not None and board != m.board:
-            raise ValueError(f"{self.directory} was built for board {m.board!r}, not {board!r}: rebuild it for {board}")
-        if model is not None and sha256_of(model) != m.model_sha256:
-            raise ValueError(
-                f"{self.directory} was built from another model (sha256 {m.model_sha256[:12]}...), not {model} "
-                f"(sha256 {sha256_of(model)[:12]}...): rebuild the overlay from {model}"
-            )
-
-    def _open_backend(self, backend: str):
-        m = self.manifest
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
-        board_files = [role for role in ("bitstream", "xclbin") if role in m.files]
-        if backend == "auto":
-            if board_files and _pynq_available():
-                backend = "pynq"
-            else:
-                why = "pynq is not installed" if board_files else "the overlay has no bitstream or xclbin"
-                print(f"[host] {why}: running {self.directory} on the emulator (backend='emulated')", file=sys.stderr)
-                backend = "emulated"
-        if backend == "pynq":
-            if not board_files:
-                raise FileNotFoundError(
-                    f"the manifest in {self.directory} lists no bitstream or xclbin (it has: {sorted(m.files)}): "
-                    "run the vendor tools and 'python -m overlay collect', or use backend='emulated'"
-                )
-            try:
-                from host import pynq_driver
-            except ImportError as err:
-                raise RuntimeError(
-                    f"the pynq backend needs the 'pynq' package (PYNQ images ship it; on an Alveo host "
-                    f"install it with XRT): {err}"
-                ) from None
-            return pynq_driver.open_backend(self.directory, m, self.timeout)
-        library = m.verified_path("emulator", self.directory)
-        return EmulatedBackend(library, m, m.verified_weights_dir(self.directory))
 
     @property
     def frames_per_call(self) -> int:
@@ -330,9 +224,3 @@ class Accelerator:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def _pynq_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("pynq") is not None

@@ -1,4 +1,4 @@
-"""The board side of ``host.Accelerator``: pynq drivers bound the PYNQ way (imports ``pynq``).
+"""The board backends of ``host.Accelerator``: pynq drivers bound the PYNQ way (imports ``pynq``).
 
 Importing this module registers, with pynq's driver registry:
 
@@ -13,10 +13,12 @@ Importing this module registers, with pynq's driver registry:
   control register; buffers from ``pynq.allocate`` moved with ``sync_to_device`` /
   ``sync_from_device``.
 
-Both are backends of ``host.Accelerator`` (``submit`` / ``collect``): two input/output buffer
-pairs, two transfers in flight (block t+1 moves while block t computes), a transfer that does not
-complete within ``timeout`` seconds raises ``TimeoutError`` after resetting the engine and freeing
-every buffer. Beats are 64-bit words of ``host.protocol``.
+Both are backends of ``host.Accelerator`` (``submit`` / ``collect``; ``host.open`` opens them with
+``open_zynq`` / ``open_alveo``) and build one on themselves (``accelerator``): this module imports
+the accelerator, never the other way round. Two input/output buffer pairs, two transfers in
+flight (block t+1 moves while block t computes), a transfer that does not complete within
+``timeout`` seconds raises ``TimeoutError`` after resetting the engine and freeing every buffer.
+Beats are 64-bit words of ``host.protocol``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import pynq
 from pynq import DefaultHierarchy, DefaultIP
 
 from host import boards
+from host.accelerator import DEFAULT_TIMEOUT_S, Accelerator
 from host.manifest import ACCELERATOR_VLNV, Manifest
 from host.protocol import BEAT_BITS
 
@@ -66,7 +69,7 @@ class _DoubleBuffered:
     """
 
     name = "pynq"
-    timeout = 10.0
+    timeout = DEFAULT_TIMEOUT_S
 
     def _init_buffers(self):
         self._pairs = None  # [(in_buffer, out_buffer)] * 2, allocated for the largest transfer yet
@@ -153,9 +156,7 @@ class _DoubleBuffered:
     def accelerator(self):
         """A ``host.Accelerator`` on this driver (the manifest beside the bitstream / xclbin)."""
         if self._accelerator is None:
-            from host.accelerator import Accelerator
-
-            self._accelerator = Accelerator.on_backend(self._overlay_dir(), self, self.timeout)
+            self._accelerator = Accelerator(self._overlay_dir(), self, timeout=self.timeout)
         return self._accelerator
 
     def run_clip(self, clip) -> np.ndarray:
@@ -418,10 +419,3 @@ def open_alveo(directory: Path, manifest: Manifest, timeout: float, device=None)
     kernel.timeout, kernel._board_file = timeout, key
     _open.add(key)
     return kernel
-
-
-def open_backend(directory: Path, manifest: Manifest, timeout: float):
-    """The board backend the manifest calls for: Alveo (xclbin) or Zynq (bitstream)."""
-    if "xclbin" in manifest.files and "bitstream" not in manifest.files:
-        return open_alveo(directory, manifest, timeout)
-    return open_zynq(directory, manifest, timeout)

@@ -16,8 +16,10 @@ import time
 
 import numpy as np
 
+import host
 from host import sources
 from host.accelerator import Accelerator
+from host.backends import BACKENDS
 from host.cli import run_command
 from host.manifest import Manifest
 
@@ -94,9 +96,7 @@ def parse_args(argv=None):
         "--clips", type=positive_int, default=4, help="synthetic or camera clips to stream (default: 4)"
     )
     parser.add_argument("--seed", type=int, default=12345, help="seed of the synthetic clips (default: 12345)")
-    parser.add_argument(
-        "--backend", default="auto", choices=("auto", "pynq", "emulated"), help="where to run (default: auto)"
-    )
+    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="where to run (default: auto)")
     parser.add_argument("--quiet", action="store_true", help="no per-frame lines")
     for key in FRAME_SIZE:
         parser.add_argument(
@@ -173,7 +173,7 @@ def stream_clips(accelerator: Accelerator, clips, names: list, echo) -> list:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        accelerator = Accelerator(args.overlay, backend=args.backend)
+        accelerator = host.open(args.overlay, backend=args.backend)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"[stream] error: {err}", file=sys.stderr)
         return 2

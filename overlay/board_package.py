@@ -72,7 +72,7 @@ def notebooks_dir() -> Path:
 
 
 def accelerator(backend: str = "auto", board: str | None = None):
-    """``host.Accelerator`` on ``overlay_dir(board)``."""
-    from host import Accelerator
+    """``host.open``: a ``host.Accelerator`` on ``overlay_dir(board)``."""
+    import host
 
-    return Accelerator(overlay_dir(board), backend=backend)
+    return host.open(overlay_dir(board), backend=backend)

@@ -83,11 +83,11 @@ def write_expected_outputs(out_dir: Path, manifest: Manifest, model) -> Path:
     must return the same bit for bit. Added to the manifest (role ``expected_outputs``), with the
     emulator's outputs against those of ``model`` (the Keras model the overlay implements) as
     ``keras_check``; saved."""
-    from host import Accelerator
+    import host
 
     frames = manifest.frames_per_call * (EXPECTED_CALLS_STATEFUL if manifest.stateful else 1)
     inputs = np.random.default_rng(EXPECTED_SEED).uniform(0, 1, (EXPECTED_CLIPS, frames, manifest.n_features))
-    with Accelerator(out_dir, backend="emulated") as accelerator:
+    with host.open(out_dir, backend="emulated") as accelerator:
         outputs = np.stack([accelerator.run_clip(clip) for clip in inputs])
     path = out_dir / EXPECTED_OUTPUTS
     np.savez(path, inputs=inputs, outputs=outputs)

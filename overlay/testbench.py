@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from host.accelerator import EmulatedBackend
+from host.emulator import EmulatedBackend
 from host.manifest import Manifest
 from host.protocol import encode_input
 from overlay.axi_wrapper import THREADED_STREAMS, compile_top

@@ -194,7 +194,7 @@ def test_toy_family_csim_equals_reference_and_keras(io_type, tmp_path, rng):
 
 
 def test_toy_family_trains_saves_and_goes_through_the_overlay(tmp_path, rng):
-    from host import Accelerator
+    import host
     from overlay import MissingToolError, build_overlay
 
     model, layer = toy_model(4)
@@ -207,6 +207,6 @@ def test_toy_family_trains_saves_and_goes_through_the_overlay(tmp_path, rng):
     with pytest.raises(MissingToolError):
         build_overlay(tmp_path / "toy.h5", "pynq-z2", tmp_path / "overlay")
     expected, _ = hls_project.execute(layer, x[:5])
-    with Accelerator(tmp_path / "overlay", backend="emulated") as accelerator:
+    with host.open(tmp_path / "overlay", backend="emulated") as accelerator:
         emulated = np.stack([accelerator.run_clip(clip)[0] for clip in x[:5]])
     np.testing.assert_array_equal(emulated, expected)

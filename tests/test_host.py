@@ -13,6 +13,7 @@ import pytest
 from conftest import pynq_python
 
 import hls_project
+import host
 from host import Accelerator, protocol
 from host.manifest import Manifest
 
@@ -23,7 +24,7 @@ def test_emulated_whole_clip_equals_csim(overlays, tmp_path, rng):
     hls_model.compile()
     clips = rng.uniform(-3, 3, (8, 6, 24)).astype(np.float32)
     csim = np.asarray(hls_model.predict(clips)).reshape(len(clips), -1)
-    with Accelerator(overlays["clip"]["overlay"], backend="emulated") as accelerator:
+    with host.open(overlays["clip"]["overlay"], backend="emulated") as accelerator:
         emulated = np.stack([accelerator.run_clip(clip)[0] for clip in clips])
     np.testing.assert_array_equal(emulated, csim)
     assert np.max(np.abs(emulated - model.predict(clips, verbose=0))) < 0.05
@@ -33,7 +34,7 @@ def test_frame_by_frame_with_reset_follows_keras(overlays, rng):
     """Stateful overlay, one call per frame, reset between clips: follows Keras' stateful model."""
     model = overlays["frames"]["model"]
     clips = rng.uniform(-3, 3, (3, 7, 24)).astype(np.float32)
-    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as accelerator:
+    with host.open(overlays["frames"]["overlay"], backend="emulated") as accelerator:
         for clip in clips:
             outputs = accelerator.run_clip(clip)
             model.reset_states()
@@ -51,7 +52,7 @@ def test_a_clip_is_one_transfer_and_a_malformed_transfer_leaves_the_top_clean(ov
     """Several frames per DMA transfer; a transfer cut short or too long is reported by the top,
     and the next transfer gives the same answer as on a fresh top."""
     clip = rng.uniform(-3, 3, (7, 24))
-    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as accelerator:
+    with host.open(overlays["frames"]["overlay"], backend="emulated") as accelerator:
         reference = accelerator.run_clip(clip)
         assert accelerator.backend.transfers == 1 and reference.shape == (7, 3)
         manifest = accelerator.manifest
@@ -72,7 +73,7 @@ def test_a_control_word_of_zero_calls_is_served_as_one_call(overlays, rng):
     word of 0 calls is one call (the host never sends it). With the call's beats it is an ordinary
     call; a lone control beat is a call cut short (reported), and the top serves the next transfer."""
     frame = rng.uniform(-3, 3, (1, 24))
-    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as accelerator:
+    with host.open(overlays["frames"]["overlay"], backend="emulated") as accelerator:
         manifest = accelerator.manifest
         beats = protocol.encode_input(frame, manifest.input_type, 1, 24, True, manifest.in_pack_values)
         normal = accelerator.backend.transfer(beats, manifest.beats_out(1))
@@ -86,11 +87,11 @@ def test_a_control_word_of_zero_calls_is_served_as_one_call(overlays, rng):
 
 def test_two_accelerators_on_one_overlay_have_their_own_state(overlays, rng):
     clips = rng.uniform(-3, 3, (2, 5, 24))
-    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as alone:
+    with host.open(overlays["frames"]["overlay"], backend="emulated") as alone:
         expected = [alone.run_clip(clip) for clip in clips]
     with (
-        Accelerator(overlays["frames"]["overlay"], backend="emulated") as first,
-        Accelerator(overlays["frames"]["overlay"], backend="emulated") as second,
+        host.open(overlays["frames"]["overlay"], backend="emulated") as first,
+        host.open(overlays["frames"]["overlay"], backend="emulated") as second,
     ):
         first.reset(), second.reset()
         interleaved = [[], []]
@@ -105,13 +106,13 @@ def test_an_overlay_folder_is_self_contained_and_relocatable(overlays, tmp_path,
     """A copied overlay runs with the original gone (the emulator reads the weights the host
     names, from the copy), and an edited weight file is refused by its hash."""
     clip = rng.uniform(-3, 3, (6, 24))
-    with Accelerator(overlays["clip"]["overlay"], backend="emulated") as original:
+    with host.open(overlays["clip"]["overlay"], backend="emulated") as original:
         expected = original.run_clip(clip)
     shutil.copytree(overlays["clip"]["overlay"], tmp_path / "moved")
     hidden = overlays["clip"]["overlay"].with_name("hidden")
     overlays["clip"]["overlay"].rename(hidden)
     try:
-        with Accelerator(tmp_path / "moved", backend="emulated") as moved:
+        with host.open(tmp_path / "moved", backend="emulated") as moved:
             np.testing.assert_array_equal(moved.run_clip(clip), expected)
     finally:
         hidden.rename(overlays["clip"]["overlay"])
@@ -119,11 +120,11 @@ def test_an_overlay_folder_is_self_contained_and_relocatable(overlays, tmp_path,
     assert len(weights) >= 5
     weights[0].write_text(weights[0].read_text().replace("0", "1", 1))
     with pytest.raises(ValueError, match=f"{weights[0].name} does not match"):
-        Accelerator(tmp_path / "moved", backend="emulated")
+        host.open(tmp_path / "moved", backend="emulated")
 
 
 def test_returned_arrays_are_copies(overlays, rng):
-    with Accelerator(overlays["clip"]["overlay"], backend="emulated") as accelerator:
+    with host.open(overlays["clip"]["overlay"], backend="emulated") as accelerator:
         clip = rng.uniform(-1, 1, (6, 24))
         first = accelerator.run(clip)
         kept = first.copy()
@@ -137,25 +138,57 @@ def test_manifest_that_does_not_match_is_refused(overlays, tmp_path):
     library = copy / "hls/emulator/libaccel.so"
     library.write_bytes(library.read_bytes() + b"\0")
     with pytest.raises(ValueError, match="does not match"):
-        Accelerator(copy, backend="emulated")
+        host.open(copy, backend="emulated")
     (copy / "manifest.json").write_text("{}")
     with pytest.raises(ValueError, match="not a valid overlay manifest"):
-        Accelerator(copy)
+        host.open(copy)
     with pytest.raises(FileNotFoundError, match="no manifest.json"):
-        Accelerator(tmp_path)
+        host.open(tmp_path)
 
 
 def test_pynq_backend_without_a_bitstream_is_refused(overlays):
     with pytest.raises(FileNotFoundError, match="no bitstream"):
-        Accelerator(overlays["clip"]["overlay"], backend="pynq")
+        host.open(overlays["clip"]["overlay"], backend="pynq")
 
 
 def test_bad_clip_shapes(overlays):
-    with Accelerator(overlays["clip"]["overlay"], backend="emulated") as accelerator:
+    with host.open(overlays["clip"]["overlay"], backend="emulated") as accelerator:
         with pytest.raises(ValueError, match="exactly 6 frames"):
             accelerator.run_clip(np.zeros((12, 24)))
         with pytest.raises(ValueError, match="shape"):
             accelerator.run(np.zeros((6, 23)))
+
+
+def test_an_accelerator_is_handed_an_open_backend(overlays):
+    """``Accelerator`` takes a backend object; a backend's name is ``host.open``'s to choose, and
+    the error says so."""
+    overlay = overlays["clip"]["overlay"]
+    with pytest.raises(TypeError, match=r"host.open\(.*backend='emulated'\) chooses and opens one"):
+        Accelerator(overlay, "emulated")
+    with host.open(overlay, backend="emulated") as opened:
+        again = Accelerator(overlay, opened.backend, timeout=2)
+        assert again.manifest == opened.manifest and again.timeout == 2.0
+        np.testing.assert_array_equal(again.run_clip(np.ones((6, 24))), opened.run_clip(np.ones((6, 24))))
+
+
+def test_the_accelerator_imports_no_backend():
+    """No import circle: ``host.accelerator`` imports no backend module (not even lazily);
+    ``host.backends`` chooses and opens one, ``host.pynq_driver`` builds an accelerator on itself."""
+    import ast
+
+    root = Path(host.__file__).parent
+
+    def imported(name: str) -> set:
+        tree = ast.parse((root / f"{name}.py").read_text())
+        found = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        return found
+
+    assert not imported("accelerator") & {"host.backends", "host.emulator", "host.pynq_driver"}
+    assert "host.accelerator" in imported("pynq_driver") and "host.backends" not in imported("pynq_driver")
+    assert "host.pynq_driver" in imported("backends")
 
 
 def test_host_never_imports_tensorflow():
@@ -226,7 +259,7 @@ def test_stream_cli_errors(overlays, tmp_path):
 
 @pytest.mark.parametrize("name", ["clip", "frames"])
 def test_pynq_backend_through_the_real_pynq_driver(overlays, name):
-    """host.Accelerator(backend='pynq') on pynq 3.1.2's Overlay/allocate/DMA with a mock board."""
+    """host.open(folder, backend='pynq') on pynq 3.1.2's Overlay/allocate/DMA with a mock board."""
     script = Path(__file__).parent / "pynq_mock" / "check_pynq_backend.py"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     result = subprocess.run(
@@ -243,7 +276,7 @@ def test_stream_keeps_the_state_across_blocks(overlays, rng, block):
     """A long clip streamed in blocks (two transfers in flight) equals the whole clip in one
     transfer: the state runs on across blocks, and only the first transfer resets it."""
     clip = rng.uniform(-3, 3, (23, 24))
-    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as accelerator:
+    with host.open(overlays["frames"]["overlay"], backend="emulated") as accelerator:
         whole = accelerator.run_clip(clip)
         transfers = accelerator.backend.transfers
         streamed = accelerator.stream(clip, block=block)
@@ -256,7 +289,7 @@ def test_stream_keeps_the_state_across_blocks(overlays, rng, block):
 
 def test_stream_of_whole_clip_calls_equals_run_clip(overlays, rng):
     clips = rng.uniform(-3, 3, (5, 6, 24))
-    with Accelerator(overlays["clip"]["overlay"], backend="emulated") as accelerator:
+    with host.open(overlays["clip"]["overlay"], backend="emulated") as accelerator:
         expected = np.stack([accelerator.run_clip(clip)[0] for clip in clips])
         streamed = accelerator.stream(clips.reshape(-1, 24), block=2)
         np.testing.assert_array_equal(streamed, expected)
@@ -271,7 +304,7 @@ def test_stream_of_whole_clip_calls_equals_run_clip(overlays, rng):
 def test_a_failed_transfer_resets_the_next_one(overlays, rng):
     """A transfer that raises leaves the state unknown: the next one carries the reset."""
     clip = rng.uniform(-3, 3, (4, 24))
-    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as accelerator:
+    with host.open(overlays["frames"]["overlay"], backend="emulated") as accelerator:
         expected = accelerator.run_clip(clip)
         accelerator.run(clip[:1])
         backend, transfer = accelerator.backend, accelerator.backend.transfer
@@ -287,10 +320,10 @@ def test_a_failed_transfer_resets_the_next_one(overlays, rng):
 
 
 def test_auto_says_when_it_chooses_the_emulator(overlays, capsys):
-    with Accelerator(overlays["clip"]["overlay"]) as accelerator:
+    with host.open(overlays["clip"]["overlay"]) as accelerator:
         assert accelerator.backend.name == "emulated"
     assert "on the emulator (backend='emulated')" in capsys.readouterr().err
-    with Accelerator(overlays["clip"]["overlay"], backend="emulated"):
+    with host.open(overlays["clip"]["overlay"], backend="emulated"):
         pass
     assert capsys.readouterr().err == ""
 
@@ -298,10 +331,10 @@ def test_auto_says_when_it_chooses_the_emulator(overlays, capsys):
 def test_an_overlay_for_another_board_or_model_is_refused(overlays):
     overlay = overlays["clip"]["overlay"]
     with pytest.raises(ValueError, match="built for board 'pynq-z2', not 'zcu102'"):
-        Accelerator(overlay, backend="emulated", board="zcu102")
+        host.open(overlay, backend="emulated", board="zcu102")
     with pytest.raises(ValueError, match="built from another model"):
-        Accelerator(overlay, backend="emulated", model=overlays["frames"]["root"] / "model.h5")
-    with Accelerator(overlay, backend="emulated", board="pynq-z2", model=overlays["clip"]["root"] / "model.h5"):
+        host.open(overlay, backend="emulated", model=overlays["frames"]["root"] / "model.h5")
+    with host.open(overlay, backend="emulated", board="pynq-z2", model=overlays["clip"]["root"] / "model.h5"):
         pass
 
 
@@ -314,9 +347,9 @@ def test_the_board_backend_without_pynq_names_it(overlays, tmp_path):
     manifest.add_file("bitstream", copy, copy / "accelerator.bit")
     manifest.save(copy)
     with pytest.raises(RuntimeError, match="needs the 'pynq' package"):
-        Accelerator(copy, backend="pynq")
+        host.open(copy, backend="pynq")
     with pytest.raises(ValueError, match="backend must be one of"):
-        Accelerator(copy, backend="zynq")
+        host.open(copy, backend="zynq")
 
 
 def test_stream_benchmark_counts_every_output_against_its_reference(overlays):
@@ -324,7 +357,7 @@ def test_stream_benchmark_counts_every_output_against_its_reference(overlays):
     the one-transfer reference, and a single changed value is caught."""
     from benchmarks.stream_frames import frame_blocks, measure
 
-    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as accelerator:
+    with host.open(overlays["frames"]["overlay"], backend="emulated") as accelerator:
         reference = accelerator.run_clip(np.concatenate(list(frame_blocks(300, 64))))
         row = measure(accelerator, reference, 300, block=16)
         assert (row["outputs"], row["mismatched_blocks"], row["transfers"]) == (300, 0, 19)

@@ -162,7 +162,7 @@ def test_paper_shapes_build_for_pynq_z2(name, tmp_path, rng):
     the margin at any folding (BRAM: TT's buffers and recurrent ROM take more than 90% of it, HT's
     and FDHT's more than all of it), so the default build refuses each with the numbers and
     --force builds it."""
-    from host import Accelerator
+    import host
     from overlay import MissingToolError, build_overlay
 
     layer_class, modes, ranks = PAPER_SHAPES[name]
@@ -175,7 +175,7 @@ def test_paper_shapes_build_for_pynq_z2(name, tmp_path, rng):
     assert warnings_in_our_code(tmp_path / "overlay") == []
     clip = rng.uniform(0, 1, (2, 57_600)).astype(np.float32)
     expected, _ = hls_project.execute(layer, clip[None])
-    with Accelerator(tmp_path / "overlay", backend="emulated") as accelerator:
+    with host.open(tmp_path / "overlay", backend="emulated") as accelerator:
         assert accelerator.manifest.io_type == "io_stream"
         assert accelerator.manifest.estimate["fits"] is False
         np.testing.assert_array_equal(accelerator.run_clip(clip), expected)
@@ -347,7 +347,7 @@ def test_two_overlays_in_one_process_keep_their_statics_apart(overlays, tmp_path
     buffers) must stay apart when both emulator libraries are loaded in one process."""
     from qkeras import QDense, quantized_bits
 
-    from host import Accelerator
+    import host
     from overlay import MissingToolError, build_overlay
 
     model, layer = family_model(models.HTLSTM, 4, [2, 3, 4], [2, 2, 2], ht_ranks=[3, 2, 3, 4, 1], **quantizers("w12"))
@@ -362,8 +362,8 @@ def test_two_overlays_in_one_process_keep_their_statics_apart(overlays, tmp_path
     hls_model.compile()
     csim = np.asarray(hls_model.predict(clips)).reshape(len(clips), -1)
     with (
-        Accelerator(overlays["clip"]["overlay"], backend="emulated") as tt_accelerator,
-        Accelerator(tmp_path / "overlay", backend="emulated") as accelerator,
+        host.open(overlays["clip"]["overlay"], backend="emulated") as tt_accelerator,
+        host.open(tmp_path / "overlay", backend="emulated") as accelerator,
     ):
         tt_before = tt_accelerator.run_clip(np.ones((6, 24)))
         emulated = np.stack([accelerator.run_clip(clip)[0] for clip in clips])

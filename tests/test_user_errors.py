@@ -16,6 +16,7 @@ import pytest
 from conftest import small_classifier
 
 import hls_project
+import host
 from host import Accelerator, Manifest
 
 
@@ -73,7 +74,7 @@ def test_an_edited_manifest_is_refused(overlays, tmp_path, edit):
     overlay = _copy(overlays, tmp_path, "frames")
     _edit_json(overlay, edit)
     with pytest.raises(ValueError, match=rf"{re.escape(str(overlay / 'manifest.json'))} (was edited|has no content)"):
-        Accelerator(overlay, backend="emulated")
+        host.open(overlay, backend="emulated")
     _assert_refused(_stream(overlay), "manifest.json")
 
 
@@ -161,7 +162,7 @@ def test_stream_a_video_through_a_whole_clip_overlay(overlays, tmp_path):
 
 
 def test_run_clip_without_frames(overlays):
-    with Accelerator(overlays["frames"]["overlay"], backend="emulated") as accelerator:
+    with host.open(overlays["frames"]["overlay"], backend="emulated") as accelerator:
         with pytest.raises(ValueError, match="at least one frame"):
             accelerator.run_clip(np.zeros((0, 24)))
 

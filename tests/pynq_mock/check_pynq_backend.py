@@ -1,4 +1,4 @@
-"""Run ``host.Accelerator(backend="pynq")`` and our pynq drivers through the real pynq 3.1.2 stack
+"""Run ``host.open(folder, backend="pynq")`` and our pynq drivers through the real pynq 3.1.2 stack
 on mock boards (``mock_board.py``).
 
 Run with the pynq environment (``.venv-pynq``, see requirements.txt here), never TensorFlow's:
@@ -30,7 +30,7 @@ from pynq.buffer import PynqBuffer
 from pynq.pl_server import xclbin_parser
 from pynq.pl_server.xclbin_parser import XclBin
 
-from host import Accelerator
+import host
 from host.manifest import Manifest
 from host.protocol import CONTROL_RESET
 from host.pynq_driver import AlveoKernel, LSTMAcceleratorHierarchy
@@ -71,12 +71,12 @@ def check_zynq(check: Checks, overlay_dir: Path, tmp: Path, clips, long_clip, em
     board = board_copy(overlay_dir, tmp / "zynq")
     manifest = Manifest.load(board)
     device = zynq_device(board)
-    with Accelerator(board, backend="pynq") as on_board:
+    with host.open(board, backend="pynq") as on_board:
         hierarchy = on_board.backend
         check.expect("Overlay hands back our DefaultHierarchy", isinstance(hierarchy, LSTMAcceleratorHierarchy))
         device.dma_base = hierarchy.dma.mmio.base_addr
         board_out = [on_board.run_clip(clip) for clip in clips]
-        check.raises("a second open is refused", RuntimeError, "already open", lambda: Accelerator(board, "pynq"))
+        check.raises("a second open is refused", RuntimeError, "already open", lambda: host.open(board, "pynq"))
         calls = clips.shape[1] // manifest.frames_per_call
         expected_moves = [(manifest.beats_in(calls), manifest.beats_out(calls))] * len(clips)
         check.expect("one DMA transfer per clip", device.beats_moved == expected_moves, str(device.beats_moved[:3]))
@@ -132,7 +132,7 @@ def check_zynq(check: Checks, overlay_dir: Path, tmp: Path, clips, long_clip, em
         "a .hwh without our IP is refused",
         RuntimeError,
         "no hierarchy holding our accelerator top",
-        lambda: Accelerator(plain, "pynq"),
+        lambda: host.open(plain, "pynq"),
     )
     no_dma = board_copy(
         overlay_dir,
@@ -146,7 +146,7 @@ def check_zynq(check: Checks, overlay_dir: Path, tmp: Path, clips, long_clip, em
     )
     zynq_device(no_dma)
     check.raises(
-        "a .hwh without the AXI DMA is refused", RuntimeError, "AXI DMAs: none", lambda: Accelerator(no_dma, "pynq")
+        "a .hwh without the AXI DMA is refused", RuntimeError, "AXI DMAs: none", lambda: host.open(no_dma, "pynq")
     )
     other = board_copy(overlay_dir, tmp / "zcu102", board="zcu102")
     zynq_device(other)
@@ -154,7 +154,7 @@ def check_zynq(check: Checks, overlay_dir: Path, tmp: Path, clips, long_clip, em
         "a bitstream for another board is refused",
         ValueError,
         "built for another board",
-        lambda: Accelerator(other, "pynq"),
+        lambda: host.open(other, "pynq"),
     )
 
 
@@ -169,11 +169,11 @@ def check_alveo(check: Checks, overlay_dir: Path, tmp: Path, clips, long_clip, e
         "an xclbin without our kernel is refused",
         RuntimeError,
         "has no krnl_rtl kernel",
-        lambda: Accelerator(board, "pynq"),
+        lambda: host.open(board, "pynq"),
     )
     xclbin_parser.XclBin = lambda path: SimpleNamespace(ip_dict={"krnl_rtl_1": device.kernel_description()})
     try:  # the mock's kernel stands in for the xclbin's metadata
-        accelerator = Accelerator(board, backend="pynq", timeout=1.0)
+        accelerator = host.open(board, backend="pynq", timeout=1.0)
     finally:
         xclbin_parser.XclBin = XclBin
     kernel = accelerator.backend
@@ -221,7 +221,7 @@ def main(overlay_dir: str) -> int:
     frames = manifest.frames_per_call * (3 if manifest.stateful else 1)
     clips = rng.uniform(-2, 2, (4, frames, manifest.n_features))
     long_clip = rng.uniform(-2, 2, (manifest.frames_per_call * 7, manifest.n_features))
-    with Accelerator(overlay_dir, backend="emulated") as emulated:
+    with host.open(overlay_dir, backend="emulated") as emulated:
         expected = {"clips": [emulated.run_clip(clip) for clip in clips], "stream": emulated.stream(long_clip, block=3)}
         if manifest.stateful:  # state runs on across blocks: the blocked stream equals one transfer
             check.expect(

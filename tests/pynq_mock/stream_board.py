@@ -18,8 +18,8 @@ import numpy as np
 from check_pynq_backend import zynq_device
 from mock_board import board_copy
 
+import host
 from benchmarks.stream_frames import measure
-from host import Accelerator
 
 
 def main(overlay: str, reference: str, n_frames: str, block: str) -> int:
@@ -27,7 +27,7 @@ def main(overlay: str, reference: str, n_frames: str, block: str) -> int:
         board = board_copy(Path(overlay), Path(tmp))
         device = zynq_device(board)
         device.events.enabled = False
-        with Accelerator(board, backend="pynq") as accelerator:
+        with host.open(board, backend="pynq") as accelerator:
             device.dma_base = accelerator.backend.dma.mmio.base_addr
             row = measure(accelerator, np.load(reference), int(n_frames), int(block))
     row["backend"] = "pynq mock-Zynq"
