@@ -14,6 +14,7 @@ import hls_project
 from host import boards
 from overlay import explore
 from overlay.estimate import estimate_network
+from overlay.explore import schedule
 
 REPORTS = Path(__file__).parent / "data" / "hls4ml_reports" / "Vivado"
 BOARD = "pynq-z2"
@@ -48,7 +49,7 @@ def tiny_sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("explore")
     points = explore.sweep_points("tt_lstm", [2], [0, 1], [8], REUSE_FACTORS, BOARD, TASK)
     workers_keras = {}
-    dask_client = explore.dask_client
+    dask_client = schedule.dask_client  # where explore.explore looks it up
 
     @contextlib.contextmanager
     def recording_client(*args, **kwargs):
@@ -56,11 +57,11 @@ def tiny_sweep(tmp_path_factory):
             yield client
             workers_keras.update(client.run(keras_package))
 
-    explore.dask_client = recording_client
+    schedule.dask_client = recording_client
     try:
         records = explore.explore(points, out)
     finally:
-        explore.dask_client = dask_client
+        schedule.dask_client = dask_client
     return points, out, records, workers_keras
 
 
@@ -134,7 +135,7 @@ def test_a_second_run_computes_nothing(tiny_sweep, monkeypatch):
     def no_cluster(*args, **kwargs):
         raise AssertionError("a resumed sweep with nothing to do started a cluster")
 
-    monkeypatch.setattr(explore, "dask_client", no_cluster)
+    monkeypatch.setattr(schedule, "dask_client", no_cluster)
     again = explore.explore(points, out)
     assert again == records
     assert (out / explore.RESULTS_NAME).read_text() == before
