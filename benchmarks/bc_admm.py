@@ -16,8 +16,6 @@ and parameters; writes ``bc_admm.json`` and ``bc_admm.png``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -26,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.run import table  # noqa: E402
+from benchmarks.run import add_admm_arguments, save_results, table, training_command  # noqa: E402
 
 METHODS = ("admm", "scratch", "project")
 
@@ -35,34 +33,21 @@ def run(args) -> list:
     import tensorflow as tf
     from qkeras import quantized_bits
 
-    from models.admm import ADMMConfig, compress, hard_projection
-    from models.train import (
-        CLASSIFIER_QUANTIZER,
-        build_classifier,
-        build_dense_classifier,
-        fit,
-        load_data,
-        quantizer_kwargs,
-    )
+    from benchmarks.run import admm_config, dense_baseline
+    from models.admm import compress, hard_projection
+    from models.train import CLASSIFIER_QUANTIZER, build_classifier, fit, quantizer_kwargs
 
     admm_epochs = args.iterations * args.epochs_per_iteration
     budget = args.dense_epochs + admm_epochs + args.finetune_epochs
-    config = ADMMConfig(
-        iterations=args.iterations,
-        epochs_per_iteration=args.epochs_per_iteration,
-        rho=args.rho,
-        rho_growth=args.rho_growth,
-    )
+    config = admm_config(args)
     head = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1)
     results = {(method, k): [] for k in args.block_sizes for method in METHODS}
     params, residuals = {}, {k: [] for k in args.block_sizes}
     dense_accuracies = []
     for seed in range(args.seeds):
-        x, y, x_test, y_test, description = load_data("synthetic", args.clips, seed, args.frames, 16, 16, 1)
-        classes, n_features = len(description["class_names"]), x.shape[-1]
-        tf.keras.utils.set_random_seed(seed)
-        dense = build_dense_classifier(x.shape[1], n_features, classes, args.units)
-        dense_accuracies.append(fit(dense, x, y, x_test, y_test, args.dense_epochs, 32, 5e-3, f"dense seed {seed}"))
+        (x, y, x_test, y_test), classes, dense, dense_accuracy = dense_baseline(args, seed)
+        n_features = x.shape[-1]
+        dense_accuracies.append(dense_accuracy)
         for k in args.block_sizes:
             label = f"k={k} seed {seed}"
             tf.keras.utils.set_random_seed(seed)
@@ -103,12 +88,9 @@ def run(args) -> list:
 
 
 def plot(rows, path: Path) -> None:
-    import matplotlib
+    from benchmarks.run import save_figure, subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = subplots(figsize=(6, 4))
     for method in METHODS:
         points = [r for r in rows if r["method"] == method]
         axis.errorbar(
@@ -124,33 +106,15 @@ def plot(rows, path: Path) -> None:
     axis.set_ylabel("held-out accuracy")
     axis.set_title("Block-circulant LSTM, same epochs: ADMM vs scratch vs projection")
     axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    save_figure(figure, path)
 
 
 def main(argv=None) -> int:
-    import warnings
-
-    from models.admm import INITIALIZER_WARNING
-    from models.quiet import quiet_imports
-
-    quiet_imports()
-    warnings.filterwarnings("ignore", message=INITIALIZER_WARNING)  # heads built from a Dense's config
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="build/bench", help="folder for bc_admm.json and bc_admm.png")
+    parser = training_command(__doc__, "bc_admm.json and bc_admm.png")
     parser.add_argument(
         "--block-sizes", type=int, nargs="+", default=[4, 8, 16], help="input block sizes (recurrent: min(k, units))"
     )
-    parser.add_argument("--seeds", type=int, default=2, help="seeds per configuration")
-    parser.add_argument("--clips", type=int, default=800, help="synthetic clips (train + held-out)")
-    parser.add_argument("--frames", type=int, default=8, help="frames per clip")
-    parser.add_argument("--units", type=int, default=16, help="LSTM hidden units")
-    parser.add_argument("--dense-epochs", type=int, default=5, help="dense epochs before ADMM / projection")
-    parser.add_argument("--iterations", type=int, default=4, help="ADMM iterations")
-    parser.add_argument("--epochs-per-iteration", type=int, default=1, help="epochs between ADMM updates")
-    parser.add_argument("--finetune-epochs", type=int, default=6, help="epochs after ADMM's hard projection")
-    parser.add_argument("--rho", type=float, default=0.005, help="ADMM's first penalty")
-    parser.add_argument("--rho-growth", type=float, default=3.0, help="rho's factor per iteration")
+    add_admm_arguments(parser, "dense epochs before ADMM / projection")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     rows, dense_row, budget = run(args)
@@ -179,15 +143,8 @@ def main(argv=None) -> int:
             ]
         ],
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    settings = {key: value for key, value in vars(args).items() if key != "out"}
-    (out / "bc_admm.json").write_text(
-        json.dumps({"settings": settings, "epochs_per_method": budget, "rows": rows, "dense": dense_row}, indent=2)
-        + "\n"
-    )
-    plot(rows, out / "bc_admm.png")
-    print(f"written: {out / 'bc_admm.json'}, {out / 'bc_admm.png'} ({time.perf_counter() - start:.0f} s)")
+    results = {"epochs_per_method": budget, "rows": rows, "dense": dense_row}
+    save_results(args, "bc_admm", results, lambda path: plot(rows, path), start)
     return 0
 
 

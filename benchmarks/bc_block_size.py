@@ -13,8 +13,6 @@ estimate comes from our schedules, not from a tool run. Writes ``bc_block_size.j
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import tempfile
 import time
@@ -24,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.run import table  # noqa: E402
+from benchmarks.run import add_admm_arguments, save_results, table, training_command  # noqa: E402
 
 BOARD = "pynq-z2"
 
@@ -61,26 +59,19 @@ def run(args) -> list:
     import tensorflow as tf
     from qkeras import quantized_bits
 
-    from models.admm import ADMMConfig, compress
+    from benchmarks.run import admm_config, dense_baseline
+    from models.admm import compress
     from models.bc_lstm import bc_lstm_cost
-    from models.train import CLASSIFIER_QUANTIZER, build_dense_classifier, fit, load_data, quantizer_kwargs
+    from models.train import CLASSIFIER_QUANTIZER, quantizer_kwargs
 
-    config = ADMMConfig(
-        iterations=args.iterations,
-        epochs_per_iteration=args.epochs_per_iteration,
-        rho=args.rho,
-        rho_growth=args.rho_growth,
-    )
+    config = admm_config(args)
     head = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1)
     accuracies = {k: [] for k in args.block_sizes}
     hardware = {}
     with tempfile.TemporaryDirectory() as scratch:
         for seed in range(args.seeds):
-            x, y, x_test, y_test, description = load_data("synthetic", args.clips, seed, args.frames, 16, 16, 1)
-            classes, n_features = len(description["class_names"]), x.shape[-1]
-            tf.keras.utils.set_random_seed(seed)
-            dense = build_dense_classifier(x.shape[1], n_features, classes, args.units)
-            fit(dense, x, y, x_test, y_test, args.dense_epochs, 32, 5e-3, f"dense seed {seed}")
+            (x, y, x_test, y_test), _, dense, _ = dense_baseline(args, seed)
+            n_features = x.shape[-1]
             for k in args.block_sizes:
                 tf.keras.utils.set_random_seed(seed)
                 result = compress(
@@ -110,13 +101,10 @@ def run(args) -> list:
 
 
 def plot(rows, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from benchmarks.run import save_figure, subplots
 
     ks = [r["block_size"] for r in rows]
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
+    figure, (top, bottom) = subplots(2, 1, figsize=(6, 6), sharex=True)
     top.errorbar(ks, [r["accuracy_mean"] for r in rows], yerr=[r["accuracy_std"] for r in rows], marker="o", capsize=3)
     top.set_ylabel("held-out accuracy")
     top.set_title("Block-circulant LSTM (ADMM + fine-tune), synthetic video")
@@ -129,20 +117,11 @@ def plot(rows, path: Path) -> None:
     bottom.set_yscale("log")
     bottom.set_xlabel("block size k (recurrent: min(k, units))")
     bottom.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    save_figure(figure, path)
 
 
 def main(argv=None) -> int:
-    import warnings
-
-    from models.admm import INITIALIZER_WARNING
-    from models.quiet import quiet_imports
-
-    quiet_imports()
-    warnings.filterwarnings("ignore", message=INITIALIZER_WARNING)  # heads built from a Dense's config
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="build/bench", help="folder for bc_block_size.json and .png")
+    parser = training_command(__doc__, "bc_block_size.json and .png", "seeds per block size")
     parser.add_argument(
         "--block-sizes",
         type=int,
@@ -150,16 +129,7 @@ def main(argv=None) -> int:
         default=[1, 2, 4, 8, 16],
         help="input block sizes (past --units, padding wastes MACs)",
     )
-    parser.add_argument("--seeds", type=int, default=2, help="seeds per block size")
-    parser.add_argument("--clips", type=int, default=800, help="synthetic clips (train + held-out)")
-    parser.add_argument("--frames", type=int, default=8, help="frames per clip")
-    parser.add_argument("--units", type=int, default=16, help="LSTM hidden units")
-    parser.add_argument("--dense-epochs", type=int, default=5, help="dense epochs before ADMM")
-    parser.add_argument("--iterations", type=int, default=4, help="ADMM iterations")
-    parser.add_argument("--epochs-per-iteration", type=int, default=1, help="epochs between ADMM updates")
-    parser.add_argument("--finetune-epochs", type=int, default=6, help="epochs after the hard projection")
-    parser.add_argument("--rho", type=float, default=0.005, help="ADMM's first penalty")
-    parser.add_argument("--rho-growth", type=float, default=3.0, help="rho's factor per iteration")
+    add_admm_arguments(parser)
     parser.add_argument("--reuse-factor", type=int, default=16, help="LSTM reuse factor of the hardware estimate")
     args = parser.parse_args(argv)
     start = time.perf_counter()
@@ -185,12 +155,7 @@ def main(argv=None) -> int:
             for r in rows
         ],
     )  # fmt: skip
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    settings = {key: value for key, value in vars(args).items() if key != "out"}
-    (out / "bc_block_size.json").write_text(json.dumps({"settings": settings, "rows": rows}, indent=2) + "\n")
-    plot(rows, out / "bc_block_size.png")
-    print(f"written: {out / 'bc_block_size.json'}, {out / 'bc_block_size.png'} ({time.perf_counter() - start:.0f} s)")
+    save_results(args, "bc_block_size", {"rows": rows}, lambda path: plot(rows, path), start)
     return 0
 
 

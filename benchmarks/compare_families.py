@@ -8,7 +8,6 @@ data set in the UCF11 layout instead.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -16,6 +15,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+
+from benchmarks.run import argument_parser, output_folder  # noqa: E402
 
 RANKS = [2, 4]  # inner ranks swept for every registered family
 
@@ -55,12 +56,9 @@ def run(args) -> list:
 
 
 def plot(rows, path: Path, title: str = "Synthetic video, mean and spread over seeds") -> None:
-    import matplotlib
+    from benchmarks.run import save_figure, subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = subplots(figsize=(6, 4))
     for family in dict.fromkeys(r["family"] for r in rows):
         points = [r for r in rows if r["family"] == family]
         x, y = [r["params"] for r in points], [r["accuracy_mean"] for r in points]
@@ -70,21 +68,18 @@ def plot(rows, path: Path, title: str = "Synthetic video, mean and spread over s
     axis.set_ylabel("held-out accuracy")
     axis.set_title(title)
     axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    save_figure(figure, path)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="build/bench")
+    parser = argument_parser(__doc__)
     parser.add_argument("--data", default="synthetic")
     parser.add_argument("--clips", type=int, default=1200)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args)
     rows = run(args)
     print(f"\n{'model':>16} {'parameters':>11} {'held-out accuracy':>20}")
     for r in rows:

@@ -15,7 +15,6 @@ tool results, tests/data/hls4ml_reports), with the error per resource. Writes
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.run import table  # noqa: E402
+from benchmarks.run import argument_parser, output_folder, table  # noqa: E402
 
 PAPER = {  # constructor arguments after units=256 (57,600 features per frame)
     "tt_lstm": dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], tt_ranks=[1, 4, 4, 4, 1]),
@@ -174,8 +173,7 @@ def board_rows(name: str, model, board: str, scratch: Path) -> tuple:
 def main(argv=None) -> int:
     from host import boards
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", default="build/bench", help="folder for estimate_boards.json")
+    parser = argument_parser(__doc__, "estimate_boards.json", description=__doc__)
     args = parser.parse_args(argv)
     rows, results = [], []
     with tempfile.TemporaryDirectory() as scratch:
@@ -231,8 +229,7 @@ def main(argv=None) -> int:
         ],
     )
     table("Published anchors (../shared/REFERENCE.md; not comparable one to one)", ["work", "figure"], PUBLISHED)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args)
     (out / "estimate_boards.json").write_text(json.dumps({"boards": results, "calibration": calibrated}, indent=1))
     print(f"\nwritten: {out / 'estimate_boards.json'}")
     return 0

@@ -20,7 +20,6 @@ hundred frames per family.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
@@ -166,18 +165,16 @@ def run_family(family: str, n_frames: int, workdir, seed: int = 0, quantizers=No
 def main(argv=None) -> int:
     from tqdm import tqdm
 
-    from benchmarks.run import table
+    from benchmarks.run import argument_parser, output_folder, table
     from models.families import project_families
     from models.quiet import quiet_imports
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--frames", type=int, default=100_000)
-    parser.add_argument("--out", default="build/bench")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     quiet_imports()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args)
     rows = []
     with tempfile.TemporaryDirectory(prefix="long-stream-") as tmp:
         for family in tqdm(list(project_families()), desc="long streams", unit="family", ascii=True):

@@ -19,7 +19,6 @@ kernel quantizer's width. Prints the table, writes ``rbs_sparsity.json`` and ``r
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.run import table  # noqa: E402
+from benchmarks.run import dense_baseline, save_results, table, training_command  # noqa: E402
 
 DEFAULT_PAIRS = ("0.75/0.95", "0.9/0.5", "0.9/0.95")
 SUBJECT = "rbs_lstm"
@@ -74,15 +73,7 @@ def run(args) -> tuple:
 
     from models.families import project_families
     from models.pruning import PruningConfig, compress, memory_bits
-    from models.train import (
-        CLASSIFIER_QUANTIZER,
-        DENSE_BASELINE,
-        build_classifier,
-        build_dense_classifier,
-        fit,
-        load_data,
-        quantizer_kwargs,
-    )
+    from models.train import CLASSIFIER_QUANTIZER, DENSE_BASELINE, build_classifier, fit, quantizer_kwargs
 
     quantizers = quantizer_kwargs()
     head = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1)
@@ -97,13 +88,8 @@ def run(args) -> tuple:
     references = {}
     dense_accuracies, dense_params = [], None
     for seed in range(args.seeds):
-        x, y, x_test, y_test, description = load_data(
-            "synthetic", args.clips, seed, args.frames, args.size, args.size, 1
-        )
-        classes = len(description["class_names"])
-        tf.keras.utils.set_random_seed(seed)
-        dense = build_dense_classifier(x.shape[1], n_in, classes, units)
-        dense_accuracies.append(fit(dense, x, y, x_test, y_test, args.dense_epochs, 32, 5e-3, f"dense seed {seed}"))
+        (x, y, x_test, y_test), classes, dense, dense_accuracy = dense_baseline(args, seed, args.size)
+        dense_accuracies.append(dense_accuracy)
         dense_params = dense.get_layer(DENSE_BASELINE).count_params()
         for c in configs:
             kind, r_x, r_h = c
@@ -167,12 +153,9 @@ def run(args) -> tuple:
 
 
 def plot(rows, dense_row, path: Path) -> None:
-    import matplotlib
+    from benchmarks.run import save_figure, subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    figure, axis = subplots(figsize=(7, 4.5))
     groups = [("dual ratio", "o"), ("single ratio", "s")]
     for method, marker in groups:
         points = [r for r in rows if r["method"] == method]
@@ -199,30 +182,17 @@ def plot(rows, dense_row, path: Path) -> None:
     axis.set_ylabel("held-out accuracy")
     axis.set_title("Synthetic video: row-balanced pruning, dual vs single ratio")
     axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    save_figure(figure, path)
 
 
 def main(argv=None) -> int:
-    import warnings
-
-    from models.admm import INITIALIZER_WARNING
-    from models.quiet import quiet_imports
-
-    quiet_imports()
-    warnings.filterwarnings("ignore", message=INITIALIZER_WARNING)  # heads built from a Dense's config
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="build/bench", help="folder for rbs_sparsity.json and rbs_sparsity.png")
+    parser = training_command(__doc__, "rbs_sparsity.json and rbs_sparsity.png")
     parser.add_argument(
         "--pairs", type=pair, nargs="+", default=[pair(p) for p in DEFAULT_PAIRS], help="input/recurrent ratios"
     )
-    parser.add_argument("--seeds", type=int, default=2, help="seeds per configuration")
     parser.add_argument("--reference-seeds", type=int, default=1, help="seeds of the other families (0: none)")
     parser.add_argument("--rank", type=int, default=4, help="inner rank (block size) of the other families")
-    parser.add_argument("--clips", type=int, default=800, help="synthetic clips (train + held-out)")
-    parser.add_argument("--frames", type=int, default=8, help="frames per clip")
     parser.add_argument("--size", type=int, default=16, help="frame height and width")
-    parser.add_argument("--units", type=int, default=16, help="LSTM hidden units")
     parser.add_argument("--dense-epochs", type=int, default=8, help="dense epochs before pruning")
     parser.add_argument("--steps", type=int, default=3, help="pruning steps (mask updates) to the targets")
     parser.add_argument("--epochs-per-step", type=int, default=1, help="epochs between mask updates")
@@ -260,15 +230,8 @@ def main(argv=None) -> int:
             for r in [*rows, dense_row]
         ],
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    settings = {key: value for key, value in vars(args).items() if key != "out"}
-    (out / "rbs_sparsity.json").write_text(
-        json.dumps({"settings": settings, "epochs_per_model": budget, "rows": rows, "dense": dense_row}, indent=2)
-        + "\n"
-    )
-    plot(rows, dense_row, out / "rbs_sparsity.png")
-    print(f"written: {out / 'rbs_sparsity.json'}, {out / 'rbs_sparsity.png'} ({time.perf_counter() - start:.0f} s)")
+    results = {"epochs_per_model": budget, "rows": rows, "dense": dense_row}
+    save_results(args, "rbs_sparsity", results, lambda path: plot(rows, dense_row, path), start)
     return 0
 
 

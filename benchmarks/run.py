@@ -6,6 +6,11 @@
 3. C-simulation cost measured here: convert + g++ compile + predict, TT-LSTM vs Keras LSTM, at
    the same input size, as ratios. No FPGA resource or latency number is printed: those need
    Vivado HLS (``python -m overlay build`` on a machine with it).
+
+It also holds what the other benchmarks' ``main`` share: ``table``, the command line
+(``argument_parser``, ``training_command``, ``add_admm_arguments``), ``--out`` and the results
+(``output_folder``, ``save_results``), the figures (``subplots``, ``save_figure``), and the training
+benchmarks' dense LSTM per seed (``dense_baseline``) and ADMM schedule (``admm_config``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,113 @@ def table(title, header, rows):
         print("  " + "  ".join(str(x).rjust(w) for x, w in zip(row, widths, strict=True)))
 
 
+# -- what every benchmark's main shares: its command line, its output folder, its results ----------
+OUT = "build/bench"  # where ``make bench`` writes (--out)
+
+
+def argument_parser(doc: str, outputs: str | None = None, **options) -> argparse.ArgumentParser:
+    """A benchmark's command line: the first paragraph of ``doc`` (its module docstring) as the
+    description, and ``--out`` (default ``OUT``; ``outputs``: what it writes there). ``options``
+    go to ``argparse.ArgumentParser`` (a ``description`` of their own wins)."""
+    parser = argparse.ArgumentParser(**{"description": doc.split("\n\n")[0], **options})
+    parser.add_argument("--out", default=OUT, help=f"folder for {outputs}" if outputs else None)
+    return parser
+
+
+def output_folder(args) -> Path:
+    """``--out``, made if missing."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def save_results(args, name: str, results: dict, plot, start: float | None = None) -> None:
+    """``OUT/<name>.json`` (``results`` after ``settings``: every argument but ``--out``) and
+    ``OUT/<name>.png`` (``plot(path)``); prints both, and the seconds since ``start`` when given."""
+    out = output_folder(args)
+    settings = {key: value for key, value in vars(args).items() if key != "out"}
+    (out / f"{name}.json").write_text(json.dumps({"settings": settings, **results}, indent=2) + "\n")
+    plot(out / f"{name}.png")
+    elapsed = "" if start is None else f" ({time.perf_counter() - start:.0f} s)"
+    print(f"written: {out / f'{name}.json'}, {out / f'{name}.png'}{elapsed}")
+
+
+def subplots(*args, **kwargs):
+    """``matplotlib.pyplot.subplots`` on the Agg backend (files only, no display): ``(figure, axes)``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
+def save_figure(figure, path: Path) -> None:
+    """``figure`` laid out tight, written to ``path`` at 120 dpi."""
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+# -- the benchmarks that train on synthetic video: a dense LSTM per seed, then compressed ones -----
+def training_command(doc: str, outputs: str, seeds: str = "seeds per configuration") -> argparse.ArgumentParser:
+    """The start of a training benchmark's ``main``: TensorFlow's and QKeras' import messages off
+    (``models.quiet``) and the warning of heads built from a Dense's config ignored
+    (``models.admm.INITIALIZER_WARNING``); returns ``argument_parser(doc, outputs)`` with the
+    synthetic task's ``--seeds`` (help ``seeds``), ``--clips``, ``--frames`` and ``--units``."""
+    import warnings
+
+    from models.admm import INITIALIZER_WARNING
+    from models.quiet import quiet_imports
+
+    quiet_imports()
+    warnings.filterwarnings("ignore", message=INITIALIZER_WARNING)
+    parser = argument_parser(doc, outputs)
+    parser.add_argument("--seeds", type=int, default=2, help=seeds)
+    parser.add_argument("--clips", type=int, default=800, help="synthetic clips (train + held-out)")
+    parser.add_argument("--frames", type=int, default=8, help="frames per clip")
+    parser.add_argument("--units", type=int, default=16, help="LSTM hidden units")
+    return parser
+
+
+def add_admm_arguments(parser, dense_epochs: str = "dense epochs before ADMM") -> None:
+    """The dense epochs (help ``dense_epochs``) and ADMM's schedule (``admm_config``)."""
+    parser.add_argument("--dense-epochs", type=int, default=5, help=dense_epochs)
+    parser.add_argument("--iterations", type=int, default=4, help="ADMM iterations")
+    parser.add_argument("--epochs-per-iteration", type=int, default=1, help="epochs between ADMM updates")
+    parser.add_argument("--finetune-epochs", type=int, default=6, help="epochs after ADMM's hard projection")
+    parser.add_argument("--rho", type=float, default=0.005, help="ADMM's first penalty")
+    parser.add_argument("--rho-growth", type=float, default=3.0, help="rho's factor per iteration")
+
+
+def admm_config(args):
+    """``models.admm.ADMMConfig`` of ``add_admm_arguments``' options."""
+    from models.admm import ADMMConfig
+
+    return ADMMConfig(
+        iterations=args.iterations,
+        epochs_per_iteration=args.epochs_per_iteration,
+        rho=args.rho,
+        rho_growth=args.rho_growth,
+    )
+
+
+def dense_baseline(args, seed: int, size: int = 16) -> tuple:
+    """The synthetic split of ``seed`` (``size`` x ``size`` grey frames) and a dense LSTM classifier
+    trained on it for ``--dense-epochs`` (seeded): ``((x, y, x_test, y_test), classes, model,
+    held-out accuracy)``."""
+    import tensorflow as tf
+
+    from models.train import build_dense_classifier, fit, load_data
+
+    x, y, x_test, y_test, description = load_data("synthetic", args.clips, seed, args.frames, size, size, 1)
+    classes = len(description["class_names"])
+    tf.keras.utils.set_random_seed(seed)
+    dense = build_dense_classifier(x.shape[1], x.shape[-1], classes, args.units)
+    accuracy = fit(dense, x, y, x_test, y_test, args.dense_epochs, 32, 5e-3, f"dense seed {seed}")
+    return (x, y, x_test, y_test), classes, dense, accuracy
+
+
+# -- make bench's own part ----------------------------------------------------------------------
 def toy_quantizers():
     """The weight quantizers both layers share (stock hls4ml fails to compile a QLSTM that also
     has a state_quantizer: its accumulator type then mismatches in nnet_recurrent.h)."""
@@ -167,13 +279,11 @@ def csim_cost(workdir: Path, n_in: int, units: int) -> list:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="build/bench")
+    parser = argument_parser(__doc__)
     parser.add_argument("--n-in", type=int, default=4096)
     parser.add_argument("--units", type=int, default=64)
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args)
     with tempfile.TemporaryDirectory() as tmp:
         results = {
             "exactness": exactness(Path(tmp)),

@@ -20,7 +20,6 @@ Importable with NumPy only (the pynq side reuses ``frame_blocks`` and ``measure`
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -183,8 +182,9 @@ def print_table(rows: list) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="build/bench")
+    from benchmarks.run import argument_parser, output_folder
+
+    parser = argument_parser(__doc__)
     parser.add_argument("--frames", type=int, default=100_000)
     parser.add_argument("--block", type=int, default=64, help="model calls per DMA transfer (default: 64)")
     args = parser.parse_args(argv)
@@ -192,8 +192,7 @@ def main(argv=None) -> int:
 
     import host
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         print("[stream_frames] building the frame-by-frame overlay (emulator; no Vivado)", flush=True)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from benchmarks.estimate_boards import PAPER  # noqa: E402
-from benchmarks.run import table  # noqa: E402
+from benchmarks.run import argument_parser, output_folder, save_results, table  # noqa: E402
 
 HEIGHT, WIDTH, CHANNELS, UNITS = 120, 160, 3, 256  # UCF11 frames as the papers feed them
 BOARD = "pynq-z2"
@@ -166,10 +165,7 @@ def main(argv=None) -> int:
     from models.train import at_least, data_source, positive_float
 
     quiet_imports()
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    parser.add_argument("--out", default="build/bench")
+    parser = argument_parser(__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", type=data_source, default="synthetic", help="'synthetic' or a UCF11-layout folder")
     parser.add_argument("--families", nargs="+", default=None, help="families to train (default: every one)")
     parser.add_argument(
@@ -189,8 +185,7 @@ def main(argv=None) -> int:
     unknown = sorted(set(args.families or ()) - set(project_families()))
     if unknown:
         parser.error(f"--families: unknown {', '.join(unknown)} (known: {', '.join(project_families())})")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(args)  # before the training: an --out that cannot be made fails now
     start = time.perf_counter()
     rows = run(args)
     minutes = (time.perf_counter() - start) / 60
@@ -220,12 +215,8 @@ def main(argv=None) -> int:
         ["model", "parameters", "held-out accuracy", "training accuracy", f"frames/s on {BOARD} (est.)"],
         cells,
     )
-    settings = {key: value for key, value in vars(args).items() if key != "out"}
-    (out / "ucf11_families.json").write_text(
-        json.dumps({"settings": settings, "minutes": minutes, "rows": rows}, indent=2) + "\n"
-    )
-    plot(rows, out / "ucf11_families.png", title=f"UCF11 input size, {args.data}: mean and spread over seeds")
-    print(f"written: {out / 'ucf11_families.json'}, {out / 'ucf11_families.png'}")
+    title = f"UCF11 input size, {args.data}: mean and spread over seeds"
+    save_results(args, "ucf11_families", {"minutes": minutes, "rows": rows}, lambda path: plot(rows, path, title=title))
     return 0
 
 
