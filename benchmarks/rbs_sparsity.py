@@ -35,7 +35,7 @@ SUBJECT = "rbs_lstm"
 
 def pair(text: str) -> tuple:
     """An argparse type: ``input/recurrent`` sparsity ratios, each in [0, 1)."""
-    from models.pruning import sparsity_ratio
+    from host.argument_types import sparsity_ratio
 
     parts = text.split("/")
     if len(parts) != 2:

@@ -160,27 +160,30 @@ def run(args) -> list:
 
 def main(argv=None) -> int:
     from benchmarks.compare_families import plot
+    from host.argument_types import integer_at_least, positive_float
     from models.families import project_families
     from models.quiet import quiet_imports
-    from models.train import at_least, data_source, positive_float
+    from models.train import data_source
 
     quiet_imports()
     parser = argument_parser(__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", type=data_source, default="synthetic", help="'synthetic' or a UCF11-layout folder")
     parser.add_argument("--families", nargs="+", default=None, help="families to train (default: every one)")
     parser.add_argument(
-        "--clips", type=at_least(8), default=800, help="synthetic clips, train + held-out (100 per class)"
+        "--clips", type=integer_at_least(8), default=800, help="synthetic clips, train + held-out (100 per class)"
     )
-    parser.add_argument("--classes", type=at_least(2), default=8, help="synthetic motion classes")
-    parser.add_argument("--frames", type=at_least(2), default=4, help="frames per clip")
-    parser.add_argument("--distractors", type=at_least(0), default=0, help="random-walk blobs per synthetic clip")
+    parser.add_argument("--classes", type=integer_at_least(2), default=8, help="synthetic motion classes")
+    parser.add_argument("--frames", type=integer_at_least(2), default=4, help="frames per clip")
+    parser.add_argument(
+        "--distractors", type=integer_at_least(0), default=0, help="random-walk blobs per synthetic clip"
+    )
     parser.add_argument("--noise", type=float, default=0.1, help="synthetic pixel noise (std)")
     parser.add_argument("--footage-strength", type=float, default=0.15, help="weight of the real background video")
     parser.add_argument("--no-footage", action="store_true", help="synthetic clips on a dark background")
-    parser.add_argument("--epochs", type=at_least(1), default=10)
-    parser.add_argument("--batch-size", type=at_least(1), default=32)
+    parser.add_argument("--epochs", type=integer_at_least(1), default=10)
+    parser.add_argument("--batch-size", type=integer_at_least(1), default=32)
     parser.add_argument("--learning-rate", type=positive_float, default=1e-3)
-    parser.add_argument("--seeds", type=at_least(1), default=3)
+    parser.add_argument("--seeds", type=integer_at_least(1), default=3)
     args = parser.parse_args(argv)
     unknown = sorted(set(args.families or ()) - set(project_families()))
     if unknown:

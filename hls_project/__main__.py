@@ -13,6 +13,7 @@ import sys
 from math import isqrt
 from pathlib import Path
 
+from host.argument_types import integer_at_least
 from host.cli import run_command
 
 
@@ -89,24 +90,19 @@ def profile_command(args) -> int:
     return 1 if report.overflowing else 0
 
 
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hls_project", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     prof = commands.add_parser("profile", help="overflow and precision of every kernel variable on calibration data")
     prof.add_argument("--model", required=True, help="a .h5 or .keras model with family layers")
     prof.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder root/<class>/<clip>")
-    prof.add_argument("--clips", type=positive, default=64, help="calibration clips (default 64)")
-    prof.add_argument("--frames", type=positive, default=None, help="frames per clip (default: 16, whole calls)")
+    prof.add_argument("--clips", type=integer_at_least(1), default=64, help="calibration clips (default 64)")
+    prof.add_argument(
+        "--frames", type=integer_at_least(1), default=None, help="frames per clip (default: 16, whole calls)"
+    )
     prof.add_argument("--seed", type=int, default=0, help="seed of the synthetic clips")
-    prof.add_argument("--height", type=positive, default=None)
-    prof.add_argument("--width", type=positive, default=None)
+    prof.add_argument("--height", type=integer_at_least(1), default=None)
+    prof.add_argument("--width", type=integer_at_least(1), default=None)
     prof.add_argument("--channels", type=int, choices=(1, 3), default=None)
     prof.add_argument("--out", default="build/profile/profile.json", help="the JSON report")
     return parser

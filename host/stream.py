@@ -19,6 +19,7 @@ import numpy as np
 import host
 from host import sources
 from host.accelerator import Accelerator
+from host.argument_types import integer_at_least
 from host.backends import BACKENDS
 from host.cli import run_command
 from host.manifest import Manifest
@@ -73,17 +74,6 @@ def stream_clip(accelerator: Accelerator, clip: np.ndarray, class_names: list, e
     return outputs, predicted, len(clip) / max(elapsed, 1e-9)
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m host.stream", description=__doc__.split("\n\n")[0])
     parser.add_argument("--overlay", required=True, help="directory written by 'python -m overlay build'")
@@ -93,14 +83,16 @@ def parse_args(argv=None):
     source.add_argument("--folder", metavar="DIR", help="a data set folder DIR/<class>/[<group>/]<clip>.avi|mp4")
     source.add_argument("--camera", metavar="N", type=int, help="OpenCV camera index N (e.g. 0 for /dev/video0)")
     parser.add_argument(
-        "--clips", type=positive_int, default=4, help="synthetic or camera clips to stream (default: 4)"
+        "--clips", type=integer_at_least(1), default=4, help="synthetic or camera clips to stream (default: 4)"
     )
     parser.add_argument("--seed", type=int, default=12345, help="seed of the synthetic clips (default: 12345)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS, help="where to run (default: auto)")
     parser.add_argument("--quiet", action="store_true", help="no per-frame lines")
     for key in FRAME_SIZE:
         parser.add_argument(
-            f"--{key}", type=positive_int, help=f"frame {key} (default: the manifest's, from the model's training)"
+            f"--{key}",
+            type=integer_at_least(1),
+            help=f"frame {key} (default: the manifest's, from the model's training)",
         )
     return parser.parse_args(argv)
 

@@ -432,13 +432,8 @@ def compress(
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m models.admm`` (the data options are ``models.train``'s)."""
-    from models.train import add_task_arguments, at_least, data_source, positive_float
-
-    def at_least_one_float(text: str) -> float:
-        value = positive_float(text)
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-        return value
+    from host.argument_types import float_at_least, integer_at_least, positive_float
+    from models.train import add_task_arguments, data_source
 
     defaults = ADMMConfig()
     parser = argparse.ArgumentParser(
@@ -450,32 +445,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", type=data_source, default="synthetic", help="'synthetic' or a folder root/<class>/<clip>.avi|mp4"
     )
     parser.add_argument("--out", default="build/admm", help="folder for the models (.h5) and train_report.json")
-    parser.add_argument("--block-size", type=at_least(1), default=8, help="circulant block size of the kernel")
+    parser.add_argument("--block-size", type=integer_at_least(1), default=8, help="circulant block size of the kernel")
     parser.add_argument(
-        "--recurrent-block-size", type=at_least(1), default=None, help="of the recurrent kernel (default: --block-size)"
+        "--recurrent-block-size",
+        type=integer_at_least(1),
+        default=None,
+        help="of the recurrent kernel (default: --block-size)",
     )
     add_task_arguments(parser)
-    parser.add_argument("--epochs", type=at_least(1), default=10, help="epochs of the dense LSTM before ADMM")
-    parser.add_argument("--iterations", type=at_least(1), default=defaults.iterations, help="ADMM iterations")
+    parser.add_argument("--epochs", type=integer_at_least(1), default=10, help="epochs of the dense LSTM before ADMM")
+    parser.add_argument("--iterations", type=integer_at_least(1), default=defaults.iterations, help="ADMM iterations")
     parser.add_argument(
-        "--epochs-per-iteration", type=at_least(1), default=defaults.epochs_per_iteration, help="epochs between updates"
+        "--epochs-per-iteration",
+        type=integer_at_least(1),
+        default=defaults.epochs_per_iteration,
+        help="epochs between updates",
     )
     parser.add_argument("--rho", type=positive_float, default=defaults.rho, help="penalty of the first iteration")
     parser.add_argument(
-        "--rho-growth", type=at_least_one_float, default=defaults.rho_growth, help="rho's factor per iteration"
+        "--rho-growth", type=float_at_least(1), default=defaults.rho_growth, help="rho's factor per iteration"
     )
     parser.add_argument(
-        "--patience", type=at_least(1), default=defaults.patience, help="iterations the residual may grow in a row"
+        "--patience",
+        type=integer_at_least(1),
+        default=defaults.patience,
+        help="iterations the residual may grow in a row",
     )
     parser.add_argument(
-        "--growth-limit", type=at_least_one_float, default=defaults.growth_limit, help="largest residual / its start"
+        "--growth-limit", type=float_at_least(1), default=defaults.growth_limit, help="largest residual / its start"
     )
-    parser.add_argument("--finetune-epochs", type=at_least(1), default=10, help="epochs of the block-circulant model")
-    parser.add_argument("--batch-size", type=at_least(1), default=defaults.batch_size, help="clips per training step")
+    parser.add_argument(
+        "--finetune-epochs", type=integer_at_least(1), default=10, help="epochs of the block-circulant model"
+    )
+    parser.add_argument(
+        "--batch-size", type=integer_at_least(1), default=defaults.batch_size, help="clips per training step"
+    )
     parser.add_argument(
         "--learning-rate", type=positive_float, default=defaults.learning_rate, help="Adam's learning rate"
     )
-    parser.add_argument("--seed", type=at_least(0), default=0, help="seed of the data, split and initial weights")
+    parser.add_argument(
+        "--seed", type=integer_at_least(0), default=0, help="seed of the data, split and initial weights"
+    )
     return parser
 
 

@@ -545,37 +545,13 @@ def sensitivity(
     return result
 
 
-# -- writing ------------------------------------------------------------------------------------
-
-
 # -- command line -------------------------------------------------------------------------------
-
-
-def sparsity_ratio(text: str) -> float:
-    """An argparse type: a sparsity ratio in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a sparsity ratio in [0, 1), got {text!r}") from None
-    if not (math.isfinite(value) and 0 <= value < 1):
-        raise argparse.ArgumentTypeError(f"must be a sparsity ratio in [0, 1), got {text}")
-    return value
-
-
-def tolerance_value(text: str) -> float:
-    """An argparse type: an accuracy difference in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an accuracy difference in [0, 1], got {text!r}") from None
-    if not (math.isfinite(value) and 0 <= value <= 1):
-        raise argparse.ArgumentTypeError(f"must be an accuracy difference in [0, 1], got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m models.pruning`` (the data options are ``models.train``'s)."""
-    from models.train import add_task_arguments, at_least, data_source, positive_float
+    from host.argument_types import accuracy_difference, integer_at_least, positive_float, sparsity_ratio
+    from models.train import add_task_arguments, data_source
 
     defaults = PruningConfig()
     parser = argparse.ArgumentParser(
@@ -593,28 +569,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sweep", action="store_true", help="choose both ratios by the sensitivity sweep")
     parser.add_argument(
-        "--tolerance", type=tolerance_value, default=0.02, help="--sweep: largest estimated accuracy loss"
+        "--tolerance", type=accuracy_difference, default=0.02, help="--sweep: largest estimated accuracy loss"
     )
     parser.add_argument(
         "--ratios", type=sparsity_ratio, nargs="+", default=list(DEFAULT_RATIOS), help="--sweep: the grid of ratios"
     )
-    parser.add_argument("--sweep-epochs", type=at_least(2), default=2, help="--sweep: epochs per ratio and matrix")
-    add_task_arguments(parser)
-    parser.add_argument("--epochs", type=at_least(1), default=10, help="epochs of the dense LSTM before pruning")
-    parser.add_argument("--steps", type=at_least(1), default=defaults.steps, help="mask updates to the targets")
     parser.add_argument(
-        "--epochs-per-step", type=at_least(1), default=defaults.epochs_per_step, help="epochs between mask updates"
+        "--sweep-epochs", type=integer_at_least(2), default=2, help="--sweep: epochs per ratio and matrix"
+    )
+    add_task_arguments(parser)
+    parser.add_argument(
+        "--epochs", type=integer_at_least(1), default=10, help="epochs of the dense LSTM before pruning"
+    )
+    parser.add_argument("--steps", type=integer_at_least(1), default=defaults.steps, help="mask updates to the targets")
+    parser.add_argument(
+        "--epochs-per-step",
+        type=integer_at_least(1),
+        default=defaults.epochs_per_step,
+        help="epochs between mask updates",
     )
     parser.add_argument(
-        "--hold-epochs", type=at_least(1), default=defaults.hold_epochs, help="epochs at the targets, masks kept"
+        "--hold-epochs",
+        type=integer_at_least(1),
+        default=defaults.hold_epochs,
+        help="epochs at the targets, masks kept",
     )
     parser.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule, help="tfmot schedule")
-    parser.add_argument("--finetune-epochs", type=at_least(0), default=5, help="epochs of the converted model")
-    parser.add_argument("--batch-size", type=at_least(1), default=defaults.batch_size, help="clips per training step")
+    parser.add_argument("--finetune-epochs", type=integer_at_least(0), default=5, help="epochs of the converted model")
+    parser.add_argument(
+        "--batch-size", type=integer_at_least(1), default=defaults.batch_size, help="clips per training step"
+    )
     parser.add_argument(
         "--learning-rate", type=positive_float, default=defaults.learning_rate, help="Adam's learning rate"
     )
-    parser.add_argument("--seed", type=at_least(0), default=0, help="seed of the data, split and initial weights")
+    parser.add_argument(
+        "--seed", type=integer_at_least(0), default=0, help="seed of the data, split and initial weights"
+    )
     return parser
 
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from host.argument_types import integer_at_least, positive_float
 from host.cli import run_command
 from host.manifest import sha256_of
 
@@ -254,32 +254,6 @@ def train(args) -> dict:
     return report
 
 
-def at_least(minimum: int):
-    """An argparse type: an integer >= ``minimum``."""
-
-    def integer(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return integer
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
 def data_source(text: str) -> str:
     """An argparse type: 'synthetic', or a folder holding at least two class folders."""
     if text == "synthetic":
@@ -320,12 +294,12 @@ def dense_report_entry(out, dense, accuracy: float) -> dict:
 
 def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     """The task's options (clips, frame size, units), shared by every training command line."""
-    parser.add_argument("--clips", type=at_least(2), default=2400, help="synthetic clips (train + held-out)")
-    parser.add_argument("--frames", type=at_least(2), default=8, help="frames per clip")
-    parser.add_argument("--height", type=at_least(4), default=16, help="frame height in pixels")
-    parser.add_argument("--width", type=at_least(4), default=16, help="frame width in pixels")
+    parser.add_argument("--clips", type=integer_at_least(2), default=2400, help="synthetic clips (train + held-out)")
+    parser.add_argument("--frames", type=integer_at_least(2), default=8, help="frames per clip")
+    parser.add_argument("--height", type=integer_at_least(4), default=16, help="frame height in pixels")
+    parser.add_argument("--width", type=integer_at_least(4), default=16, help="frame width in pixels")
     parser.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 (grey) or 3 (RGB)")
-    parser.add_argument("--units", type=at_least(1), default=16, help="LSTM hidden units")
+    parser.add_argument("--units", type=integer_at_least(1), default=16, help="LSTM hidden units")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -344,13 +318,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_task_arguments(parser)
     parser.add_argument(
-        "--modes", type=at_least(1), default=4, help="modes per dimension of the decomposed map (TT cores, HT leaves)"
+        "--modes",
+        type=integer_at_least(1),
+        default=4,
+        help="modes per dimension of the decomposed map (TT cores, HT leaves)",
     )
-    parser.add_argument("--rank", type=at_least(1), default=4, help="every inner rank of the decomposition")
-    parser.add_argument("--epochs", type=at_least(1), default=30, help="training epochs")
-    parser.add_argument("--batch-size", type=at_least(1), default=32, help="clips per training step")
+    parser.add_argument("--rank", type=integer_at_least(1), default=4, help="every inner rank of the decomposition")
+    parser.add_argument("--epochs", type=integer_at_least(1), default=30, help="training epochs")
+    parser.add_argument("--batch-size", type=integer_at_least(1), default=32, help="clips per training step")
     parser.add_argument("--learning-rate", type=positive_float, default=5e-3, help="Adam's learning rate")
-    parser.add_argument("--seed", type=at_least(0), default=0, help="seed of the data, split and initial weights")
+    parser.add_argument(
+        "--seed", type=integer_at_least(0), default=0, help="seed of the data, split and initial weights"
+    )
     return parser
 
 

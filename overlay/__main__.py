@@ -3,6 +3,7 @@
 import argparse
 import sys
 
+from host.argument_types import integer_at_least, positive_float
 from host.boards import BOARDS
 from host.cli import run_command
 from overlay.build import main_build, main_collect
@@ -16,16 +17,6 @@ def margin_argument(text: str) -> dict:
         return parse_margin(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err).removeprefix("--margin: ")) from None
-
-
-def positive_fps(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"frames/s must be a positive number, got {text}")
-    return value
 
 
 TARGET_HELP = (
@@ -72,7 +63,7 @@ def parse_args(argv=None):
         default=None,
         help="every LSTM stage at this reuse factor (an expert override of the folding pass; see --target-fps)",
     )
-    build.add_argument("--target-fps", type=positive_fps, default=None, help=TARGET_HELP)
+    build.add_argument("--target-fps", type=positive_float, default=None, help=TARGET_HELP)
     build.add_argument(
         "--head-reuse-factor",
         type=int,
@@ -99,7 +90,7 @@ def parse_args(argv=None):
     estimate.add_argument(
         "--reuse-factor", type=int, default=None, help="every LSTM stage at this reuse factor (expert override)"
     )
-    estimate.add_argument("--target-fps", type=positive_fps, default=None, help=TARGET_HELP)
+    estimate.add_argument("--target-fps", type=positive_float, default=None, help=TARGET_HELP)
     estimate.add_argument("--head-reuse-factor", type=int, default=None, help="of the stock dense layers")
     estimate.add_argument("--margin", type=margin_argument, default=None, help=MARGIN_HELP)
     estimate.add_argument(
@@ -116,7 +107,7 @@ def parse_args(argv=None):
 
 def add_explore_parser(commands) -> None:
     """``explore``: the design-space sweep of ``overlay.explore`` (its options and defaults)."""
-    from models.train import add_task_arguments, at_least, data_source, positive_float
+    from models.train import add_task_arguments, data_source
 
     explore = commands.add_parser(
         "explore",
@@ -137,27 +128,35 @@ def add_explore_parser(commands) -> None:
     )
     explore.add_argument("--out", default="build/explore", help="folder for results.jsonl, front.*, points/")
     explore.add_argument(
-        "--modes", type=at_least(1), nargs="+", default=[2, 4], help="n_modes values of the family's for_task"
+        "--modes", type=integer_at_least(1), nargs="+", default=[2, 4], help="n_modes values of the family's for_task"
     )
     explore.add_argument(
-        "--ranks", type=at_least(1), nargs="+", default=[2, 4], help="rank values of the family's for_task"
+        "--ranks", type=integer_at_least(1), nargs="+", default=[2, 4], help="rank values of the family's for_task"
     )
-    explore.add_argument("--weight-bits", type=at_least(3), nargs="+", default=[8, 10], help="weight precisions")
     explore.add_argument(
-        "--reuse-factors", type=at_least(1), nargs="+", default=[1, 4, 16, 64], help="LSTM reuse factors estimated"
+        "--weight-bits", type=integer_at_least(3), nargs="+", default=[8, 10], help="weight precisions"
+    )
+    explore.add_argument(
+        "--reuse-factors",
+        type=integer_at_least(1),
+        nargs="+",
+        default=[1, 4, 16, 64],
+        help="LSTM reuse factors estimated",
     )
     add_task_arguments(explore)
     explore.set_defaults(clips=800)
-    explore.add_argument("--epochs", type=at_least(1), default=5, help="training epochs per point")
-    explore.add_argument("--batch-size", type=at_least(1), default=32, help="clips per training step")
+    explore.add_argument("--epochs", type=integer_at_least(1), default=5, help="training epochs per point")
+    explore.add_argument("--batch-size", type=integer_at_least(1), default=32, help="clips per training step")
     explore.add_argument("--learning-rate", type=positive_float, default=5e-3, help="Adam's learning rate")
-    explore.add_argument("--seed", type=at_least(0), default=0, help="seed of the data, split and initial weights")
+    explore.add_argument(
+        "--seed", type=integer_at_least(0), default=0, help="seed of the data, split and initial weights"
+    )
     explore.add_argument(
         "--scheduler",
         default=None,
         help="address of an existing Dask scheduler, e.g. tcp://host:8786 (None: a LocalCluster)",
     )
-    explore.add_argument("--workers", type=at_least(1), default=2, help="LocalCluster worker processes")
+    explore.add_argument("--workers", type=integer_at_least(1), default=2, help="LocalCluster worker processes")
     explore.add_argument(
         "--synthesize",
         action="store_true",
