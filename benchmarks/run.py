@@ -91,11 +91,11 @@ def save_figure(figure, path: Path) -> None:
 def training_command(doc: str, outputs: str, seeds: str = "seeds per configuration") -> argparse.ArgumentParser:
     """The start of a training benchmark's ``main``: TensorFlow's and QKeras' import messages off
     (``models.quiet``) and the warning of heads built from a Dense's config ignored
-    (``models.admm.INITIALIZER_WARNING``); returns ``argument_parser(doc, outputs)`` with the
+    (``models.classifier_surgery.INITIALIZER_WARNING``); returns ``argument_parser(doc, outputs)`` with the
     synthetic task's ``--seeds`` (help ``seeds``), ``--clips``, ``--frames`` and ``--units``."""
     import warnings
 
-    from models.admm import INITIALIZER_WARNING
+    from models.classifier_surgery import INITIALIZER_WARNING
     from models.quiet import quiet_imports
 
     quiet_imports()

@@ -1,5 +1,7 @@
 """``python -m models.admm``: ADMM training of a dense LSTM classifier towards a block-circulant one (E-RNN).
 
+The classifier is one Keras ``LSTM`` or QKeras ``QLSTM`` right after the input, then a head
+(``models.classifier_surgery`` finds them and rebuilds the classifier around the new layer).
 E-RNN (HPCA 2019) trains the block-circulant structure in as a constraint: minimise the task loss
 ``f(W)`` over the LSTM's kernel and recurrent kernel subject to ``W`` block-circulant (the set
 ``S``). ADMM splits it with a copy ``Z`` of the weights that lives in ``S`` and a scaled dual
@@ -24,7 +26,7 @@ residual.
 
 Then the structure is fixed (E-RNN's "masked retraining"): ``BlockCirculantLSTM.from_dense`` of the
 final ``W`` (the hard projection), the layers after the LSTM rebuilt with the same weights (a
-plain ``Dense`` becomes a ``QDense`` when ``head_quantizer`` is given), and ordinary training of
+plain ``Dense`` becomes a ``QDense`` when ``head_quantizer`` is given; ``replace_lstm``), and ordinary training of
 that model, which keeps the structure because it is built into the layer. With the quantizers of
 ``models.train`` (what the CLI uses) the result is quantization-aware and goes straight into
 ``hls_project.convert``.
@@ -43,7 +45,6 @@ import json
 import math
 import sys
 import warnings
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,7 @@ import numpy as np
 
 from host.cli import run_command
 from models.circulant import BCShape, bc_project, bc_to_dense
+from models.classifier_surgery import INITIALIZER_WARNING, dense_weights, replace_lstm, trainable_copy
 
 
 class ADMMDivergedError(RuntimeError):
@@ -112,48 +114,8 @@ class ADMMResult:
     run: ADMMRun
 
 
-# Keras warns when it serializes a tf_keras initializer (QKeras imports tf_keras, so a Keras layer's
-# initializers are its objects); harmless here: copies get their weights set right after.
-INITIALIZER_WARNING = r"The `keras.initializers.serialize\(\)` API should only be used"
-
-
-@contextmanager
-def _copying_configs():
-    """Without ``INITIALIZER_WARNING``: the copies made here never run their initializers."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=INITIALIZER_WARNING)
-        yield
-
-
-def lstm_layer(model):
-    """The one ``tf.keras.layers.LSTM`` of ``model`` (a ValueError otherwise)."""
-    import tensorflow as tf
-
-    found = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.LSTM)]
-    if len(found) != 1:
-        raise ValueError(f"model '{model.name}' must have exactly one Keras LSTM layer, it has {len(found)}")
-    return found[0]
-
-
-def head_layers(model, lstm) -> list:
-    """The layers after ``lstm``, which must come right after the input (a chain)."""
-    layers = list(model.layers)
-    index = layers.index(lstm)
-    if index != 1:
-        raise ValueError(f"model '{model.name}': the LSTM must be the first layer after the input")
-    return layers[index + 1 :]
-
-
-def dense_weights(lstm) -> tuple:
-    """``(kernel, recurrent_kernel, bias)`` of a Keras LSTM as float64 (zero bias if it has none)."""
-    weights = [np.asarray(w, np.float64) for w in lstm.get_weights()]
-    if len(weights) == 2:
-        weights.append(np.zeros(weights[1].shape[1]))
-    return tuple(weights)
-
-
 def shapes_for(lstm, block_size, recurrent_block_size=None) -> tuple:
-    """``(kernel BCShape, recurrent BCShape)`` of a Keras LSTM (``recurrent_block_size``: default ``block_size``)."""
+    """``(kernel BCShape, recurrent BCShape)`` of an LSTM layer (``recurrent_block_size``: default ``block_size``)."""
     kernel, recurrent, _ = dense_weights(lstm)
     units = recurrent.shape[0]
     recurrent_block_size = block_size if recurrent_block_size is None else recurrent_block_size
@@ -290,32 +252,22 @@ def _admm_callback(lstm, shapes, config: ADMMConfig, history: list, validation):
 def admm(
     model, x, y, block_size, recurrent_block_size=None, config: ADMMConfig | None = None, validation=None, label="admm"
 ) -> ADMMRun:
-    """ADMM from a trained dense classifier (one Keras LSTM right after the input, then a head).
+    """ADMM from a trained classifier (one Keras ``LSTM`` or QKeras ``QLSTM`` right after the input, then a head).
 
     ``model`` is not changed: ADMM trains a copy. ``validation``: ``(x, y)`` held out, for the
     history's ``structured_accuracy`` (the float model with ``W`` replaced by ``Z``). Raises
     ``ADMMDivergedError`` (see the module docstring) and ValueError for block sizes the
     matrices cannot take.
     """
-    import tensorflow as tf
-
-    from models.train import ProgressBar
+    from models.train import ProgressBar, compile_classifier
 
     config = config or ADMMConfig()
-    shapes = shapes_for(lstm_layer(model), block_size, recurrent_block_size)
-    with _copying_configs():
-        copy = tf.keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    lstm = lstm_layer(copy)
-    head_layers(copy, lstm)
+    copy, lstm = trainable_copy(model)
+    shapes = shapes_for(lstm, block_size, recurrent_block_size)
     history: list = []
     updates = _admm_callback(lstm, shapes, config, history, validation)
     copy.add_loss(updates.penalty)
-    copy.compile(
-        optimizer=tf.keras.optimizers.Adam(config.learning_rate),
-        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    compile_classifier(copy, config.learning_rate)
     epochs = config.iterations * config.epochs_per_iteration
     copy.fit(
         x,
@@ -349,46 +301,8 @@ def hard_projection(
     """
     from models.bc_lstm import BlockCirculantLSTM
 
-    lstm = lstm_layer(model)
-    head_layers(model, lstm)
-    kernel, recurrent_kernel, bias = dense_weights(lstm) if weights is None else weights
-    with _copying_configs():
-        lstm_config = lstm.get_config()
-    options = {key: lstm_config[key] for key in ("activation", "recurrent_activation", "return_sequences")}
-    layer, error = BlockCirculantLSTM.from_dense(
-        kernel,
-        recurrent_kernel,
-        bias,
-        block_size,
-        block_size if recurrent_block_size is None else recurrent_block_size,
-        name=name,
-        **options,
-        **(quantizers or {}),
-    )
-    return rebuild_classifier(model, lstm, layer, head_quantizer, name), error
-
-
-def rebuild_classifier(model, lstm, layer, head_quantizer=None, name="bc_lstm"):
-    """``model`` with its recurrent layer ``lstm`` replaced by ``layer`` (built): the input as
-    before, then ``layer``, then the layers after ``lstm`` with their weights, a ``Dense``
-    becoming a ``QDense`` quantized by ``head_quantizer`` when one is given."""
-    import tensorflow as tf
-    from qkeras import QDense
-
-    head = head_layers(model, lstm)
-    with _copying_configs():
-        head_configs = [old.get_config() for old in head]
-    inputs = tf.keras.Input(model.input_shape[1:], name=model.layers[0].name)
-    outputs = layer(inputs)
-    for old, config in zip(head, head_configs, strict=True):
-        layer_class = type(old)
-        if head_quantizer is not None and layer_class is tf.keras.layers.Dense:
-            layer_class = QDense
-            config.update(kernel_quantizer=head_quantizer, bias_quantizer=head_quantizer)
-        new = layer_class.from_config(config)
-        outputs = new(outputs)
-        new.set_weights(old.get_weights())
-    return tf.keras.Model(inputs, outputs, name=f"{name}_classifier")
+    structure = {"block_size": block_size, "recurrent_block_size": recurrent_block_size}
+    return replace_lstm(model, BlockCirculantLSTM, structure, weights, quantizers, head_quantizer, name)
 
 
 def compress(

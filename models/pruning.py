@@ -19,7 +19,7 @@ input, then a head) and:
    masks are per tensor or per block), so the masks are this module's callback;
 2. **converts** (``to_row_balanced``): ``RowBalancedSparseLSTM.from_dense`` of the pruned
    matrices (with the quantizers given, ``models.train.quantizer_kwargs()`` in the CLI) and the
-   head with the same weights (``models.admm.rebuild_classifier``), then an ordinary fine-tune:
+   head with the same weights (``models.classifier_surgery.replace_lstm``), then an ordinary fine-tune:
    the structure is in the layer, so training keeps it. ``compress`` does 1 and 2.
 
 **Sensitivity sweep** (``sensitivity``): each matrix pruned alone (the other dense) to every ratio
@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from host.cli import run_command
-from models.admm import INITIALIZER_WARNING, _copying_configs, dense_weights, head_layers, rebuild_classifier
+from models.classifier_surgery import INITIALIZER_WARNING, dense_weights, lstm_layer, replace_lstm, trainable_copy
 from models.row_balanced import RBShape, check_sparsity, rb_prune
 
 SCHEDULES = ("polynomial", "constant")
@@ -121,20 +121,6 @@ class PruningResult:
     pruned_accuracy: float  # the float pruned model before conversion
     conversion_error: float  # relative error of from_dense on the pruned matrices (0 when masks match)
     run: PruningRun
-
-
-# -- the model ----------------------------------------------------------------------------------
-
-
-def lstm_layer(model):
-    """The one Keras ``LSTM`` or QKeras ``QLSTM`` of ``model`` (a ValueError otherwise)."""
-    import tensorflow as tf
-    from qkeras import QLSTM
-
-    found = [layer for layer in model.layers if isinstance(layer, (tf.keras.layers.LSTM, QLSTM))]
-    if len(found) != 1:
-        raise ValueError(f"model '{model.name}' must have exactly one Keras LSTM or QLSTM layer, it has {len(found)}")
-    return found[0]
 
 
 def shapes_for(lstm, input_sparsity, recurrent_sparsity) -> tuple:
@@ -259,19 +245,13 @@ def prune(
     step. ``callbacks``: more Keras callbacks, called after the masks are applied. Raises
     ``PruningError`` for a non-finite loss and ValueError for ratios outside [0, 1).
     """
-    import tensorflow as tf
-
-    from models.train import ProgressBar
+    from models.train import ProgressBar, compile_classifier
 
     config = config or PruningConfig()
     input_sparsity = check_sparsity(input_sparsity, "input_sparsity")
     recurrent_sparsity = input_sparsity if recurrent_sparsity is None else recurrent_sparsity
     recurrent_sparsity = check_sparsity(recurrent_sparsity, "recurrent_sparsity")
-    head_layers(model, lstm_layer(model))
-    with _copying_configs():
-        copy = tf.keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    lstm = lstm_layer(copy)
+    copy, lstm = trainable_copy(model)
     steps_per_epoch = math.ceil(len(x) / config.batch_size)
     targets = (input_sparsity, recurrent_sparsity)
     schedules = [schedule(target, config, steps_per_epoch) for target in targets]
@@ -280,11 +260,7 @@ def prune(
     pruning = _pruning_callback(
         variables, targets, schedules, config.epochs * steps_per_epoch, history, validation, config
     )
-    copy.compile(
-        optimizer=tf.keras.optimizers.Adam(config.learning_rate),
-        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    compile_classifier(copy, config.learning_rate)
     description = f"{label} {input_sparsity:g}/{recurrent_sparsity:g}"
     copy.fit(
         x,
@@ -303,11 +279,6 @@ def prune(
     if bad:
         raise PruningError(f"pruning diverged: non-finite weights in the {' and '.join(bad)}")
     return PruningRun(copy, kernel, recurrent_kernel, bias, tuple(pruning.masks), history)
-
-
-def _activation_name(value):
-    """A Keras activation from a layer config as a name (QKeras stores its quantized ones as dicts)."""
-    return value.get("class_name", value) if isinstance(value, dict) else value
 
 
 def to_row_balanced(
@@ -329,25 +300,8 @@ def to_row_balanced(
     """
     from models.rbs_lstm import RowBalancedSparseLSTM
 
-    lstm = lstm_layer(model)
-    head_layers(model, lstm)
-    recurrent_sparsity = input_sparsity if recurrent_sparsity is None else recurrent_sparsity
-    kernel, recurrent_kernel, bias = dense_weights(lstm) if weights is None else weights
-    with _copying_configs():
-        lstm_config = lstm.get_config()
-    options = {key: _activation_name(lstm_config[key]) for key in ("activation", "recurrent_activation")}
-    layer, error = RowBalancedSparseLSTM.from_dense(
-        kernel,
-        recurrent_kernel,
-        bias,
-        input_sparsity,
-        recurrent_sparsity,
-        name=name,
-        return_sequences=lstm_config["return_sequences"],
-        **options,
-        **(quantizers or {}),
-    )
-    return rebuild_classifier(model, lstm, layer, head_quantizer, name), error
+    structure = {"input_sparsity": input_sparsity, "recurrent_sparsity": recurrent_sparsity}
+    return replace_lstm(model, RowBalancedSparseLSTM, structure, weights, quantizers, head_quantizer, name)
 
 
 def compress(

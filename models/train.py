@@ -197,7 +197,9 @@ def load_data(data: str, clips: int, seed: int, frames: int, height: int, width:
     return x[train], y[train], x[test], y[test], description
 
 
-def fit(model, x, y, x_test, y_test, epochs, batch_size, learning_rate, description):
+def compile_classifier(model, learning_rate) -> None:
+    """Compile ``model`` with the recipe of every training here: Adam at ``learning_rate``,
+    softmax cross-entropy of the logits, accuracy as the metric."""
     import tensorflow as tf
 
     model.compile(
@@ -205,6 +207,10 @@ def fit(model, x, y, x_test, y_test, epochs, batch_size, learning_rate, descript
         loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
+
+
+def fit(model, x, y, x_test, y_test, epochs, batch_size, learning_rate, description):
+    compile_classifier(model, learning_rate)
     model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[ProgressBar(epochs, description)])
     return float(model.evaluate(x_test, y_test, verbose=0)[1])
 

@@ -100,6 +100,19 @@ def small_classifier(frames, stateful=False, preset="w12", classes=3):
     return model
 
 
+def qlstm_classifier(x, y, **options):
+    """Input (``x``'s frames and features) -> QKeras ``QLSTM(8)`` (8-bit weights, ``options``) ->
+    ``QDense`` logits of ``y``'s classes: the QKeras classifier ``models.admm`` and
+    ``models.pruning`` take as they take a Keras ``LSTM`` one."""
+    import tensorflow as tf
+    from qkeras import QLSTM, QDense
+
+    q = quantized_bits(8, 1, alpha=1)
+    inputs = tf.keras.Input(x.shape[1:])
+    hidden = QLSTM(8, kernel_quantizer=q, recurrent_quantizer=q, bias_quantizer=q, name="qlstm", **options)(inputs)
+    return tf.keras.Model(inputs, QDense(int(y.max()) + 1, kernel_quantizer=q, name="head")(hidden))
+
+
 # A stand-in .hwh with only what ``overlay collect`` checks: XML naming our accelerator top's VLNV in
 # a MODULE element, as a Vivado hardware handoff does. Written by the tests, not Vivado output.
 STAND_IN_HWH = (

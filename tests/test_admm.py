@@ -1,6 +1,7 @@
 """ADMM towards a block-circulant LSTM (``models.admm``): the residual falls, the result is
-block-circulant and is the projection of ADMM's final weights, a diverging run stops with a clear
-error and writes nothing, and the CLI refuses bad arguments in one line."""
+block-circulant and is the projection of ADMM's final weights, a QKeras ``QLSTM`` classifier is
+taken as a Keras ``LSTM`` one, a diverging run stops with a clear error and writes nothing, and the
+CLI refuses bad arguments in one line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import qlstm_classifier, small_classifier
 
 import hls_project
 import models
@@ -106,6 +108,29 @@ def test_compress_quantized_fine_tunes_and_converts(trained, tmp_path):
     from hls_project.bc_lstm import BlockCirculantLSTMLayer
 
     assert any(isinstance(node, BlockCirculantLSTMLayer) for node in hls_model.get_layers())
+
+
+def test_qkeras_qlstm_model_is_trained_and_projected_block_circulant(trained):
+    """ADMM takes a QKeras ``QLSTM`` classifier as pruning does (``models.classifier_surgery``):
+    the history runs, the hard projection keeps the QLSTM's activations and the head's weights."""
+    _, (x, y, _, _) = trained
+    model = qlstm_classifier(x, y, activation="tanh", recurrent_activation="sigmoid")
+    config = ADMMConfig(iterations=1, epochs_per_iteration=1, rho=0.05, batch_size=16)
+    run = admm(model, x, y, BLOCK, RECURRENT_BLOCK, config)
+    assert [entry["iteration"] for entry in run.history] == [0, 1]
+    assert all(np.isfinite(entry["primal_residual"]) for entry in run.history)
+    bc_model, error = hard_projection(run.model, BLOCK, RECURRENT_BLOCK, (run.kernel, run.recurrent_kernel, run.bias))
+    cell = bc_model.get_layer("bc_lstm").cell
+    assert (cell.block_size, cell.recurrent_block_size) == (BLOCK, RECURRENT_BLOCK) and 0 < error < 1
+    assert (cell.activation, cell.recurrent_activation) == ("tanh", "sigmoid")
+    head = [classifier.get_layer("head").get_weights()[0] for classifier in (bc_model, run.model)]
+    np.testing.assert_array_equal(*head)
+
+
+def test_a_model_without_one_lstm_is_refused_naming_its_layers():
+    layers = r"its layers: .*tt_lstm \(TTLSTM\)"
+    with pytest.raises(ValueError, match=f"exactly one Keras LSTM or QKeras QLSTM layer, it has 0; {layers}"):
+        hard_projection(small_classifier(4), BLOCK)
 
 
 def test_nan_in_training_raises_and_names_the_iteration(trained):

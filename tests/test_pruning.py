@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
+from conftest import qlstm_classifier
 
 from models.pruning import (
     PruningConfig,
@@ -335,13 +336,8 @@ def test_compress_quantized_result_converts(trained, tmp_path):
 
 
 def test_qkeras_qlstm_model_is_pruned_row_balanced(trained):
-    from qkeras import QLSTM, QDense, quantized_bits
-
     _, (x, y, _, _) = trained
-    q = quantized_bits(8, 1, alpha=1)
-    inputs = tf.keras.Input(x.shape[1:])
-    hidden = QLSTM(8, kernel_quantizer=q, recurrent_quantizer=q, bias_quantizer=q, name="qlstm")(inputs)
-    model = tf.keras.Model(inputs, QDense(int(y.max()) + 1, kernel_quantizer=q, name="head")(hidden))
+    model = qlstm_classifier(x, y)
     run = prune(model, x, y, 0.75, 0.25, PruningConfig(steps=1, epochs_per_step=1, hold_epochs=1, batch_size=16))
     np.testing.assert_array_equal(np.count_nonzero(run.kernel, axis=0), 16)
     np.testing.assert_array_equal(np.count_nonzero(run.recurrent_kernel, axis=0), 6)
