@@ -35,24 +35,23 @@ The CLI trains the dense baseline (``models.train``'s recipe), runs ADMM and the
 writes ``dense_lstm.h5``, ``bc_lstm.h5`` and ``train_report.json`` (the data set description,
 both models' held-out accuracy and parameters, as ``models.train`` writes it, so ``overlay
 build`` finds the data set; plus ``admm``: the settings and the history per iteration). Files
-are written only once everything succeeded.
+are written only once everything succeeded. What it shares with ``models.pruning``'s is
+``models.compression_cli``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
-import warnings
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from host.cli import run_command
 from models.circulant import BCShape, bc_project, bc_to_dense
-from models.classifier_surgery import INITIALIZER_WARNING, dense_weights, replace_lstm, trainable_copy
+from models.classifier_surgery import dense_weights, replace_lstm, trainable_copy
+from models.compression_cli import CompressionCommand
 
 
 class ADMMDivergedError(RuntimeError):
@@ -344,74 +343,37 @@ def compress(
 # -- command line -------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of ``python -m models.admm`` (the data options are ``models.train``'s)."""
-    from host.argument_types import float_at_least, integer_at_least, positive_float
-    from models.train import add_task_arguments, data_source
+COMMAND = CompressionCommand("models.admm", "admm", "bc_lstm", ADMMConfig, ADMMDivergedError)
 
-    defaults = ADMMConfig()
-    parser = argparse.ArgumentParser(
-        prog="python -m models.admm",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--data", type=data_source, default="synthetic", help="'synthetic' or a folder root/<class>/<clip>.avi|mp4"
-    )
-    parser.add_argument("--out", default="build/admm", help="folder for the models (.h5) and train_report.json")
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m models.admm``: ``COMMAND``'s options, then ADMM's."""
+    from host.argument_types import float_at_least, integer_at_least, positive_float
+
+    parser = COMMAND.base_parser(__doc__, finetune_epochs=10)
     parser.add_argument("--block-size", type=integer_at_least(1), default=8, help="circulant block size of the kernel")
     parser.add_argument(
-        "--recurrent-block-size",
-        type=integer_at_least(1),
-        default=None,
-        help="of the recurrent kernel (default: --block-size)",
+        "--recurrent-block-size", type=integer_at_least(1), help="of the recurrent kernel (default: --block-size)"
     )
-    add_task_arguments(parser)
-    parser.add_argument("--epochs", type=integer_at_least(1), default=10, help="epochs of the dense LSTM before ADMM")
-    parser.add_argument("--iterations", type=integer_at_least(1), default=defaults.iterations, help="ADMM iterations")
-    parser.add_argument(
-        "--epochs-per-iteration",
-        type=integer_at_least(1),
-        default=defaults.epochs_per_iteration,
-        help="epochs between updates",
-    )
-    parser.add_argument("--rho", type=positive_float, default=defaults.rho, help="penalty of the first iteration")
-    parser.add_argument(
-        "--rho-growth", type=float_at_least(1), default=defaults.rho_growth, help="rho's factor per iteration"
-    )
-    parser.add_argument(
-        "--patience",
-        type=integer_at_least(1),
-        default=defaults.patience,
-        help="iterations the residual may grow in a row",
-    )
-    parser.add_argument(
-        "--growth-limit", type=float_at_least(1), default=defaults.growth_limit, help="largest residual / its start"
-    )
-    parser.add_argument(
-        "--finetune-epochs", type=integer_at_least(1), default=10, help="epochs of the block-circulant model"
-    )
-    parser.add_argument(
-        "--batch-size", type=integer_at_least(1), default=defaults.batch_size, help="clips per training step"
-    )
-    parser.add_argument(
-        "--learning-rate", type=positive_float, default=defaults.learning_rate, help="Adam's learning rate"
-    )
-    parser.add_argument(
-        "--seed", type=integer_at_least(0), default=0, help="seed of the data, split and initial weights"
-    )
+    option = partial(COMMAND.add_config_option, parser)
+    option("iterations", "ADMM iterations", type=integer_at_least(1))
+    option("epochs_per_iteration", "epochs between updates", type=integer_at_least(1))
+    option("rho", "penalty of the first iteration", type=positive_float)
+    option("rho_growth", "rho's factor per iteration", type=float_at_least(1))
+    option("patience", "iterations the residual may grow in a row", type=integer_at_least(1))
+    option("growth_limit", "largest residual / its start", type=float_at_least(1))
     return parser
 
 
 def parse_args(argv=None):
     """The arguments of ``argv``; a bad one exits (code 2) with one message before any work."""
+    from models.train import check_out
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_out(parser, args)
     if args.recurrent_block_size is None:
         args.recurrent_block_size = args.block_size
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        parser.error(f"argument --out: {out} is a file, not a folder")
     n_features = args.height * args.width * args.channels
     try:
         BCShape.create(n_features, args.units, args.block_size, "--block-size")
@@ -421,47 +383,21 @@ def parse_args(argv=None):
     return args
 
 
-def config_of(args) -> ADMMConfig:
-    return ADMMConfig(
-        iterations=args.iterations,
-        epochs_per_iteration=args.epochs_per_iteration,
-        rho=args.rho,
-        rho_growth=args.rho_growth,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        patience=args.patience,
-        growth_limit=args.growth_limit,
-    )
-
-
 def run(args) -> dict:
     """Dense training, ADMM and fine-tune as ``args`` say; the files are written only at the end."""
-    from qkeras import quantized_bits
+    from models.train import classifier_head_quantizer, quantizer_kwargs
 
-    from models.saving import write_staged
-    from models.train import (
-        CLASSIFIER_QUANTIZER,
-        DENSE_BASELINE,
-        dense_report_entry,
-        quantizer_kwargs,
-        train_dense_baseline,
-    )
-
-    (x, y, x_test, y_test), description, dense, dense_accuracy = train_dense_baseline(args, "admm")
-    config = config_of(args)
-    head_quantizer = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1)
+    baseline = COMMAND.train_dense_baseline(args)
+    config = COMMAND.config_of(args)
     result = compress(
-        dense,
-        x,
-        y,
-        x_test,
-        y_test,
+        baseline.model,
+        *baseline.data,
         args.block_size,
         args.recurrent_block_size,
         config,
         args.finetune_epochs,
         quantizer_kwargs(),
-        head_quantizer,
+        classifier_head_quantizer(),
     )
     for entry in result.run.history:
         accuracy = entry.get("structured_accuracy")
@@ -469,59 +405,23 @@ def run(args) -> dict:
             f"[admm] iteration {entry['iteration']}: rho {entry['rho']:.3g}, primal residual "
             f"{entry['primal_residual']:.4f}" + ("" if accuracy is None else f", projected accuracy {accuracy:.3f}")
         )
-    params = result.model.count_params()
     print(
         f"[admm] bc_lstm (k={args.block_size}/{args.recurrent_block_size}): projection error "
         f"{result.projection_error:.4f}, held-out accuracy after fine-tune {result.held_out_accuracy:.3f}, "
-        f"{params:,} parameters"
+        f"{result.model.count_params():,} parameters"
     )
-    out = Path(args.out)
-    report = {
-        "dataset": description,
-        "models": {
-            DENSE_BASELINE: dense_report_entry(out, dense, dense_accuracy),
-            "bc_lstm": {
-                "path": str(out / "bc_lstm.h5"),
-                "held_out_accuracy": result.held_out_accuracy,
-                "params": params,
-                "block_size": args.block_size,
-                "recurrent_block_size": args.recurrent_block_size,
-            },
-        },
-        "admm": {
-            "config": asdict(config),
-            "dense_epochs": args.epochs,
-            "finetune_epochs": args.finetune_epochs,
-            "projection_error": result.projection_error,
-            "history": result.run.history,
-        },
+    entry = {
+        "held_out_accuracy": result.held_out_accuracy,
+        "block_size": args.block_size,
+        "recurrent_block_size": args.recurrent_block_size,
     }
-    write_staged(
-        out,
-        {
-            f"{DENSE_BASELINE}.h5": dense.save,
-            "bc_lstm.h5": result.model.save,
-            "train_report.json": lambda path: path.write_text(json.dumps(report, indent=2) + "\n"),
-        },
-    )
-    print(f"[admm] {DENSE_BASELINE}.h5, bc_lstm.h5, train_report.json -> {out}")
-    return report
+    details = {"projection_error": result.projection_error, "history": result.run.history}
+    return COMMAND.write_results(args, baseline, result.model, entry, config, details)
 
 
 def main(argv=None) -> int:
-    from models.quiet import quiet_imports
-    from models.train import DataError
-
-    quiet_imports()
-    warnings.filterwarnings("ignore", message=INITIALIZER_WARNING)  # saving the head built from Dense's config
-    args = parse_args(argv)
-    try:
-        run(args)
-    except (DataError, ADMMDivergedError) as err:
-        print(f"[admm] error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return COMMAND.main(argv, parse_args, run)
 
 
 if __name__ == "__main__":
-    run_command(main, "admm")
+    run_command(main, COMMAND.tag)

@@ -33,23 +33,22 @@ loss (``choose_pair``). Ratio 0 is in every grid (no loss), so a choice always e
 The CLI trains the dense baseline (``models.train``'s recipe), optionally sweeps (``--sweep``),
 prunes, converts and fine-tunes (quantization-aware), and writes ``dense_lstm.h5``,
 ``rbs_lstm.h5`` and ``train_report.json`` (as ``models.train`` writes it, plus ``pruning``:
-settings, schedule, history, sweep) only once everything succeeded.
+settings, schedule, history, sweep) only once everything succeeded. What it shares with
+``models.admm``'s is ``models.compression_cli``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
-import warnings
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from host.cli import run_command
-from models.classifier_surgery import INITIALIZER_WARNING, dense_weights, lstm_layer, replace_lstm, trainable_copy
+from models.classifier_surgery import dense_weights, lstm_layer, replace_lstm, trainable_copy
+from models.compression_cli import CompressionCommand
 from models.row_balanced import RBShape, check_sparsity, rb_prune
 
 SCHEDULES = ("polynomial", "constant")
@@ -502,25 +501,16 @@ def sensitivity(
 # -- command line -------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of ``python -m models.pruning`` (the data options are ``models.train``'s)."""
-    from host.argument_types import accuracy_difference, integer_at_least, positive_float, sparsity_ratio
-    from models.train import add_task_arguments, data_source
+COMMAND = CompressionCommand("models.pruning", "prune", "rbs_lstm", PruningConfig, PruningError)
 
-    defaults = PruningConfig()
-    parser = argparse.ArgumentParser(
-        prog="python -m models.pruning",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--data", type=data_source, default="synthetic", help="'synthetic' or a folder root/<class>/<clip>.avi|mp4"
-    )
-    parser.add_argument("--out", default="build/pruning", help="folder for the models (.h5) and train_report.json")
-    parser.add_argument("--input-sparsity", type=sparsity_ratio, default=None, help="target ratio of W_x, in [0, 1)")
-    parser.add_argument(
-        "--recurrent-sparsity", type=sparsity_ratio, default=None, help="of W_h (default: --input-sparsity)"
-    )
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m models.pruning``: ``COMMAND``'s options, then pruning's."""
+    from host.argument_types import accuracy_difference, integer_at_least, sparsity_ratio
+
+    parser = COMMAND.base_parser(__doc__, finetune_epochs=5, finetune_minimum=0)
+    parser.add_argument("--input-sparsity", type=sparsity_ratio, help="target ratio of W_x, in [0, 1)")
+    parser.add_argument("--recurrent-sparsity", type=sparsity_ratio, help="of W_h (default: --input-sparsity)")
     parser.add_argument("--sweep", action="store_true", help="choose both ratios by the sensitivity sweep")
     parser.add_argument(
         "--tolerance", type=accuracy_difference, default=0.02, help="--sweep: largest estimated accuracy loss"
@@ -531,44 +521,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sweep-epochs", type=integer_at_least(2), default=2, help="--sweep: epochs per ratio and matrix"
     )
-    add_task_arguments(parser)
-    parser.add_argument(
-        "--epochs", type=integer_at_least(1), default=10, help="epochs of the dense LSTM before pruning"
-    )
-    parser.add_argument("--steps", type=integer_at_least(1), default=defaults.steps, help="mask updates to the targets")
-    parser.add_argument(
-        "--epochs-per-step",
-        type=integer_at_least(1),
-        default=defaults.epochs_per_step,
-        help="epochs between mask updates",
-    )
-    parser.add_argument(
-        "--hold-epochs",
-        type=integer_at_least(1),
-        default=defaults.hold_epochs,
-        help="epochs at the targets, masks kept",
-    )
-    parser.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule, help="tfmot schedule")
-    parser.add_argument("--finetune-epochs", type=integer_at_least(0), default=5, help="epochs of the converted model")
-    parser.add_argument(
-        "--batch-size", type=integer_at_least(1), default=defaults.batch_size, help="clips per training step"
-    )
-    parser.add_argument(
-        "--learning-rate", type=positive_float, default=defaults.learning_rate, help="Adam's learning rate"
-    )
-    parser.add_argument(
-        "--seed", type=integer_at_least(0), default=0, help="seed of the data, split and initial weights"
-    )
+    option = partial(COMMAND.add_config_option, parser)
+    option("steps", "mask updates to the targets", type=integer_at_least(1))
+    option("epochs_per_step", "epochs between mask updates", type=integer_at_least(1))
+    option("hold_epochs", "epochs at the targets, masks kept", type=integer_at_least(1))
+    option("schedule", "tfmot schedule", choices=SCHEDULES)
     return parser
 
 
 def parse_args(argv=None):
     """The arguments of ``argv``; a bad one exits (code 2) with one message before any work."""
+    from models.train import check_out
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        parser.error(f"argument --out: {out} is a file, not a folder")
+    check_out(parser, args)
     if args.sweep and (args.input_sparsity is not None or args.recurrent_sparsity is not None):
         parser.error("--sweep chooses the ratios: give --input-sparsity / --recurrent-sparsity or --sweep, not both")
     if not args.sweep and args.input_sparsity is None:
@@ -578,32 +545,12 @@ def parse_args(argv=None):
     return args
 
 
-def config_of(args) -> PruningConfig:
-    return PruningConfig(
-        steps=args.steps,
-        epochs_per_step=args.epochs_per_step,
-        hold_epochs=args.hold_epochs,
-        schedule=args.schedule,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-    )
-
-
 def run(args) -> dict:
     """Dense training, sweep (``--sweep``), pruning and fine-tune; the files are written only at the end."""
-    from qkeras import quantized_bits
+    from models.train import classifier_head_quantizer, quantizer_kwargs
 
-    from models.saving import write_staged
-    from models.train import (
-        CLASSIFIER_QUANTIZER,
-        DENSE_BASELINE,
-        dense_report_entry,
-        quantizer_kwargs,
-        train_dense_baseline,
-    )
-
-    (x, y, x_test, y_test), description, dense, dense_accuracy = train_dense_baseline(args, "prune")
-    config = config_of(args)
+    baseline = COMMAND.train_dense_baseline(args)
+    config = COMMAND.config_of(args)
     quantizers = quantizer_kwargs()
     sweep = None
     if args.sweep:
@@ -616,11 +563,8 @@ def run(args) -> dict:
             batch_size=args.batch_size,
         )
         sweep = sensitivity(
-            dense,
-            x,
-            y,
-            x_test,
-            y_test,
+            baseline.model,
+            *baseline.data,
             args.ratios,
             tolerance=args.tolerance,
             config=sweep_config,
@@ -629,19 +573,15 @@ def run(args) -> dict:
         args.input_sparsity = sweep.choice["input_sparsity"]
         args.recurrent_sparsity = sweep.choice["recurrent_sparsity"]
         print(f"[prune] sweep chose input {args.input_sparsity:g}, recurrent {args.recurrent_sparsity:g}")
-    head_quantizer = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1)
     result = compress(
-        dense,
-        x,
-        y,
-        x_test,
-        y_test,
+        baseline.model,
+        *baseline.data,
         args.input_sparsity,
         args.recurrent_sparsity,
         config,
         args.finetune_epochs,
         quantizers,
-        head_quantizer,
+        classifier_head_quantizer(),
     )
     for entry in result.run.history:
         accuracy = entry.get("held_out_accuracy")
@@ -650,63 +590,31 @@ def run(args) -> dict:
             f"recurrent {entry.get('recurrent_sparsity', 0):.3f}"
             + ("" if accuracy is None else f", held-out accuracy {accuracy:.3f}")
         )
-    params = result.model.count_params()
-    memory = memory_bits(x.shape[2], args.units, args.input_sparsity, args.recurrent_sparsity, quantizers)
+    n_in = baseline.data[0].shape[2]
+    memory = memory_bits(n_in, args.units, args.input_sparsity, args.recurrent_sparsity, quantizers)
     print(
         f"[prune] rbs_lstm ({args.input_sparsity:g}/{args.recurrent_sparsity:g}): pruned float accuracy "
         f"{result.pruned_accuracy:.3f}, after conversion and fine-tune {result.held_out_accuracy:.3f}, "
-        f"{params:,} parameters, LSTM memory {memory:,} bits"
+        f"{result.model.count_params():,} parameters, LSTM memory {memory:,} bits"
     )
-    out = Path(args.out)
-    report = {
-        "dataset": description,
-        "models": {
-            DENSE_BASELINE: dense_report_entry(out, dense, dense_accuracy),
-            "rbs_lstm": {
-                "path": str(out / "rbs_lstm.h5"),
-                "held_out_accuracy": result.held_out_accuracy,
-                "params": params,
-                "input_sparsity": args.input_sparsity,
-                "recurrent_sparsity": args.recurrent_sparsity,
-                "lstm_memory_bits": memory,
-            },
-        },
-        "pruning": {
-            "config": asdict(config),
-            "dense_epochs": args.epochs,
-            "finetune_epochs": args.finetune_epochs,
-            "pruned_accuracy": result.pruned_accuracy,
-            "conversion_error": result.conversion_error,
-            "history": result.run.history,
-            "sensitivity": None if sweep is None else sweep.as_json(),
-        },
+    entry = {
+        "held_out_accuracy": result.held_out_accuracy,
+        "input_sparsity": args.input_sparsity,
+        "recurrent_sparsity": args.recurrent_sparsity,
+        "lstm_memory_bits": memory,
     }
-    write_staged(
-        out,
-        {
-            f"{DENSE_BASELINE}.h5": dense.save,
-            "rbs_lstm.h5": result.model.save,
-            "train_report.json": lambda path: path.write_text(json.dumps(report, indent=2) + "\n"),
-        },
-    )
-    print(f"[prune] {DENSE_BASELINE}.h5, rbs_lstm.h5, train_report.json -> {out}")
-    return report
+    details = {
+        "pruned_accuracy": result.pruned_accuracy,
+        "conversion_error": result.conversion_error,
+        "history": result.run.history,
+        "sensitivity": None if sweep is None else sweep.as_json(),
+    }
+    return COMMAND.write_results(args, baseline, result.model, entry, config, details)
 
 
 def main(argv=None) -> int:
-    from models.quiet import quiet_imports
-    from models.train import DataError
-
-    quiet_imports()
-    warnings.filterwarnings("ignore", message=INITIALIZER_WARNING)  # saving the head built from Dense's config
-    args = parse_args(argv)
-    try:
-        run(args)
-    except (DataError, PruningError) as err:
-        print(f"[prune] error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return COMMAND.main(argv, parse_args, run)
 
 
 if __name__ == "__main__":
-    run_command(main, "prune")
+    run_command(main, COMMAND.tag)

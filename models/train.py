@@ -42,6 +42,13 @@ def quantizer_kwargs(spec=DEFAULT_QUANTIZERS) -> dict:
     return {name: quantized_bits(bits, integer, alpha=1) for name, (bits, integer) in spec.items()}
 
 
+def classifier_head_quantizer():
+    """The quantizer of a classifier's head (``CLASSIFIER_QUANTIZER``), kernel and bias."""
+    from qkeras import quantized_bits
+
+    return quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1)
+
+
 def build_tt_classifier(frames, n_features, classes, units=16, n_modes=4, rank=4, stateful=False):
     """Input (frames, n_features) -> TTLSTM(units) -> QDense(classes) logits."""
     return build_classifier("tt_lstm", frames, n_features, classes, units, n_modes, rank, stateful)
@@ -80,9 +87,9 @@ def classifier_around(layer, frames, n_features, classes, stateful=False):
     """Input (frames, n_features) -> ``layer`` (an LSTM family layer, unbuilt) -> QDense(classes)
     logits, the head quantized by ``CLASSIFIER_QUANTIZER``; the model is named after the layer."""
     import tensorflow as tf
-    from qkeras import QDense, quantized_bits
+    from qkeras import QDense
 
-    head_q = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1)
+    head_q = classifier_head_quantizer()
     head = QDense(classes, kernel_quantizer=head_q, bias_quantizer=head_q, name="classifier")
     inputs = tf.keras.Input((frames, n_features), batch_size=1 if stateful else None, name="frames")
     return tf.keras.Model(inputs, head(layer(inputs)), name=f"{layer.name}_classifier")
@@ -275,31 +282,11 @@ def data_source(text: str) -> str:
     return text
 
 
-def train_dense_baseline(args, tag: str) -> tuple:
-    """The start of every compression command line (``models.admm``, ``models.pruning``): the data
-    of ``args`` (``add_task_arguments`` and ``--data``, ``--seed``, ``--epochs``, ``--batch-size``,
-    ``--learning-rate``) and a dense LSTM classifier trained on it, progress printed as ``[tag]``.
-    Returns ``((x, y, x_test, y_test), description, dense model, held-out accuracy)``."""
-    x, y, x_test, y_test, description = load_task_data(args)
-    classes = len(description["class_names"])
-    print(f"[{tag}] data: {description['kind']}, {len(x)} train / {len(x_test)} held-out clips, {classes} classes")
-    dense = build_dense_classifier(x.shape[1], x.shape[2], classes, args.units)
-    accuracy = fit(dense, x, y, x_test, y_test, args.epochs, args.batch_size, args.learning_rate, DENSE_BASELINE)
-    print(f"[{tag}] dense LSTM: held-out accuracy {accuracy:.3f}, {dense.count_params():,} parameters")
-    return (x, y, x_test, y_test), description, dense, accuracy
-
-
-def dense_report_entry(out, dense, accuracy: float) -> dict:
-    """The dense baseline's entry of a ``train_report.json`` written into folder ``out``."""
-    return {
-        "path": str(Path(out) / f"{DENSE_BASELINE}.h5"),
-        "held_out_accuracy": accuracy,
-        "params": dense.count_params(),
-    }
-
-
 def add_task_arguments(parser: argparse.ArgumentParser) -> None:
-    """The task's options (clips, frame size, units), shared by every training command line."""
+    """The task's options (data, clips, frame size, units), shared by every training command line."""
+    parser.add_argument(
+        "--data", type=data_source, default="synthetic", help="'synthetic' or a folder root/<class>/<clip>.avi|mp4"
+    )
     parser.add_argument("--clips", type=integer_at_least(2), default=2400, help="synthetic clips (train + held-out)")
     parser.add_argument("--frames", type=integer_at_least(2), default=8, help="frames per clip")
     parser.add_argument("--height", type=integer_at_least(4), default=16, help="frame height in pixels")
@@ -308,15 +295,32 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--units", type=integer_at_least(1), default=16, help="LSTM hidden units")
 
 
+def add_recipe_arguments(
+    parser: argparse.ArgumentParser, epochs: int, epochs_help: str, batch_size=32, learning_rate=5e-3
+) -> None:
+    """The training recipe's options (``--epochs``, ``--batch-size``, ``--learning-rate``,
+    ``--seed``), shared by every training command line."""
+    parser.add_argument("--epochs", type=integer_at_least(1), default=epochs, help=epochs_help)
+    parser.add_argument("--batch-size", type=integer_at_least(1), default=batch_size, help="clips per training step")
+    parser.add_argument("--learning-rate", type=positive_float, default=learning_rate, help="Adam's learning rate")
+    parser.add_argument(
+        "--seed", type=integer_at_least(0), default=0, help="seed of the data, split and initial weights"
+    )
+
+
+def check_out(parser: argparse.ArgumentParser, args) -> None:
+    """``parser.error`` when ``--out`` names a file: the command writes a folder there."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        parser.error(f"argument --out: {out} is a file, not a folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m models.train`` (every option with its help and default)."""
     parser = argparse.ArgumentParser(
         prog="python -m models.train",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--data", type=data_source, default="synthetic", help="'synthetic' or a folder root/<class>/<clip>.avi|mp4"
     )
     parser.add_argument("--out", default="build/models", help="folder for the models (.h5) and train_report.json")
     parser.add_argument(
@@ -330,12 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="modes per dimension of the decomposed map (TT cores, HT leaves)",
     )
     parser.add_argument("--rank", type=integer_at_least(1), default=4, help="every inner rank of the decomposition")
-    parser.add_argument("--epochs", type=integer_at_least(1), default=30, help="training epochs")
-    parser.add_argument("--batch-size", type=integer_at_least(1), default=32, help="clips per training step")
-    parser.add_argument("--learning-rate", type=positive_float, default=5e-3, help="Adam's learning rate")
-    parser.add_argument(
-        "--seed", type=integer_at_least(0), default=0, help="seed of the data, split and initial weights"
-    )
+    add_recipe_arguments(parser, 30, "training epochs")
     return parser
 
 
@@ -346,9 +345,7 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     built once for the data's shapes). A model listed twice in ``--models`` is trained once (said)."""
     from models import datasets
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        parser.error(f"argument --out: {out} is a file, not a folder")
+    check_out(parser, args)
     n_features = args.height * args.width * args.channels
     if args.data == "synthetic":
         classes = datasets.SyntheticVideoConfig().classes

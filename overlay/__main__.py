@@ -107,7 +107,7 @@ def parse_args(argv=None):
 
 def add_explore_parser(commands) -> None:
     """``explore``: the design-space sweep of ``overlay.explore`` (its options and defaults)."""
-    from models.train import add_task_arguments, data_source
+    from models.train import add_recipe_arguments, add_task_arguments
 
     explore = commands.add_parser(
         "explore",
@@ -123,9 +123,6 @@ def add_explore_parser(commands) -> None:
     )
     explore.add_argument("--family", required=True, help="a registered LSTM family (tt_lstm, ht_lstm, ...)")
     explore.add_argument("--board", required=True, choices=BOARDS)
-    explore.add_argument(
-        "--data", type=data_source, default="synthetic", help="'synthetic' or a folder root/<class>/<clip>.avi|mp4"
-    )
     explore.add_argument("--out", default="build/explore", help="folder for results.jsonl, front.*, points/")
     explore.add_argument(
         "--modes", type=integer_at_least(1), nargs="+", default=[2, 4], help="n_modes values of the family's for_task"
@@ -145,12 +142,7 @@ def add_explore_parser(commands) -> None:
     )
     add_task_arguments(explore)
     explore.set_defaults(clips=800)
-    explore.add_argument("--epochs", type=integer_at_least(1), default=5, help="training epochs per point")
-    explore.add_argument("--batch-size", type=integer_at_least(1), default=32, help="clips per training step")
-    explore.add_argument("--learning-rate", type=positive_float, default=5e-3, help="Adam's learning rate")
-    explore.add_argument(
-        "--seed", type=integer_at_least(0), default=0, help="seed of the data, split and initial weights"
-    )
+    add_recipe_arguments(explore, 5, "training epochs per point")
     explore.add_argument(
         "--scheduler",
         default=None,
