@@ -35,7 +35,7 @@ def run(args) -> list:
 
     from benchmarks.run import admm_config, dense_baseline
     from models.admm import compress, hard_projection
-    from models.train import CLASSIFIER_QUANTIZER, build_classifier, fit, quantizer_kwargs
+    from models.train import CLASSIFIER_QUANTIZER, FineTune, build_classifier, fit, quantizer_kwargs
 
     admm_epochs = args.iterations * args.epochs_per_iteration
     budget = args.dense_epochs + admm_epochs + args.finetune_epochs
@@ -52,8 +52,8 @@ def run(args) -> list:
             label = f"k={k} seed {seed}"
             tf.keras.utils.set_random_seed(seed)
             result = compress(
-                dense, x, y, x_test, y_test, k, min(k, args.units), config, args.finetune_epochs,
-                quantizer_kwargs(), head, label=f"admm seed {seed}",
+                dense, x, y, x_test, y_test, k, min(k, args.units), config,
+                FineTune(args.finetune_epochs, quantizer_kwargs(), head), label=f"admm seed {seed}",
             )  # fmt: skip
             results["admm", k].append(result.held_out_accuracy)
             residuals[k].append(result.run.history[-1]["primal_residual"])

@@ -62,7 +62,7 @@ def run(args) -> list:
     from benchmarks.run import admm_config, dense_baseline
     from models.admm import compress
     from models.bc_lstm import bc_lstm_cost
-    from models.train import CLASSIFIER_QUANTIZER, quantizer_kwargs
+    from models.train import CLASSIFIER_QUANTIZER, FineTune, quantizer_kwargs
 
     config = admm_config(args)
     head = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1)
@@ -75,8 +75,8 @@ def run(args) -> list:
             for k in args.block_sizes:
                 tf.keras.utils.set_random_seed(seed)
                 result = compress(
-                    dense, x, y, x_test, y_test, k, min(k, args.units), config, args.finetune_epochs,
-                    quantizer_kwargs(), head, label=f"admm seed {seed}",
+                    dense, x, y, x_test, y_test, k, min(k, args.units), config,
+                    FineTune(args.finetune_epochs, quantizer_kwargs(), head), label=f"admm seed {seed}",
                 )  # fmt: skip
                 accuracies[k].append(result.held_out_accuracy)
                 if k not in hardware:  # the structure, not the weights, sets the estimate

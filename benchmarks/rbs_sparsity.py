@@ -73,7 +73,7 @@ def run(args) -> tuple:
 
     from models.families import project_families
     from models.pruning import PruningConfig, compress, memory_bits
-    from models.train import CLASSIFIER_QUANTIZER, DENSE_BASELINE, build_classifier, fit, quantizer_kwargs
+    from models.train import CLASSIFIER_QUANTIZER, DENSE_BASELINE, FineTune, build_classifier, fit, quantizer_kwargs
 
     quantizers = quantizer_kwargs()
     head = quantized_bits(*CLASSIFIER_QUANTIZER, alpha=1)
@@ -95,7 +95,7 @@ def run(args) -> tuple:
             kind, r_x, r_h = c
             tf.keras.utils.set_random_seed(seed)
             result = compress(
-                dense, x, y, x_test, y_test, r_x, r_h, config, args.finetune_epochs, quantizers, head,
+                dense, x, y, x_test, y_test, r_x, r_h, config, FineTune(args.finetune_epochs, quantizers, head),
                 label=f"{kind} seed {seed}",
             )  # fmt: skip
             results[c]["accuracies"].append(result.held_out_accuracy)

@@ -283,13 +283,7 @@ def admm(
 
 
 def hard_projection(
-    model,
-    block_size,
-    recurrent_block_size=None,
-    weights=None,
-    quantizers=None,
-    head_quantizer=None,
-    name="bc_lstm",
+    model, block_size, recurrent_block_size=None, weights=None, quantizers=None, head_quantizer=None, name="bc_lstm"
 ) -> tuple:
     """``(block-circulant classifier, relative projection error)`` from a dense classifier.
 
@@ -305,38 +299,19 @@ def hard_projection(
 
 
 def compress(
-    model,
-    x,
-    y,
-    x_test,
-    y_test,
-    block_size,
-    recurrent_block_size=None,
-    config: ADMMConfig | None = None,
-    finetune_epochs=5,
-    quantizers=None,
-    head_quantizer=None,
-    label="admm",
+    model, x, y, x_test, y_test, block_size, recurrent_block_size=None, config=None, finetune=None, label="admm"
 ) -> ADMMResult:
-    """ADMM, hard projection and fine-tune (``models.train.fit``) of a trained dense classifier."""
-    from models.train import fit
+    """ADMM (``config``: an ``ADMMConfig``), hard projection and fine-tune (``finetune``: a
+    ``models.train.FineTune``, default 5 float epochs) of a trained classifier. Raises
+    ``ADMMDivergedError`` when ADMM or the fine-tune diverges."""
+    from models.train import FineTune
 
     config = config or ADMMConfig()
+    finetune = finetune or FineTune()
     run = admm(model, x, y, block_size, recurrent_block_size, config, (x_test, y_test), label)
-    bc_model, error = hard_projection(
-        run.model,
-        block_size,
-        recurrent_block_size,
-        (run.kernel, run.recurrent_kernel, run.bias),
-        quantizers,
-        head_quantizer,
-    )
-    accuracy = fit(
-        bc_model, x, y, x_test, y_test, finetune_epochs, config.batch_size, config.learning_rate, f"{label} fine-tune"
-    )
-    loss = float(bc_model.evaluate(x_test, y_test, verbose=0)[0])
-    if not (math.isfinite(loss) and all(np.all(np.isfinite(w)) for w in bc_model.get_weights())):
-        raise ADMMDivergedError(f"fine-tune after ADMM diverged: held-out loss {loss} after {finetune_epochs} epochs")
+    final = (run.kernel, run.recurrent_kernel, run.bias)
+    bc_model, error = hard_projection(run.model, block_size, recurrent_block_size, final, **finetune.quantization)
+    accuracy = finetune.run(bc_model, (x, y, x_test, y_test), config, label, ADMMDivergedError)
     return ADMMResult(bc_model, accuracy, error, run)
 
 
@@ -385,20 +360,12 @@ def parse_args(argv=None):
 
 def run(args) -> dict:
     """Dense training, ADMM and fine-tune as ``args`` say; the files are written only at the end."""
-    from models.train import classifier_head_quantizer, quantizer_kwargs
+    from models.train import FineTune
 
     baseline = COMMAND.train_dense_baseline(args)
     config = COMMAND.config_of(args)
-    result = compress(
-        baseline.model,
-        *baseline.data,
-        args.block_size,
-        args.recurrent_block_size,
-        config,
-        args.finetune_epochs,
-        quantizer_kwargs(),
-        classifier_head_quantizer(),
-    )
+    finetune = FineTune.quantized(args.finetune_epochs)
+    result = compress(baseline.model, *baseline.data, args.block_size, args.recurrent_block_size, config, finetune)
     for entry in result.run.history:
         accuracy = entry.get("structured_accuracy")
         print(

@@ -50,6 +50,7 @@ from host.cli import run_command
 from models.classifier_surgery import dense_weights, lstm_layer, replace_lstm, trainable_copy
 from models.compression_cli import CompressionCommand
 from models.row_balanced import RBShape, check_sparsity, rb_prune
+from models.train import held_out_accuracy
 
 SCHEDULES = ("polynomial", "constant")
 DEFAULT_RATIOS = (0.5, 0.75, 0.9, 0.95)
@@ -281,13 +282,7 @@ def prune(
 
 
 def to_row_balanced(
-    model,
-    input_sparsity,
-    recurrent_sparsity=None,
-    weights=None,
-    quantizers=None,
-    head_quantizer=None,
-    name="rbs_lstm",
+    model, input_sparsity, recurrent_sparsity=None, weights=None, quantizers=None, head_quantizer=None, name="rbs_lstm"
 ) -> tuple:
     """``(RowBalancedSparseLSTM classifier, relative error)`` from a (pruned) dense classifier.
 
@@ -304,56 +299,22 @@ def to_row_balanced(
 
 
 def compress(
-    model,
-    x,
-    y,
-    x_test,
-    y_test,
-    input_sparsity,
-    recurrent_sparsity=None,
-    config: PruningConfig | None = None,
-    finetune_epochs=5,
-    quantizers=None,
-    head_quantizer=None,
-    label="prune",
+    model, x, y, x_test, y_test, input_sparsity, recurrent_sparsity=None, config=None, finetune=None, label="prune"
 ) -> PruningResult:
-    """Gradual pruning, conversion to ``RowBalancedSparseLSTM`` and fine-tune (``models.train.fit``)."""
-    from models.train import fit
+    """Gradual pruning (``config``: a ``PruningConfig``), conversion to ``RowBalancedSparseLSTM``
+    and fine-tune (``finetune``: a ``models.train.FineTune``, default 5 float epochs) of a trained
+    classifier. Raises ``PruningError`` when pruning or the fine-tune diverges."""
+    from models.train import FineTune
 
     config = config or PruningConfig()
+    finetune = finetune or FineTune()
     recurrent_sparsity = input_sparsity if recurrent_sparsity is None else recurrent_sparsity
     run = prune(model, x, y, input_sparsity, recurrent_sparsity, config, (x_test, y_test), label)
     pruned_accuracy = held_out_accuracy(run.model, x_test, y_test)
-    rbs_model, error = to_row_balanced(
-        run.model,
-        input_sparsity,
-        recurrent_sparsity,
-        (run.kernel, run.recurrent_kernel, run.bias),
-        quantizers,
-        head_quantizer,
-    )
-    if finetune_epochs:
-        fit(
-            rbs_model,
-            x,
-            y,
-            x_test,
-            y_test,
-            finetune_epochs,
-            config.batch_size,
-            config.learning_rate,
-            f"{label} fine-tune",
-        )
-    if not all(np.all(np.isfinite(w)) for w in rbs_model.get_weights()):
-        raise PruningError(f"fine-tune after pruning diverged: non-finite weights after {finetune_epochs} epochs")
-    accuracy = held_out_accuracy(rbs_model, x_test, y_test)
+    masked = (run.kernel, run.recurrent_kernel, run.bias)
+    rbs_model, error = to_row_balanced(run.model, input_sparsity, recurrent_sparsity, masked, **finetune.quantization)
+    accuracy = finetune.run(rbs_model, (x, y, x_test, y_test), config, label, PruningError)
     return PruningResult(rbs_model, accuracy, pruned_accuracy, error, run)
-
-
-def held_out_accuracy(model, x, y, batch_size=256) -> float:
-    """The fraction of clips whose largest output is the label (no compile, no traced function)."""
-    outputs = [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
-    return float(np.mean(np.argmax(np.concatenate(outputs), axis=-1) == np.asarray(y)))
 
 
 # -- sensitivity sweep --------------------------------------------------------------------------
@@ -547,11 +508,12 @@ def parse_args(argv=None):
 
 def run(args) -> dict:
     """Dense training, sweep (``--sweep``), pruning and fine-tune; the files are written only at the end."""
-    from models.train import classifier_head_quantizer, quantizer_kwargs
+    from models.train import FineTune
 
     baseline = COMMAND.train_dense_baseline(args)
     config = COMMAND.config_of(args)
-    quantizers = quantizer_kwargs()
+    finetune = FineTune.quantized(args.finetune_epochs)
+    quantizers = finetune.quantizers
     sweep = None
     if args.sweep:
         sweep_config = PruningConfig(
@@ -573,16 +535,7 @@ def run(args) -> dict:
         args.input_sparsity = sweep.choice["input_sparsity"]
         args.recurrent_sparsity = sweep.choice["recurrent_sparsity"]
         print(f"[prune] sweep chose input {args.input_sparsity:g}, recurrent {args.recurrent_sparsity:g}")
-    result = compress(
-        baseline.model,
-        *baseline.data,
-        args.input_sparsity,
-        args.recurrent_sparsity,
-        config,
-        args.finetune_epochs,
-        quantizers,
-        classifier_head_quantizer(),
-    )
+    result = compress(baseline.model, *baseline.data, args.input_sparsity, args.recurrent_sparsity, config, finetune)
     for entry in result.run.history:
         accuracy = entry.get("held_out_accuracy")
         print(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +220,48 @@ def fit(model, x, y, x_test, y_test, epochs, batch_size, learning_rate, descript
     compile_classifier(model, learning_rate)
     model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[ProgressBar(epochs, description)])
     return float(model.evaluate(x_test, y_test, verbose=0)[1])
+
+
+def held_out_accuracy(model, x, y, batch_size=256) -> float:
+    """The fraction of clips whose largest output is the label (no compile, no traced function)."""
+    outputs = [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    return float(np.mean(np.argmax(np.concatenate(outputs), axis=-1) == np.asarray(y)))
+
+
+@dataclass(frozen=True)
+class FineTune:
+    """The fine-tune that ends a compression (``models.admm.compress``, ``models.pruning.compress``):
+    the compressed classifier is built with ``quantizers`` (keyword arguments of its new layer, e.g.
+    ``quantizer_kwargs()``; none: float) and ``head_quantizer`` (a ``Dense`` of the head becomes a
+    ``QDense`` quantized by it; none: the head as it was), so the fine-tune is quantization-aware,
+    and trained ``epochs`` epochs (0: none) with ``fit``."""
+
+    epochs: int = 5
+    quantizers: dict | None = None
+    head_quantizer: object = None
+
+    @classmethod
+    def quantized(cls, epochs: int) -> FineTune:
+        """``epochs`` epochs of a classifier with this module's quantizers (``DEFAULT_QUANTIZERS``,
+        the head's ``CLASSIFIER_QUANTIZER``): what the command lines deploy."""
+        return cls(epochs, quantizer_kwargs(), classifier_head_quantizer())
+
+    @property
+    def quantization(self) -> dict:
+        """``quantizers`` and ``head_quantizer``: keyword arguments of the conversion that builds
+        the compressed classifier (``models.classifier_surgery.replace_lstm``)."""
+        return {"quantizers": self.quantizers, "head_quantizer": self.head_quantizer}
+
+    def run(self, model, data, config, label: str, error: type) -> float:
+        """Train ``model`` on ``data`` (``(x, y, x_test, y_test)``) with ``config``'s ``batch_size``
+        and ``learning_rate`` and return its held-out accuracy; ``error`` (the compression's
+        divergence error) when a weight is not finite after."""
+        x, y, x_test, y_test = data
+        if self.epochs:
+            fit(model, x, y, x_test, y_test, self.epochs, config.batch_size, config.learning_rate, f"{label} fine-tune")
+        if not all(np.all(np.isfinite(w)) for w in model.get_weights()):
+            raise error(f"the fine-tune after {label} diverged: non-finite weights after {self.epochs} epochs")
+        return held_out_accuracy(model, x_test, y_test)
 
 
 class DataError(ValueError):

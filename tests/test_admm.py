@@ -18,7 +18,7 @@ import models
 from models.admm import ADMMConfig, ADMMDivergedError, admm, compress, divergence, hard_projection, main
 from models.bc_lstm import circulant_matvec
 from models.circulant import BCShape, bc_project, bc_to_dense
-from models.train import build_dense_classifier, fit, load_data, quantizer_kwargs
+from models.train import FineTune, build_dense_classifier, fit, load_data, quantizer_kwargs
 
 # 8 x 8 frames (64 features), 4 frames, 8 units: small enough for seconds per run
 TINY = dict(clips=96, frames=4, height=8, width=8)
@@ -95,8 +95,8 @@ def test_compress_quantized_fine_tunes_and_converts(trained, tmp_path):
 
     model, (x, y, x_test, y_test) = trained
     config = ADMMConfig(iterations=2, epochs_per_iteration=1, rho=0.05, rho_growth=3.0, batch_size=16)
-    head = quantized_bits(12, 3, alpha=1)
-    result = compress(model, x, y, x_test, y_test, BLOCK, RECURRENT_BLOCK, config, 2, quantizer_kwargs(), head)
+    finetune = FineTune(2, quantizer_kwargs(), quantized_bits(12, 3, alpha=1))
+    result = compress(model, x, y, x_test, y_test, BLOCK, RECURRENT_BLOCK, config, finetune)
     assert 0.0 <= result.held_out_accuracy <= 1.0
     loss = result.model.evaluate(x_test, y_test, verbose=0)[0]
     assert np.isfinite(loss)

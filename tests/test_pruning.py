@@ -30,7 +30,7 @@ from models.pruning import (
 )
 from models.row_balanced import RBShape
 from models.saving import write_staged
-from models.train import build_dense_classifier, fit, load_data, quantizer_kwargs
+from models.train import FineTune, build_dense_classifier, fit, load_data, quantizer_kwargs
 
 # 8 x 8 frames (64 features), 4 frames, 8 units: W_x is 64 x 32, W_h 8 x 32
 TINY = dict(clips=96, frames=4, height=8, width=8)
@@ -324,8 +324,8 @@ def test_compress_quantized_result_converts(trained, tmp_path):
 
     model, (x, y, x_test, y_test) = trained
     config = PruningConfig(steps=1, epochs_per_step=1, hold_epochs=1, batch_size=16)
-    head = quantized_bits(12, 3, alpha=1)
-    result = compress(model, x, y, x_test, y_test, INPUT, RECURRENT, config, 1, quantizer_kwargs(), head)
+    finetune = FineTune(1, quantizer_kwargs(), quantized_bits(12, 3, alpha=1))
+    result = compress(model, x, y, x_test, y_test, INPUT, RECURRENT, config, finetune)
     assert 0.0 <= result.held_out_accuracy <= 1.0 and 0.0 <= result.pruned_accuracy <= 1.0
     assert type(result.model.layers[-1]).__name__ == "QDense"
     if importlib.util.find_spec("hls_project.rbs_lstm") is None:
