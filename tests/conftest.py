@@ -100,6 +100,47 @@ def small_classifier(frames, stateful=False, preset="w12", classes=3):
     return model
 
 
+def trained_tiny_dense_classifier() -> tuple:
+    """``(model, (x, y, x_test, y_test))``: a dense LSTM classifier (8 units) trained a little on a
+    tiny synthetic task (96 clips of 4 frames of 8 x 8 pixels: 64 features), and its data; seconds,
+    for the compressions' tests (``models.admm``, ``models.pruning``)."""
+    import tensorflow as tf
+
+    from models.train import build_dense_classifier, fit, load_data
+
+    tf.keras.utils.set_random_seed(0)
+    x, y, x_test, y_test, description = load_data("synthetic", 96, 0, 4, 8, 8, 1)
+    model = build_dense_classifier(4, x.shape[-1], len(description["class_names"]), units=8)
+    fit(model, x, y, x_test, y_test, 3, 16, 5e-3, "dense")
+    return model, (x, y, x_test, y_test)
+
+
+def refusal(main, arguments, tmp_path, capsys, before=()) -> str:
+    """The message of a command line ``main`` that refuses ``arguments`` (``{tmp}`` is ``tmp_path``,
+    which holds a file ``file`` and a folder ``empty``) given after ``before`` and ``--out
+    tmp_path/out``: it exits with code 2, no traceback, before any work (no ``out``). Returns the
+    last line on stderr."""
+    (tmp_path / "file").write_text("")
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main([*before, "--out", str(out), *[argument.format(tmp=tmp_path) for argument in arguments]])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in error and not out.exists(), error
+    return error.splitlines()[-1]
+
+
+def failure(main, arguments, tmp_path, capsys) -> str:
+    """The one line on stderr of a command line ``main`` that fails given ``arguments`` and ``--out
+    tmp_path/out`` (``tmp_path`` empty before): exit code 2, no traceback, nothing written (no
+    ``out``, no staging folder next to it)."""
+    code = main([*arguments, "--out", str(tmp_path / "out")])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and "Traceback" not in error[0], error
+    assert list(tmp_path.iterdir()) == []
+    return error[0]
+
+
 def qlstm_classifier(x, y, **options):
     """Input (``x``'s frames and features) -> QKeras ``QLSTM(8)`` (8-bit weights, ``options``) ->
     ``QDense`` logits of ``y``'s classes: the QKeras classifier ``models.admm`` and

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import small_classifier
+from conftest import refusal, small_classifier
 
 import hls_project
 import host
@@ -202,15 +202,7 @@ BAD_TRAIN_ARGUMENTS = [
 def test_train_refuses_bad_arguments_before_any_work(tmp_path, capsys, arguments, named):
     from models.train import main
 
-    (tmp_path / "empty").mkdir()
-    (tmp_path / "file").write_text("")
-    out = ["--out", str(tmp_path / "out")]
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--clips", "8", "--models", "tt_lstm", *out, *[a.format(tmp=tmp_path) for a in arguments]])
-    assert exit_info.value.code == 2
-    error = capsys.readouterr().err
-    assert named in error.splitlines()[-1] and "Traceback" not in error
-    assert not (tmp_path / "out").exists()
+    assert named in refusal(main, arguments, tmp_path, capsys, before=["--clips", "8", "--models", "tt_lstm"])
 
 
 @pytest.mark.parametrize("videos", [False, True])
