@@ -8,6 +8,11 @@ registered family with ``--models``) are quantization-aware from the start (ever
 Outputs (``--out``): ``<model>.h5`` per model (default ``tt_lstm.h5`` and ``dense_lstm.h5``), and
 ``train_report.json`` with held-out accuracy, parameter counts, each model file's SHA-256 and the
 data set description (read by ``overlay build`` for a model file the report names, with that hash).
+
+The recipe is shared by the other training command lines (``models.admm``, ``models.pruning``,
+``overlay explore``): the task's and the recipe's options (``add_task_arguments``,
+``add_recipe_arguments``), the data (``load_task_data``), ``fit``, and the fine-tune that ends a
+compression (``FineTune``).
 """
 
 from __future__ import annotations
@@ -239,6 +244,10 @@ class FineTune:
     epochs: int = 5
     quantizers: dict | None = None
     head_quantizer: object = None
+
+    def __post_init__(self):
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, np.integer)) or self.epochs < 0:
+            raise ValueError(f"'epochs' must be an integer >= 0, got {self.epochs!r}")
 
     @classmethod
     def quantized(cls, epochs: int) -> FineTune:

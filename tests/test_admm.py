@@ -201,3 +201,5 @@ def test_config_refuses_bad_values():
         ADMMConfig(rho_growth=0.5)
     with pytest.raises(ValueError, match="iterations"):
         ADMMConfig(iterations=0)
+    with pytest.raises(ValueError, match="'epochs' must be an integer >= 0"):
+        FineTune(-1)
