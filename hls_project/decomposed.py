@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass, replace
-from math import lcm
+from math import ceil, lcm
 
 from hls_project.cost import Memory, Stage
 from hls_project.lstm_cell import exact_cpp, map_input_type, multiplier_limit, product_sum_type
@@ -63,25 +63,29 @@ class BankView:
 
 
 MAX_ITERATION_PRODUCTS = 256  # a StreamChain step's products per iteration: the stream packs stop there
+RATE_HEADROOM = 4  # a stream's pack: up to this many times the values per cycle its consumer needs
 
 
-def pack_split(pack: int, inner: int, middle: int, outer: int) -> tuple | None:
-    """A pack of ``pack`` consecutive addresses of a row (outer, middle, inner) as counts along
-    each, ``(outer, middle, inner)``, as ``nnet::mode_contract`` splits it; None when the pack does
-    not tile the row that way."""
-    k = min(pack, inner)
-    m = 1 if pack <= inner else (pack // inner if pack < middle * inner else middle)
-    o = pack // (m * k)
-    return (o, m, k) if o * m * k == pack and inner % k == 0 and middle % m == 0 and outer % o == 0 else None
+def pack_split(pack: int, outer: int, middle: int, inner: int, trail: int = 1) -> tuple | None:
+    """A pack of ``pack`` consecutive addresses of a row (outer, middle, inner, trail) as counts
+    along each, ``(outer, middle, inner, trail)``, as ``nnet::pack_counts`` splits it (the trail
+    first); None when the pack does not tile the row that way."""
+    e = min(pack, trail)
+    k = min(pack // e, inner)
+    m = min(pack // e // k, middle)
+    o = pack // e // k // m
+    tiles = o * m * k * e == pack and trail % e == 0 and inner % k == 0 and middle % m == 0 and outer % o == 0
+    return (o, m, k, e) if tiles else None
 
 
 @dataclass(frozen=True)
 class ModeStep:
-    """One ``nnet::mode_contract``: in ``(rows, n_in, n_right, rank_in)`` -> out ``(rows, n_out,
-    n_right, rank_out)``, ``out[l, j, p, a] = sum_{i, b} in[l, i, p, b] * core[i, b, a, j]``, the
-    input consumed as it arrives (``pack_in`` values per iteration) and each row's sums rounded
-    while the next row accumulates (``pack_out`` outputs per iteration). A TT core is one such
-    step; a frame step (a mode of the frame, HT and FDHT leaves) has ``rank_in = rank_out = 1``."""
+    """One ``nnet::mode_contract``: in ``(rows, n_in, n_right, rank_in, trail)`` -> out ``(rows,
+    n_out, n_right, rank_out, trail)``, ``out[l, j, p, a, e] = sum_{i, b} in[l, i, p, b, e] *
+    core[i, b, a, j]``, the input consumed as it arrives (``pack_in`` values per iteration) and
+    each row's sums rounded while the next row accumulates (``pack_out`` outputs per iteration).
+    A TT core is one such step (``trail = 1``), an HT node too (``n_out = 1``); a frame step (a
+    mode of the frame) has ``rank_in = 1``."""
 
     rows: int
     n_in: int
@@ -91,6 +95,7 @@ class ModeStep:
     rank_out: int = 1
     pack_in: int = 1
     pack_out: int = 1
+    trail: int = 1
 
     def __post_init__(self):
         if self.in_split is None or self.out_split is None:
@@ -98,19 +103,25 @@ class ModeStep:
 
     @property
     def in_split(self):
-        return pack_split(self.pack_in, self.rank_in, self.n_right, self.n_in)
+        return self.input_split(self.pack_in)
+
+    def input_split(self, pack: int):
+        return pack_split(pack, self.n_in, self.n_right, self.rank_in, self.trail)
 
     @property
     def out_split(self):
-        return pack_split(self.pack_out, self.rank_out, self.n_right, self.n_out)
+        return self.output_split(self.pack_out)
+
+    def output_split(self, pack: int):
+        return pack_split(pack, self.n_out, self.n_right, self.rank_out, self.trail)
 
     @property
     def in_row(self) -> int:
-        return self.n_in * self.n_right * self.rank_in
+        return self.n_in * self.n_right * self.rank_in * self.trail
 
     @property
     def out_row(self) -> int:
-        return self.n_out * self.n_right * self.rank_out
+        return self.n_out * self.n_right * self.rank_out * self.trail
 
     @property
     def out_size(self) -> int:
@@ -151,35 +162,42 @@ class ModeStep:
     @property
     def core_reads(self) -> int:
         """Coefficients an iteration reads: those of its pack's (i, b) terms."""
-        outer, _, inner = self.in_split
+        outer, _, inner, _ = self.in_split
         return outer * inner * self.rank_out * self.n_out
+
+    @staticmethod
+    def banks(a: int, b: int, size: int) -> int:
+        """Banks of acc along a dimension of ``size`` that the input pack walks ``a`` of and the
+        output pack ``b`` of: both in different banks (all of them when no common cycle divides)."""
+        banks = lcm(a, b)
+        return banks if size % banks == 0 else size
 
     @property
     def acc_banks(self) -> int:
-        """Banks of acc along p: the input pack's and the output pack's p's in different banks."""
-        banks = lcm(self.in_split[1], self.out_split[1])
-        return banks if self.n_right % banks == 0 else self.n_right
+        return self.banks(self.in_split[1], self.out_split[1], self.n_right)
+
+    @property
+    def trail_banks(self) -> int:
+        return self.banks(self.in_split[3], self.out_split[3], self.trail)
 
     @property
     def acc_reads(self) -> int:
         """acc words an iteration touches: the pack's sums, and the previous row's outputs."""
-        return self.in_split[1] * self.n_out * self.rank_out + self.pack_out
+        return self.in_split[1] * self.in_split[3] * self.n_out * self.rank_out + self.pack_out
 
     def packed(self, pack: int) -> ModeStep:
         """This step taking ``pack`` input values per iteration where the pack tiles a row, else one."""
-        return replace(self, pack_in=pack if pack_split(pack, self.rank_in, self.n_right, self.n_in) else 1)
+        return replace(self, pack_in=pack if self.input_split(pack) else 1)
 
-    def stream_pack(self, most: int) -> int:
-        """The pack of the stream to the next step (outputs per iteration, a pack that tiles the
-        row): the largest of at most ``most`` values (the next step's products per iteration
+    def stream_pack(self, consumer: ModeStep, most: int) -> int:
+        """The pack of the stream to ``consumer`` (outputs per iteration, a pack that tiles the rows
+        of both): the largest of at most ``most`` values (the consumer's products per iteration
         grow with it: the same multipliers at a reuse factor as much larger, so its rate P / RF
         comes in finer steps), and never fewer than a row's rounding needs to keep up with its
         accumulation."""
-        fits = [
-            pack for pack in range(1, self.out_row + 1) if pack_split(pack, self.rank_out, self.n_right, self.n_out)
-        ]
-        keeps_up = [pack for pack in fits if self.out_row // pack <= self.steps] or [self.out_row]
-        return max([pack for pack in fits if pack <= most and pack >= keeps_up[0]] or keeps_up[:1])
+        fits = [pack for pack in range(1, self.out_row + 1) if self.output_split(pack) and consumer.input_split(pack)]
+        keeps_up = [pack for pack in fits if self.out_row // pack <= self.steps] or fits[-1:]
+        return max([pack for pack in fits if keeps_up[0] <= pack <= most] or keeps_up[:1])
 
     def config(self, name: str, comment: str, reuse_factor: int, core_t: str, mac_t: str, base: str = "") -> str:
         """The config struct ``name`` of this step: a ``nnet::mode_contract_config``, or ``base``
@@ -192,6 +210,7 @@ class ModeStep:
             acc=2 * self.out_row,
             step=self,
             acc_banks=self.acc_banks,
+            trail_banks=self.trail_banks,
             reuse_factor=reuse_factor,
             multiplier_limit=multiplier_limit(self.products, reuse_factor),
             core_t=core_t,
@@ -204,9 +223,8 @@ class ModeStep:
         what it writes (a buffer, a FIFO)."""
         in_bits, kernel_bits, out_bits = bits
         core = Memory(f"core (step {number})", self.core_words, kernel_bits, self.core_reads)
-        acc = Memory(
-            f"acc (step {number})", 2 * self.out_row, mac_bits, 2 * self.n_out * self.rank_out * self.acc_banks
-        )
+        banks = 2 * self.n_out * self.rank_out * self.acc_banks * self.trail_banks
+        acc = Memory(f"acc (step {number})", 2 * self.out_row, mac_bits, banks)
         values = (  # an iteration's packs: registers
             Memory(f"input values (step {number})", self.pack_in, in_bits, self.pack_in),
             Memory(f"output values (step {number})", self.pack_out, out_bits, self.pack_out),
@@ -225,17 +243,37 @@ class ModeStep:
         )
 
 
+def stream_steps(steps: list, frame_pack: int) -> tuple:
+    """A ``StreamChain``'s steps with their packs: the first takes the frame's (``frame_pack``)
+    where it tiles its rows; each stream between two steps the widest pack of at most
+    ``RATE_HEADROOM`` times the values per cycle its consumer must take when the frame arrives a
+    pack per cycle (so the folding pass finds a reuse factor near that rate, P / RF, without
+    banking the consumer's sums wider than it needs) and of ``MAX_ITERATION_PRODUCTS`` products
+    per iteration (``ModeStep.stream_pack``); the last step writes a value at a time (the zx FIFO)."""
+    chosen = [steps[0].packed(frame_pack)]
+    frame_values = steps[0].rows * steps[0].in_row
+    for step in steps[1:]:
+        rate = step.rows * step.in_row / frame_values * chosen[0].pack_in
+        most = min(MAX_ITERATION_PRODUCTS // (step.n_out * step.rank_out), ceil(RATE_HEADROOM * rate))
+        pack = chosen[-1].stream_pack(step, max(1, most))
+        chosen[-1] = replace(chosen[-1], pack_out=pack)
+        chosen.append(replace(step, pack_in=pack))
+    return tuple(chosen)
+
+
 def frame_step(a: int, u: int, t: int, b: int) -> ModeStep:
-    """The frame read as (a, u, b), mode u contracted into ``t`` outputs per (a, b): out (a, t, b)."""
-    return ModeStep(rows=a, n_in=u, n_right=b, n_out=t)
+    """The frame read as (a, u, b), mode u contracted into ``t`` outputs per (a, b): out (a, t, b)
+    (rank_in = n_out = 1, ``b`` trailing)."""
+    return ModeStep(rows=a, n_in=u, rank_out=t, trail=b)
 
 
-MODE_STEP_TEMPLATE = """// {comment}: ({step.rows}, {step.n_in}, {step.n_right}, {step.rank_in}) -> \
-({step.rows}, {step.n_out}, {step.n_right}, {step.rank_out}), {macs} MACs, {acc} accumulators
+MODE_STEP_TEMPLATE = """// {comment}: ({step.rows}, {step.n_in}, {step.n_right}, {step.rank_in}, {step.trail}) -> \
+({step.rows}, {step.n_out}, {step.n_right}, {step.rank_out}, {step.trail}), {macs} MACs, {acc} accumulators
 struct {name} : {base} {{
     static const unsigned rows = {step.rows}, n_in = {step.n_in}, n_right = {step.n_right}, rank_in = {step.rank_in};
-    static const unsigned n_out = {step.n_out}, rank_out = {step.rank_out};
-    static const unsigned pack_in = {step.pack_in}, pack_out = {step.pack_out}, acc_banks = {acc_banks};
+    static const unsigned n_out = {step.n_out}, rank_out = {step.rank_out}, trail = {step.trail};
+    static const unsigned pack_in = {step.pack_in}, pack_out = {step.pack_out};
+    static const unsigned acc_banks = {acc_banks}, trail_banks = {trail_banks};
     static const unsigned reuse_factor = {reuse_factor};
     static const unsigned multiplier_limit = {multiplier_limit};
     typedef {core_t} core_t;
@@ -357,11 +395,14 @@ class StreamChain:
     call's frames (``rows`` = its rows per frame x ``frames``) and a DATAFLOW process of its own,
     joined to the next by a FIFO of its output packs (``pack_out``, a whole row deep, so a row's
     rounding never waits), the last writing the zx FIFO a value at a time. A frame takes the
-    slowest step, not their sum, and nothing is stored but each step's two rows of sums."""
+    slowest step, not their sum, and nothing is stored but each step's two rows of sums. Step k's
+    config is ``config<index>_<prefix><k>``, a ``base`` (the family's ``nnet::mode_contract_config``)."""
 
     steps: tuple
     cores: tuple
     frames: int
+    prefix: str
+    base: str
 
     def fifo_depth(self, number: int) -> int:
         """Packs of the FIFO after step ``number``: one row of its outputs (at least 2)."""
@@ -370,7 +411,7 @@ class StreamChain:
     def configs(self, index: int, reuse_factors: list, core_t: str, mac_types: list) -> str:
         return "".join(
             step.config(
-                f"config{index}_tt{number}", f"step {number}", reuse_factor, core_t, mac_t, "nnet::tt_core_config"
+                f"config{index}_{self.prefix}{number}", f"step {number}", reuse_factor, core_t, mac_t, self.base
             )
             for number, (step, reuse_factor, mac_t) in enumerate(zip(self.steps, reuse_factors, mac_types, strict=True))
         )
@@ -399,7 +440,7 @@ class StreamChain:
                 "nnet::value_writer<accum_t>" if last else f"nnet::pack_writer<nnet::array<accum_t, {step.pack_out}>>"
             )
             sink = "zx" if last else streams[number]
-            kernel = f"nnet::mode_contract<config{index}_tt{number}, config{index}, {step_reader}, {writer}>"
+            kernel = f"nnet::mode_contract<config{index}_{self.prefix}{number}, config{index}, {step_reader}, {writer}>"
             calls.append(f"            ({kernel}({source_name}, no_state, {sink}, {core}))")
         lines += ["        NNET_DATAFLOW(", ",\n".join(calls) + ");", "    }"]
         return "\n".join(lines)

@@ -14,10 +14,20 @@ from functools import partial
 
 import numpy as np
 
-from hls_project.decomposed import BankView, Chain, ChainedInputMap, Link, frame_step
+from hls_project.decomposed import (
+    BankView,
+    Chain,
+    ChainedInputMap,
+    Link,
+    ModeStep,
+    StreamChain,
+    StreamedInputMap,
+    frame_step,
+    stream_steps,
+)
 from hls_project.lstm_cell import LSTMFamilyLayer
 from hls_project.reference import staged_input_map
-from models.ht import HTShape, contract_step
+from models.ht import HTShape, StreamStep, contract_step
 from models.ht_lstm import FDHTLSTM, HTLSTM
 
 
@@ -64,17 +74,62 @@ struct config{index}_ht{step} : nnet::ht_node_config {{
 """
 
 
-class HTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
-    """IR of an HT-LSTM layer: the shared LSTM block plus one core per tree node."""
+def mode_step(step: StreamStep, frames: int = 1) -> ModeStep:
+    """A streaming HT step as a ``ModeStep`` over ``frames`` frames."""
+    return ModeStep(
+        rows=step.rows * frames,
+        n_in=step.n_in,
+        n_right=step.n_right,
+        rank_in=step.rank_in,
+        n_out=step.n_out,
+        rank_out=step.rank_out,
+        trail=step.trail,
+    )
 
-    keras_class = HTLSTM
-    headers = ("nnet_decomposed.h", "nnet_ht_lstm.h")
-    chain_comment = "HT mat-vec, tree nodes in the cheapest order; buffers banked for their reader"
+
+class HTInputMap:
+    """What the HT and FDHT layers share: the reference and the schedule of the tree's cores."""
 
     @staticmethod
     def input_map_reference(cell, weights, types, frac):
         stages = [(partial(contract_step, step), weights[step.node]) for step in cell.ht_shape.schedule()]
         return lambda x: staged_input_map(x, stages, types, frac)
+
+    def schedule_steps(self) -> list:
+        return self.cell.ht_shape.schedule()
+
+
+class HTLSTMLayer(HTInputMap, StreamedInputMap, LSTMFamilyLayer):
+    """IR of an HT-LSTM layer: the shared LSTM block plus one core per tree node, a frame pipeline."""
+
+    keras_class = HTLSTM
+    headers = ("nnet_decomposed.h", "nnet_ht_lstm.h")
+    chain_comment = "HT mat-vec in its streaming order: a frame pipeline of one process per core"
+
+    def weight_layout(self, name, data):
+        """A core in its step's read order ``(n_in, rank_in, rank_out, n_out)``."""
+        step = next((step for step in self.schedule_steps() if name == f"core_{step.node}"), None)
+        if step is None:
+            return super().weight_layout(name, data)
+        return np.transpose(np.asarray(data), step.axes).reshape(step.core_shape)
+
+    def stream_chain(self) -> StreamChain:
+        """The streaming order over a call's frames, packs chosen (``stream_steps``)."""
+        schedule, frames = self.schedule_steps(), self.get_attr("n_timesteps")
+        steps = stream_steps([mode_step(step, frames) for step in schedule], self.input_pack())
+        cores = self.weight_vars("input_map")
+        return StreamChain(
+            steps, tuple(cores[step.node] for step in schedule), frames, "ht", "nnet::ht_pipeline_config"
+        )
+
+
+class FDHTLSTMLayer(HTInputMap, ChainedInputMap, LSTMFamilyLayer):
+    """IR of an FDHT-LSTM: the HT engine on ``[x_t; h_{t-1}]`` (the cell is fused), frame by frame
+    through banked buffers."""
+
+    keras_class = FDHTLSTM
+    headers = ("nnet_decomposed.h", "nnet_ht_lstm.h")
+    chain_comment = "HT mat-vec, tree nodes in the cheapest order; buffers banked for their reader"
 
     def chain(self) -> Chain:
         """The schedule as a chain: the first leaf on the frame (``p = q = v = 1``), then one link per node."""
@@ -98,15 +153,6 @@ class HTLSTMLayer(ChainedInputMap, LSTMFamilyLayer):
 
     step_template = STEP_TEMPLATE
 
-    def schedule_steps(self) -> list:
-        return self.cell.ht_shape.schedule()
-
     def step_fields(self, step) -> dict:
         view = (step.a, step.p, step.u, step.q, step.v, step.t, step.b)
         return dict(node=step.node, banks=BankView.of(step).banks, view=view, **dict(zip("apuqvtb", view, strict=True)))
-
-
-class FDHTLSTMLayer(HTLSTMLayer):
-    """IR of an FDHT-LSTM: the same HT engine on ``[x_t; h_{t-1}]`` (the cell is fused)."""
-
-    keras_class = FDHTLSTM

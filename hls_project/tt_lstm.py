@@ -9,10 +9,9 @@ streaming frame, each step streaming its rounded rows to the next, the last into
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import partial
 
-from hls_project.decomposed import MAX_ITERATION_PRODUCTS, ModeStep, StreamChain, StreamedInputMap
+from hls_project.decomposed import ModeStep, StreamChain, StreamedInputMap, stream_steps
 from hls_project.lstm_cell import LSTMFamilyLayer
 from hls_project.reference import staged_input_map
 from models.tt import ContractionStep, contract_step
@@ -53,15 +52,8 @@ class TTLSTMLayer(StreamedInputMap, LSTMFamilyLayer):
         return self.cell.tt_shape.schedule()
 
     def stream_chain(self) -> StreamChain:
-        """The schedule over a call's frames: the frame step takes the input stream's packs where
-        they tile its rows; each later step takes packs of up to ``MAX_ITERATION_PRODUCTS``
-        products per iteration (``ModeStep.stream_pack``); the last step writes a value at a time
-        (the zx FIFO)."""
+        """The schedule over a call's frames, packs chosen (``stream_steps``)."""
         schedule, frames = self.schedule_steps(), self.get_attr("n_timesteps")
-        steps = [mode_step(schedule[0], frames).packed(self.input_pack())]
-        for step in schedule[1:]:
-            pack = steps[-1].stream_pack(max(1, MAX_ITERATION_PRODUCTS // (step.n_out * step.rank_out)))
-            steps[-1] = replace(steps[-1], pack_out=pack)
-            steps.append(replace(mode_step(step, frames), pack_in=pack))
+        steps = stream_steps([mode_step(step, frames) for step in schedule], self.input_pack())
         cores = self.weight_vars("input_map")
-        return StreamChain(tuple(steps), tuple(cores[step.core] for step in schedule), frames)
+        return StreamChain(steps, tuple(cores[step.core] for step in schedule), frames, "tt", "nnet::tt_core_config")

@@ -33,6 +33,8 @@ import numpy as np
 
 from models.decomposition import MatrixDecomposition, check_modes
 
+LIVE_WORDS = 4096  # a streaming step's sums per row: the most a stream order may keep (StreamStep.live)
+
 
 @dataclass(frozen=True)
 class HTNode:
@@ -107,15 +109,64 @@ class HTStep:
 
 
 @dataclass(frozen=True)
+class StreamStep:
+    """One core contracted into the buffer as the buffer streams in (``HTShape(streaming=True)``):
+    the buffer read as ``(rows, n_in, n_right, rank_in, trail)``, the core's axes taken in the
+    order ``axes`` (the one or two it shares with the buffer, then the ranks it adds, then the
+    output modes it adds) as ``(n_in, rank_in, rank_out, n_out)``,
+    ``out[l, j, p, a, e] = sum_{i, b} in[l, i, p, b, e] * core[i, b, a, j]``: the output modes
+    (``n_out``) take the first shared axis's place, the ranks (``rank_out``) the second's.
+    A row's sums (``live``) are all the step keeps while its row streams in.
+    """
+
+    node: int
+    rows: int
+    n_in: int
+    n_right: int
+    rank_in: int
+    n_out: int
+    rank_out: int
+    trail: int
+    axes: tuple  # the core's axes in read order
+
+    @property
+    def in_size(self) -> int:
+        return self.rows * self.n_in * self.n_right * self.rank_in * self.trail
+
+    @property
+    def out_size(self) -> int:
+        return self.rows * self.live
+
+    @property
+    def live(self) -> int:
+        """Exact sums of one row: what the step holds while the row streams in."""
+        return self.n_out * self.n_right * self.rank_out * self.trail
+
+    @property
+    def terms(self) -> int:
+        return self.n_in * self.rank_in
+
+    @property
+    def macs(self) -> int:
+        return self.out_size * self.terms
+
+    @property
+    def core_shape(self) -> tuple:
+        """The core's read-order shape: its stored axes transposed to ``axes``, then reshaped."""
+        return (self.n_in, self.rank_in, self.rank_out, self.n_out)
+
+
+@dataclass(frozen=True)
 class HTShape(MatrixDecomposition):
     """Modes, tree and ranks of an HT matrix; everything else is derived."""
 
     input_modes: tuple
     output_modes: tuple
     ranks: tuple
+    streaming: bool = False  # schedule(): stream_schedule() (a frame pipeline), else the post-order steps
 
     @classmethod
-    def create(cls, input_modes, output_modes, ranks):
+    def create(cls, input_modes, output_modes, ranks, streaming: bool = False):
         n, m = check_modes(input_modes, output_modes)
         nodes = balanced_tree(len(n))
         if ranks is None:
@@ -132,7 +183,7 @@ class HTShape(MatrixDecomposition):
             raise ValueError(f"'ht_ranks' {r} must all be >= 1")
         if r[-1] != 1:
             raise ValueError(f"'ht_ranks' {r}: the root rank (last) must be 1")
-        shape = cls(tuple(n), tuple(m), tuple(r))
+        shape = cls(tuple(n), tuple(m), tuple(r), streaming)
         shape.check_ranks()
         return shape
 
@@ -248,13 +299,122 @@ class HTShape(MatrixDecomposition):
         return best(frozenset())[2]
 
     def schedule(self) -> list:
-        """One ``HTStep`` per node, in the cheapest order (``order``)."""
-        return self.steps(self.order)
+        """One step per node: ``stream_schedule()`` for a streaming shape, else the ``HTStep`` of
+        every node in the cheapest order (``order``)."""
+        return self.stream_schedule() if self.streaming else self.steps(self.order)
+
+    # -- streaming: any order in which each core meets the buffer ------------------------------
+    def core_axes(self, index: int) -> tuple:
+        """The axes of core ``index`` as stored, ``((label, size), ...)``: a leaf's
+        ``(in k, out k, rank)``, a transfer tensor's ``(rank left, rank right, rank)``."""
+        node = self.nodes[index]
+        if node.is_leaf:
+            k = node.lo
+            return (
+                (("in", k), self.input_modes[k]),
+                (("out", k), self.output_modes[k]),
+                (("rank", index), self.ranks[index]),
+            )
+        left, right = node.children
+        return (
+            (("rank", left), self.ranks[left]),
+            (("rank", right), self.ranks[right]),
+            (("rank", index), self.ranks[index]),
+        )
+
+    def stream_step(self, index: int, layout: tuple) -> tuple:
+        """``(StreamStep, layout after it)`` of core ``index`` on a buffer whose axes are ``layout``
+        (``((label, size), ...)`` in address order). The core contracts the one or two axes it
+        shares with the buffer; it adds its other axes, output modes at the first shared axis's
+        place and ranks at the second's (an added axis of extent 1 is left out of the buffer). A
+        ValueError when it shares more than two, or an input mode it does not find."""
+        axes = self.core_axes(index)
+        labels = [label for label, _ in layout]
+        shared = sorted((labels.index(label), axis) for axis, (label, _) in enumerate(axes) if label in labels)
+        added = [axis for axis, (label, _) in enumerate(axes) if label not in labels]
+        if len(shared) > 2 or any(axes[axis][0][0] == "in" for axis in added):
+            raise ValueError(f"node {index} cannot be contracted into a buffer of axes {labels}")
+        modes = [axis for axis in added if axes[axis][0][0] == "out"]
+        ranks = [axis for axis in added if axes[axis][0][0] == "rank"]
+        # a core that shares no axis (every rank 1: a scalar) scales the buffer: one term per row
+        first, last = (shared[0][0], shared[-1][0]) if shared else (len(layout), len(layout))
+        before, between, after = layout[:first], layout[first + 1 : last], layout[last + 1 :]
+        size = lambda part: prod(extent for _, extent in part)  # noqa: E731
+        step = StreamStep(
+            index,
+            rows=size(before),
+            n_in=axes[shared[0][1]][1] if shared else 1,
+            n_right=size(between),
+            rank_in=axes[shared[1][1]][1] if len(shared) == 2 else 1,
+            n_out=prod(axes[axis][1] for axis in modes),
+            rank_out=prod(axes[axis][1] for axis in ranks),
+            trail=size(after),
+            axes=tuple(axis for _, axis in shared) + tuple(ranks) + tuple(modes),
+        )
+        kept = lambda group: tuple(axes[axis] for axis in group if axes[axis][1] > 1)  # noqa: E731
+        return step, before + kept(modes) + between + kept(ranks) + after
+
+    def outputs_in_order(self, layout: tuple) -> bool:
+        """Whether a buffer's axes of extent > 1 are the output modes in order (the map's result)."""
+        modes = [("out", k) for k, m in enumerate(self.output_modes) if m > 1]
+        return [label for label, extent in layout if extent > 1] == modes
+
+    def stream_steps(self, order) -> list:
+        """The ``StreamStep`` of every core in ``order``; a ValueError when a core cannot meet the
+        buffer (``stream_step``) or the outputs do not end in order."""
+        layout = tuple((("in", k), n) for k, n in enumerate(self.input_modes))
+        steps = []
+        if sorted(order) != list(range(len(self.nodes))):
+            raise ValueError(f"order {list(order)} must name every node once")
+        for index in order:
+            step, layout = self.stream_step(index, layout)
+            steps.append(step)
+        if not self.outputs_in_order(layout):
+            raise ValueError(f"order {list(order)} leaves the outputs as {[label for label, _ in layout]}")
+        return steps
+
+    @cached_property
+    def stream_order(self) -> tuple:
+        """The cheapest order for streaming: among the orders whose every step keeps at most
+        ``LIVE_WORDS`` sums per row (or, when none does, the smallest such peak), the fewest MACs,
+        then the smaller peak, then the smaller tuple. Found by a search over the cores contracted
+        and the buffer's layout."""
+
+        @cache
+        def best(done: frozenset, layout: tuple) -> tuple | None:  # (over, MACs, peak, order) of the rest
+            if len(done) == len(self.nodes):
+                return (0, 0, 0, ()) if self.outputs_in_order(layout) else None
+            options = []
+            for index in range(len(self.nodes)):
+                if index in done:
+                    continue
+                try:
+                    step, after = self.stream_step(index, layout)
+                except ValueError:
+                    continue
+                rest = best(done | {index}, after)
+                if rest is not None:
+                    peak = max(step.live, rest[2])
+                    options.append((max(peak - LIVE_WORDS, 0), step.macs + rest[1], peak, (index, *rest[3])))
+            return min(options) if options else None
+
+        found = best(frozenset(), tuple((("in", k), n) for k, n in enumerate(self.input_modes)))
+        return found[3]
+
+    def stream_schedule(self) -> list:
+        """One ``StreamStep`` per core, in ``stream_order``."""
+        return self.stream_steps(self.stream_order)
 
 
-def contract_step(step: HTStep, buffer: np.ndarray, core: np.ndarray) -> np.ndarray:
-    """One schedule step on a batch, exact: buffer (batch, in_size) -> (batch, out_size)."""
+def contract_step(step, buffer: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """One schedule step (``HTStep`` or ``StreamStep``) on a batch, exact: buffer (batch, in_size)
+    -> (batch, out_size)."""
     batch = buffer.shape[0]
+    if isinstance(step, StreamStep):
+        view = buffer.reshape(batch, step.rows, step.n_in, step.n_right, step.rank_in, step.trail)
+        matrix = np.transpose(np.asarray(core), step.axes).reshape(step.core_shape)
+        out = np.einsum("zlipbe,ibaj->zljpae", view, matrix)
+        return out.reshape(batch, step.out_size)
     view = buffer.reshape(batch, step.a, step.p, step.u, step.q, step.v, step.b)
     out = np.einsum("bapuqvc,uvt->bapqtc", view, np.asarray(core).reshape(step.u, step.v, step.t))
     return out.reshape(batch, step.out_size)

@@ -1,16 +1,20 @@
 """HT-LSTM and FDHT-LSTM (hierarchical Tucker): the input-to-hidden map of all gates as one HT matrix.
 
 As in ``models.tt_lstm`` the gate factor 4 is folded into the first output mode and the map runs
-node by node (``models.ht``, in the cheapest valid order), rounded to the accumulator type after
-every node.
+node by node (``models.ht``), rounded to the accumulator type after every node: the HT-LSTM in
+the cheapest order for streaming (``HTShape.stream_order``: each core contracted as the buffer
+streams in, any order in which it meets the buffer, at most ``LIVE_WORDS`` sums per row, the
+hardware's frame pipeline), the FDHT-LSTM in the cheapest order that finishes every node's
+children first (``HTShape.order``: its map runs frame by frame through buffers).
 Cores are ``core_<node>``: leaves ``(n_k, m_k, r_k)``, transfer tensors ``(r_left, r_right,
 r_node)``. The HT-LSTM's recurrent matrix is dense; the FDHT-LSTM has none (fused).
 
 Counts on the UCF11 shape (57,600 -> 4 x 256, input modes [8, 20, 20, 18], output modes
 [4, 4, 4, 4], balanced tree, every rank 4, root 1): 1,584 parameters in the HT cores and
 264,752 in the whole layer (223.8x fewer than the dense 59,245,568; the published HT-LSTM has
-0.266 M, 222.7x, with ranks the seeds do not give); the cheapest order does the HT mat-vec in
-2,789,376 MACs per frame (post-order: 15,466,496).
+0.266 M, 222.7x, with ranks the seeds do not give); the streaming order does the HT mat-vec in
+2,084,864 MACs per frame with at most 1,024 sums per row (the cheapest children-first order:
+2,789,376 MACs through a 65,536-word buffer; post-order: 15,466,496).
 """
 
 from __future__ import annotations
@@ -20,18 +24,19 @@ from math import prod
 import tensorflow as tf
 
 from models.decomposition import factor_modes, padded_modes
-from models.ht import HTShape, ht_svd
+from models.ht import HTShape, StreamStep, ht_svd
 from models.lstm_cell import LSTMCost, QuantizedLSTMCell, QuantizedRNN, fold_gate_modes
 
 
-def ht_lstm_shape(input_modes, output_modes, ht_ranks, units=None) -> HTShape:
-    """The HT shape of the input map, with the gate factor folded into the first output mode."""
-    return HTShape.create(input_modes, fold_gate_modes(output_modes, units), ht_ranks)
+def ht_lstm_shape(input_modes, output_modes, ht_ranks, units=None, streaming: bool = False) -> HTShape:
+    """The HT shape of the input map, with the gate factor folded into the first output mode;
+    ``streaming``: scheduled as a frame pipeline (the HT-LSTM), else children first (FDHT)."""
+    return HTShape.create(input_modes, fold_gate_modes(output_modes, units), ht_ranks, streaming)
 
 
 def ht_lstm_cost(input_modes, output_modes, ht_ranks) -> LSTMCost:
-    """Counts for an HT-LSTM; ``input_map_macs`` and the peak buffer follow the cheapest order."""
-    return LSTMCost.of(ht_lstm_shape(input_modes, output_modes, ht_ranks), prod(output_modes))
+    """Counts for an HT-LSTM; ``input_map_macs`` and the peak buffer follow its streaming order."""
+    return LSTMCost.of(ht_lstm_shape(input_modes, output_modes, ht_ranks, streaming=True), prod(output_modes))
 
 
 def fdht_lstm_cost(input_modes, output_modes, ht_ranks, n_in) -> LSTMCost:
@@ -45,7 +50,7 @@ class HTLSTMCell(QuantizedLSTMCell):
 
     def __init__(self, units, input_modes, output_modes, ht_ranks, **kwargs):
         super().__init__(units, **kwargs)
-        self.ht_shape = ht_lstm_shape(input_modes, output_modes, ht_ranks, units=units)
+        self.ht_shape = ht_lstm_shape(input_modes, output_modes, ht_ranks, units, streaming=not self.fused_recurrent)
         self.input_modes = list(self.ht_shape.input_modes)
         self.output_modes = [int(m) for m in output_modes]
         self.ht_ranks = list(self.ht_shape.ranks)
@@ -60,10 +65,16 @@ class HTLSTMCell(QuantizedLSTMCell):
     def input_map(self, x, weights):
         buffer = x  # (batch, n1*..*nd)
         for step in self.ht_shape.schedule():
-            core = tf.reshape(weights[step.node], (step.u, step.v, step.t))
-            # view: (batch, a, p, u, q, v, b) -- the node's input axes by address arithmetic
-            view = tf.reshape(buffer, (-1, step.a, step.p, step.u, step.q, step.v, step.b))
-            out = tf.einsum("bapuqvc,uvt->bapqtc", view, core)  # (batch, a, p, q, t, b)
+            if isinstance(step, StreamStep):
+                # core: (i, b, a, j), its stored axes in read order; view: (batch, l, i, p, b, e)
+                core = tf.reshape(tf.transpose(weights[step.node], step.axes), step.core_shape)
+                view = tf.reshape(buffer, (-1, step.rows, step.n_in, step.n_right, step.rank_in, step.trail))
+                out = tf.einsum("zlipbe,ibaj->zljpae", view, core)  # (batch, l, j, p, a, e)
+            else:
+                core = tf.reshape(weights[step.node], (step.u, step.v, step.t))
+                # view: (batch, a, p, u, q, v, b) -- the node's input axes by address arithmetic
+                view = tf.reshape(buffer, (-1, step.a, step.p, step.u, step.q, step.v, step.b))
+                out = tf.einsum("bapuqvc,uvt->bapqtc", view, core)  # (batch, a, p, q, t, b)
             buffer = self.quantize(tf.reshape(out, (-1, step.out_size)), "accumulator_quantizer")
         return buffer  # (batch, 4H)
 

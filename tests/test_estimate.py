@@ -77,24 +77,25 @@ def check_mode_step(config, stage, frames):
     """A ``nnet::mode_contract`` step: one pipeline of rows + 1 passes, each the longer of a row's
     accumulate iterations (an input pack each) and its rounding (an output pack each, during the
     next pass), entered once; its rows those of ``frames`` frames."""
-    steps = config["n_in"] * config["n_right"] * config["rank_in"] // config["pack_in"]
-    outputs = config["n_out"] * config["n_right"] * config["rank_out"] // config["pack_out"]
+    steps = config["n_in"] * config["n_right"] * config["rank_in"] * config["trail"] // config["pack_in"]
+    outputs = config["n_out"] * config["n_right"] * config["rank_out"] * config["trail"] // config["pack_out"]
     assert stage.iterations == -(-(config["rows"] + 1) * max(steps, outputs) // frames)
     assert (stage.ii, stage.entries) == (config["reuse_factor"], 1)
     assert stage.multipliers == config["multiplier_limit"]
     assert stage.products_per_iteration == config["pack_in"] * config["n_out"] * config["rank_out"]
 
 
-def check_chain_stages(configs, stages, index):
+def check_chain_stages(configs, stages, index, whole_call):
     """The decomposed input map's stages against its written step configs: the mode steps (every
-    TT step, over the call's frames; the frame step of HT and FDHT, over one), then HT's nodes."""
+    step of a frame pipeline, ``whole_call``, over the call's frames; the frame step of a buffer
+    chain over one), then the buffer chain's nodes."""
     steps = step_configs(configs, index)
     assert len(steps) == sum(1 for stage in stages if re.fullmatch(r"step \d+( \(frame\))?", stage))
-    frames = configs[f"config{index}"]["n_timesteps"]
+    frames = configs[f"config{index}"]["n_timesteps"] if whole_call else 1
     for number, step in steps.items():
         stage = stages["step 0 (frame)" if number == 0 else f"step {number}"]
         if "rows" in step:
-            check_mode_step(step, stage, frames if f"config{index}_tt{number}" in configs else 1)
+            check_mode_step(step, stage, frames)
             continue
         outputs = step["a"] * step["p"] * step["q"] * step["t"] * step["b"]
         assert stage.iterations * stage.ii == outputs * step["reuse_factor"]
@@ -117,7 +118,7 @@ def test_stage_cycles_and_multipliers_equal_the_generated_configs(name, reuse_fa
     stages = {stage.name: stage for stage in node.estimate().stages}
     index = node.index
     if isinstance(node, DecomposedInputMap):
-        check_chain_stages(configs, stages, index)  # other input maps: in their family's tests
+        check_chain_stages(configs, stages, index, node.call_input_map)  # other input maps: in their family's tests
     cell = configs[f"config{index}"]
     if "recurrent map" in stages:  # the dense recurrent map
         n, block = cell["n_state"], cell["recurrent_block"]
@@ -179,7 +180,7 @@ def test_the_folding_pass_meets_a_target_and_the_written_configs_carry_it(name, 
     assert node.folding() == folding
     stages = {stage.name: stage for stage in node.estimate().stages}
     if isinstance(node, DecomposedInputMap):
-        check_chain_stages(configs, stages, node.index)
+        check_chain_stages(configs, stages, node.index, node.call_input_map)
         steps = step_configs(configs, node.index)
         assert {number: step["reuse_factor"] for number, step in steps.items()} == {
             number: folding[f"step {number}"] for number in range(len(node.input_map_folding_stages()))
@@ -440,29 +441,30 @@ def test_build_refuses_a_design_over_the_board_and_force_builds_it(tmp_path):
     assert f"does not fit pynq-z2 (estimate: dsp {dsp:,} of 220 (margin 100%)" in refused.stderr
     assert re.search(r"--reuse-factor \d+ fits", refused.stderr)
     assert not (tmp_path / "out/manifest.json").exists()
-    # the HT-LSTM's buffers do not fit within the default margin (BRAM 90%) at any folding: the
+    # the FDHT-LSTM's buffers do not fit within the default margin (BRAM 90%) at any folding: the
     # folding pass says so with the numbers
-    paper_model("ht_lstm").save(tmp_path / "ht.h5")
-    folded = run_build(tmp_path / "ht.h5", tmp_path / "out", env, "pynq-z2")
+    paper_model("fdht_lstm").save(tmp_path / "fdht.h5")
+    folded = run_build(tmp_path / "fdht.h5", tmp_path / "out", env, "pynq-z2")
     assert folded.returncode == 2 and "not even the most folded design fits" in folded.stderr
     assert "(margin 90%)" in folded.stderr
-    forced = run_build(tmp_path / "ht.h5", tmp_path / "out", env, "pynq-z2", "--reuse-factor", "1", "--force")
+    forced = run_build(tmp_path / "fdht.h5", tmp_path / "out", env, "pynq-z2", "--reuse-factor", "1", "--force")
     assert forced.returncode == 3, forced.stderr  # built; only the vendor tools are missing
     estimate = json.loads((tmp_path / "out/estimate.json").read_text())
     assert estimate["fits"] is False and estimate["board"] == "pynq-z2"
     assert json.loads((tmp_path / "out/manifest.json").read_text())["estimate"] == estimate
 
 
-def test_the_paper_tt_lstm_fits_the_pynq_z2_at_the_issue_target_as_a_camera_feeds_it(tmp_path):
-    """The UCF11 TT-LSTM (57,600 -> 4 x 256, ranks 4; 8-bit weights, 9-bit input, 12-bit state,
-    a QDense head), stateful, one frame per call: the folding pass's fastest design fits the
-    pynq-z2 within the margin at >= 7,000 frames/s and within the board's I/O limit (estimates),
-    its input map a frame pipeline whose slowest step sets the pace."""
+@pytest.mark.parametrize("name", ["tt_lstm", "ht_lstm"])
+def test_the_paper_tensor_lstms_fit_the_pynq_z2_at_the_issue_target_as_a_camera_feeds_it(name, tmp_path):
+    """The UCF11 TT-LSTM (ranks 4) and HT-LSTM (every rank 4), 57,600 -> 4 x 256, 8-bit weights,
+    9-bit input, 12-bit state, a QDense head, stateful, one frame per call: the folding pass's
+    fastest design fits the pynq-z2 within the margin at >= 7,000 frames/s and within the
+    board's I/O limit (estimates), its input map a frame pipeline whose slowest step sets the pace."""
     from benchmarks.estimate_boards import paper_classifier
     from models.train import streaming_copy
     from overlay.folding import fold
 
-    camera = streaming_copy(paper_classifier("tt_lstm"))
+    camera = streaming_copy(paper_classifier(name))
     hls_model = convert_for_board(camera, tmp_path / "prj", "pynq-z2", reset_port=True, echo=lambda m: None)
     result = fold(hls_model, "pynq-z2", 100)
     estimate = result.estimate

@@ -1,6 +1,8 @@
 """HT- and FDHT-LSTM: tree math vs the dense matrix, HT-SVD, counts, bank schedule, C-simulation
 over tree shapes. What every family satisfies is in test_lstm_cell.py."""
 
+import itertools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,7 +10,7 @@ from conftest import check_csim, counted_products, family_model, quantizers, ran
 
 import models
 from hls_project.ht_lstm import BankView, read_conflicts
-from models.ht import HTShape, balanced_tree, contract_step, ht_matvec, ht_svd, ht_to_dense
+from models.ht import LIVE_WORDS, HTShape, balanced_tree, contract_step, ht_matvec, ht_svd, ht_to_dense
 from models.ht_lstm import ht_lstm_shape
 
 UCF11 = dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], ht_ranks=4)
@@ -50,9 +52,14 @@ POST_ORDER = list(range(7))  # four leaves: nodes numbered in post-order
 
 
 def test_cheapest_order_on_the_ucf11_shapes():
-    """The paper shapes: HT-LSTM every rank 4, FDHT-LSTM [8,20,20,19] rank 6 (issue 8's figures)."""
+    """The paper shapes: HT-LSTM every rank 4, FDHT-LSTM [8,20,20,19] rank 6 (issue 8's figures).
+    The HT-LSTM runs its streaming order (the children-first one's figures below it)."""
     ht = models.ht_lstm_cost(**UCF11)
-    assert ht.input_map_macs == 2_789_376 and ht.input_map_peak_buffer == 65_536
+    assert ht.input_map_macs == 2_084_864 and ht.input_map_peak_buffer == 57_600  # the frame streams
+    streaming = ht_lstm_shape(**UCF11, streaming=True)
+    assert streaming.stream_order == (3, 4, 5, 1, 6, 2, 0) and max(s.live for s in streaming.schedule()) == 1_024
+    children_first = ht_lstm_shape(**UCF11)
+    assert (children_first.macs, children_first.peak_buffer) == (2_789_376, 65_536)
     fdht = models.fdht_lstm_cost([8, 20, 20, 19], [4, 4, 4, 4], 6, n_in=57_600)
     assert fdht.input_map_macs == 7_265_280 and fdht.input_map_peak_buffer == 221_184
     post = order_cost(ht_lstm_shape(**UCF11), POST_ORDER)
@@ -90,12 +97,58 @@ def test_order_is_the_cheapest_of_all_valid_orders(input_modes, output_modes, ra
         np.testing.assert_allclose(ht_matvec(x, cores, shape), post, rtol=1e-10)
 
 
+def stream_cost(shape, order):
+    steps = shape.stream_steps(order)
+    peak = max(step.live for step in steps)
+    return max(peak - LIVE_WORDS, 0), sum(step.macs for step in steps), peak, tuple(order)
+
+
+@pytest.mark.parametrize(
+    "input_modes, output_modes, ranks",
+    [
+        ([2, 3, 4], [2, 2, 2], [3, 2, 3, 4, 1]),
+        ([4, 6], [2, 4], [1, 1, 1]),  # rank 1: the root a scalar
+        ([3, 2, 5, 2], [2, 1, 2, 4], [3, 2, 4, 2, 3, 5, 1]),
+        ([8, 20, 20, 18], [16, 4, 4, 4], 4),  # the UCF11 HT-LSTM
+    ],
+)
+def test_the_streaming_order_is_the_cheapest_of_every_order_and_every_order_computes_the_map(
+    input_modes, output_modes, ranks, rng
+):
+    """The search against brute force over every permutation of the cores (those that cannot
+    meet the buffer, or leave the outputs out of order, refused); every order that streams
+    computes the children-first map."""
+    shape = HTShape.create(input_modes, output_modes, ranks, streaming=True)
+    costs = []
+    for order in itertools.permutations(range(len(shape.nodes))):
+        try:
+            costs.append(stream_cost(shape, order))
+        except ValueError:
+            continue
+    assert stream_cost(shape, shape.stream_order) == min(costs)
+    if shape.n_in * shape.n_out > 1e5:
+        return
+    cores = [rng.normal(size=shape.core_shape(node.index)) for node in shape.nodes]
+    x = rng.normal(size=(2, shape.n_in))
+    expected = ht_matvec(x, cores, HTShape.create(input_modes, output_modes, ranks))
+    for cost in costs[:: max(1, len(costs) // 12)]:
+        streamed = x
+        for step in shape.stream_steps(cost[3]):
+            streamed = contract_step(step, streamed, cores[step.node])
+        np.testing.assert_allclose(streamed, expected, rtol=1e-10, atol=1e-12)
+
+
 def test_an_order_that_breaks_the_tree_is_refused():
     shape = HTShape.create([2, 3, 4], [2, 2, 2], 2)
     with pytest.raises(ValueError, match="after its children"):
         shape.steps([2, 0, 1, 3, 4])
     with pytest.raises(ValueError, match="leaves nodes out"):
         shape.steps([0, 1, 2])
+    streaming = HTShape.create([2, 3, 4], [2, 2, 2], 2, streaming=True)
+    with pytest.raises(ValueError, match="node 2 cannot be contracted"):  # r0, r1 and r2 all in the buffer
+        streaming.stream_steps([3, 4, 0, 1, 2])
+    with pytest.raises(ValueError, match="every node once"):
+        streaming.stream_steps([3, 4])
 
 
 def test_tree_is_balanced_post_order():
@@ -178,23 +231,31 @@ def test_csim_bit_exact(tmp_path, rng, preset, modes, ranks, steps, io_type, reu
     random_weights(layer, rng, 0.6)
     x = rng.uniform(-3, 3, (12, steps, int(np.prod(modes[0])))).astype(np.float32)
     check_csim(model, layer, x, tmp_path / "prj", io_type=io_type, reuse_factor=reuse)
-    assert "banks" in (tmp_path / "prj" / "firmware" / "parameters.h").read_text()  # the per-step table
+    parameters = (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
+    assert parameters.count(": nnet::ht_pipeline_config {") == len(layer.cell.ht_shape.nodes)  # a process per core
 
 
 @pytest.mark.parametrize(
-    "input_modes, iterations",
+    "input_modes, config, iterations",
     [
-        ([2, 3, 6], 7 * 4),  # the leaf on the last mode (a, u, b) = (6, 6, 1): a pack along u; 7 passes of 4 outputs
-        ([2, 6, 6], 3 * 24),  # the leaf on the middle mode (2, 6, 6): a pack along b, 6 sums per coefficient; 3 x 24
+        # the leaf on the last mode: rows (2 x 3) x 3 frames, a pack along u (6 = n_in): one
+        # accumulate iteration per row, its 4 sums rounded 2 per iteration; (18 + 1) x 2 / 3 frames
+        ([2, 3, 6], "rows = 18, n_in = 6, n_right = 1, rank_in = 1;", 13),
+        # the leaf on the middle mode: rows 2 x 3 frames, a pack along the trailing mode (6): 6
+        # iterations per row, 6 sums each (one product each); (6 + 1) x 6 / 3 frames
+        ([2, 6, 6], "rows = 6, n_in = 6, n_right = 1, rank_in = 1;", 14),
     ],
 )
-def test_a_frame_step_taking_a_pack_per_iteration_is_bit_exact(tmp_path, rng, input_modes, iterations):
-    """Features of 10 bits stream in packs of 6, and the pack lies inside a row of the frame step."""
+def test_a_frame_step_taking_a_pack_per_iteration_is_bit_exact(tmp_path, rng, input_modes, config, iterations):
+    """Features of 10 bits stream in packs of 6, and the pack lies inside a row of the frame step
+    (the first core of the HT-LSTM's streaming order)."""
     model, layer = ht_model(3, input_modes, [2, 2, 2], 2, **quantizers("w12"))
     random_weights(layer, rng, 0.6)
     x = rng.uniform(-3, 3, (12, 3, int(np.prod(input_modes)))).astype(np.float32)
     hls_model = check_csim(model, layer, x, tmp_path / "prj", io_type="io_stream")
-    assert "pack_in = 6, pack_out = 1," in (tmp_path / "prj/firmware/parameters.h").read_text()
+    parameters = (tmp_path / "prj/firmware/parameters.h").read_text()
+    first = parameters[parameters.index("struct config2_ht0") :]
+    assert config in first[: first.index("};")] and "pack_in = 6," in first[: first.index("};")]
     node = next(n for n in hls_model.get_layers() if type(n).__name__.endswith("LSTMLayer"))
     accumulate = node.estimate().stages[0]
     assert (accumulate.iterations, accumulate.products_per_iteration) == (iterations, 6 * 4)

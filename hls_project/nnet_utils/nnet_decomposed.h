@@ -121,56 +121,69 @@ template <class VIEW, class value_T> struct bank_writer {
 };
 
 struct mode_contract_config {
-    // in (rows, n_in, n_right, rank_in) -> out (rows, n_out, n_right, rank_out), both in address
-    // order: out[l, j, p, a] = sum_{i, b} in[l, i, p, b] * core[i, b, a, j]. A TT core is one
-    // such step; a frame step (a mode of the frame contracted, HT / FDHT leaves) has rank_in =
-    // rank_out = 1. rows: of one frame, or of a whole call's frames (rows = n_left * frames)
-    static const unsigned rows = 1, n_in = 1, n_right = 1, rank_in = 1, n_out = 1, rank_out = 1;
-    // input values per iteration (the reader's pack) walk b, then p, then i; outputs per
-    // iteration (the writer's pack) walk a, then p, then j; acc_banks: banks of acc along p
-    static const unsigned pack_in = 1, pack_out = 1, acc_banks = 1;
+    // in (rows, n_in, n_right, rank_in, trail) -> out (rows, n_out, n_right, rank_out, trail), both
+    // in address order: out[l, j, p, a, e] = sum_{i, b} in[l, i, p, b, e] * core[i, b, a, j]. A TT
+    // core is one such step (trail = 1), an HT node too (n_out = 1); a frame step (a mode of the
+    // frame contracted) has rank_in = 1. rows: of one frame, or of a whole call's frames
+    static const unsigned rows = 1, n_in = 1, n_right = 1, rank_in = 1, n_out = 1, rank_out = 1, trail = 1;
+    // input values per iteration (the reader's pack) walk e, then b, p, i; outputs per iteration
+    // (the writer's pack) walk e, then a, p, j; acc_banks, trail_banks: banks of acc along p, e
+    static const unsigned pack_in = 1, pack_out = 1, acc_banks = 1, trail_banks = 1;
     static const unsigned reuse_factor = 1;
     static const unsigned multiplier_limit = 1; // ceil(pack_in * n_out * rank_out / reuse_factor)
     // typedef core_t (core[n_in][rank_in][rank_out][n_out]); typedef mac_t (exact sum of
     // n_in * rank_in products)
 };
 
-// out[l, j, p, a] = sum_{i, b} in[l, i, p, b] * core[i, b, a, j], input-stationary: the values of
-// row l arrive in address order (i, p, b), `reader_T::pack` per iteration, each added times its
-// n_out * rank_out coefficients into the row's exact sums acc[j][p][a] (mac_t) as it comes; the
-// row's sums are rounded once, `writer_T::pack` per iteration in address order (j, p, a). One
-// pipelined loop of rows + 1 passes: pass l accumulates row l into one half of acc while it
-// rounds row l - 1 out of the other half, so the rounding overlaps the next row and no row
-// refills the pipeline. Buffers: acc 2 * n_out * n_right * rank_out words; the input is never
-// stored.
+// A pack of N consecutive addresses of a row (outer, middle, inner, trail) as counts along each:
+// the trail first, then inner, middle, outer (every count but the outermost one > 1 only when
+// the ones inside it are whole).
+template <unsigned N, unsigned OUTER, unsigned MIDDLE, unsigned INNER, unsigned TRAIL> struct pack_counts {
+    static const unsigned trail = N < TRAIL ? N : TRAIL;
+    static const unsigned inner = N / trail < INNER ? N / trail : INNER;
+    static const unsigned middle = N / trail / inner < MIDDLE ? N / trail / inner : MIDDLE;
+    static const unsigned outer = N / trail / inner / middle;
+    static const bool tiles = outer * middle * inner * trail == N && TRAIL % trail == 0 && INNER % inner == 0 &&
+                              MIDDLE % middle == 0 && OUTER % outer == 0;
+};
+
+// out[l, j, p, a, e] = sum_{i, b} in[l, i, p, b, e] * core[i, b, a, j], input-stationary: the
+// values of row l arrive in address order (i, p, b, e), `reader_T::pack` per iteration, each added
+// times its n_out * rank_out coefficients into the row's exact sums acc[j][p][a][e] (mac_t) as it
+// comes; the row's sums are rounded once, `writer_T::pack` per iteration in address order
+// (j, p, a, e). One pipelined loop of rows + 1 passes: pass l accumulates row l into one half of
+// acc while it rounds row l - 1 out of the other half, so the rounding overlaps the next row and no
+// row refills the pipeline. Buffers: acc 2 * n_out * n_right * rank_out * trail words; the input
+// is never stored.
 template <class CONFIG_T, class LSTM_T, class reader_T, class writer_T, class source_T, class sink_T>
 void mode_contract(
     source_T &in, const typename LSTM_T::state_t h[LSTM_T::n_state], sink_T &out,
     const typename CONFIG_T::core_t core[CONFIG_T::n_in * CONFIG_T::rank_in * CONFIG_T::rank_out * CONFIG_T::n_out]) {
-    const unsigned I = CONFIG_T::n_in, R = CONFIG_T::n_right, B = CONFIG_T::rank_in;
+    const unsigned I = CONFIG_T::n_in, R = CONFIG_T::n_right, B = CONFIG_T::rank_in, E = CONFIG_T::trail;
     const unsigned J = CONFIG_T::n_out, A = CONFIG_T::rank_out, AJ = A * J;
     const unsigned P = reader_T::pack, Q = writer_T::pack;
-    // an input pack: PI values of i, PP of p, PK of b; an output pack: QJ of j, QP of p, QA of a
-    const unsigned PK = P < B ? P : B, PP = P <= B ? 1 : (P < R * B ? P / B : R), PI = P / (PP * PK);
-    const unsigned QA = Q < A ? Q : A, QP = Q <= A ? 1 : (Q < R * A ? Q / A : R), QJ = Q / (QP * QA);
+    typedef pack_counts<P, I, R, B, E> in_pack;  // PI values of i, PP of p, PK of b, PT of e
+    typedef pack_counts<Q, J, R, A, E> out_pack; // QJ of j, QP of p, QA of a, QT of e
+    const unsigned PI = in_pack::outer, PP = in_pack::middle, PK = in_pack::inner, PT = in_pack::trail;
+    const unsigned QJ = out_pack::outer, QP = out_pack::middle, QA = out_pack::inner, QT = out_pack::trail;
     static_assert(P == CONFIG_T::pack_in && Q == CONFIG_T::pack_out, "the config's packs");
-    static_assert(PI * PP * PK == P && B % PK == 0 && R % PP == 0 && I % PI == 0, "an input pack lies in a row");
-    static_assert(QJ * QP * QA == Q && A % QA == 0 && R % QP == 0 && J % QJ == 0, "an output pack lies in a row");
-    const unsigned STEPS = I * R * B / P;                    // accumulate iterations of a row
-    const unsigned OUTPUTS = J * R * A / Q;                  // rounding iterations of a row
+    static_assert(in_pack::tiles && out_pack::tiles, "a pack lies in a row");
+    const unsigned STEPS = I * R * B * E / P;                // accumulate iterations of a row
+    const unsigned OUTPUTS = J * R * A * E / Q;              // rounding iterations of a row
     const unsigned PASS = STEPS > OUTPUTS ? STEPS : OUTPUTS; // iterations of a pass
     // one iteration reads the coefficients of PI * PK (i, b) terms: one bank each
     #pragma HLS ARRAY_PARTITION variable=core cyclic factor=PI * PK * AJ
-    static typename CONFIG_T::mac_t acc[2][J][R][A]; // static: large for a C-sim stack
+    static typename CONFIG_T::mac_t acc[2][J][R][A][E]; // static: large for a C-sim stack
     #pragma HLS ARRAY_PARTITION variable=acc complete dim=1
     #pragma HLS ARRAY_PARTITION variable=acc complete dim=2
     #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::acc_banks dim=3
     #pragma HLS ARRAY_PARTITION variable=acc complete dim=4
+    #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::trail_banks dim=5
     reader_T reader;
     writer_T writer;
-    unsigned l = 0, n = 0;           // the pass (its accumulated row) and its iteration
-    unsigned i0 = 0, p0 = 0, b0 = 0; // the accumulated row's next input pack
-    unsigned j1 = 0, p1 = 0, a1 = 0; // the rounded row's next output pack
+    unsigned l = 0, n = 0;                   // the pass (its accumulated row) and its iteration
+    unsigned i0 = 0, p0 = 0, b0 = 0, e0 = 0; // the accumulated row's next input pack
+    unsigned j1 = 0, p1 = 0, a1 = 0, e1 = 0; // the rounded row's next output pack
 Passes:
     for (unsigned it = 0; it < (CONFIG_T::rows + 1) * PASS; it++) {
         #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
@@ -181,24 +194,30 @@ Passes:
             #pragma HLS ARRAY_PARTITION variable=x complete
             reader.read(in, h, x);
             for (unsigned pp = 0; pp < PP; pp++) {
-                for (unsigned j = 0; j < J; j++) {
-                    for (unsigned a = 0; a < A; a++) {
-                        typename CONFIG_T::mac_t sum =
-                            (i0 == 0 && b0 == 0) ? typename CONFIG_T::mac_t(0) : acc[fill][j][p0 + pp][a];
-                        for (unsigned ii = 0; ii < PI; ii++) {
-                            for (unsigned kk = 0; kk < PK; kk++) {
-                                sum += x[(ii * PP + pp) * PK + kk] * core[((i0 + ii) * B + b0 + kk) * AJ + a * J + j];
+                for (unsigned tt = 0; tt < PT; tt++) {
+                    for (unsigned j = 0; j < J; j++) {
+                        for (unsigned a = 0; a < A; a++) {
+                            typename CONFIG_T::mac_t sum =
+                                (i0 == 0 && b0 == 0) ? typename CONFIG_T::mac_t(0) : acc[fill][j][p0 + pp][a][e0 + tt];
+                            for (unsigned ii = 0; ii < PI; ii++) {
+                                for (unsigned kk = 0; kk < PK; kk++) {
+                                    sum += x[((ii * PP + pp) * PK + kk) * PT + tt] *
+                                           core[((i0 + ii) * B + b0 + kk) * AJ + a * J + j];
+                                }
                             }
+                            acc[fill][j][p0 + pp][a][e0 + tt] = sum;
                         }
-                        acc[fill][j][p0 + pp][a] = sum;
                     }
                 }
             }
-            if ((b0 += PK) == B) {
-                b0 = 0;
-                if ((p0 += PP) == R) {
-                    p0 = 0;
-                    i0 = (i0 + PI == I) ? 0 : i0 + PI;
+            if ((e0 += PT) == E) {
+                e0 = 0;
+                if ((b0 += PK) == B) {
+                    b0 = 0;
+                    if ((p0 += PP) == R) {
+                        p0 = 0;
+                        i0 = (i0 + PI == I) ? 0 : i0 + PI;
+                    }
                 }
             }
         }
@@ -208,16 +227,21 @@ Passes:
             for (unsigned qj = 0; qj < QJ; qj++) {
                 for (unsigned qp = 0; qp < QP; qp++) {
                     for (unsigned qa = 0; qa < QA; qa++) {
-                        v[(qj * QP + qp) * QA + qa] = acc[fill ^ 1][j1 + qj][p1 + qp][a1 + qa];
+                        for (unsigned qt = 0; qt < QT; qt++) {
+                            v[((qj * QP + qp) * QA + qa) * QT + qt] = acc[fill ^ 1][j1 + qj][p1 + qp][a1 + qa][e1 + qt];
+                        }
                     }
                 }
             }
             writer.write(out, v);
-            if ((a1 += QA) == A) {
-                a1 = 0;
-                if ((p1 += QP) == R) {
-                    p1 = 0;
-                    j1 = (j1 + QJ == J) ? 0 : j1 + QJ;
+            if ((e1 += QT) == E) {
+                e1 = 0;
+                if ((a1 += QA) == A) {
+                    a1 = 0;
+                    if ((p1 += QP) == R) {
+                        p1 = 0;
+                        j1 = (j1 + QJ == J) ? 0 : j1 + QJ;
+                    }
                 }
             }
         }

@@ -1,10 +1,12 @@
 #ifndef NNET_HT_LSTM_H_
 #define NNET_HT_LSTM_H_
 
-// HT-LSTM input map: hierarchical-Tucker mat-vec, one tree node per call in the cheapest order
-// (models/ht.py). The first step is a leaf on the streaming frame (mode_contract in
-// nnet_decomposed.h); every other node is
-//     out[a, p, q, t, b] = sum_{u, v} in[a, p, u, q, v, b] * core[u, v, t]
+// HT-LSTM and FDHT-LSTM input maps: hierarchical-Tucker mat-vec, one core per step (models/ht.py).
+// The HT-LSTM runs its streaming order as a frame pipeline, every core one mode_contract process
+// (nnet_decomposed.h; ht_pipeline_config). The FDHT-LSTM (its map reads [x_t; h_t-1], frame by
+// frame) runs its children-first order: its first leaf on the streaming frame with mode_contract,
+// every other node with ht_node_contract,
+//     out[a, p, q, t, b] = sum_{u, v} in[a, p, u, q, v, b] * core[u, v, t],
 // over a buffer that is never transposed: each buffer is stored in banks chosen for the step
 // that reads it (bank = (u, v) digits of the logical address), so the u * v reads of one output
 // element hit u * v different banks in the same cycle, and the writer re-indexes its outputs
@@ -14,6 +16,11 @@
 #include "nnet_decomposed.h"
 
 namespace nnet {
+
+// A core of the HT-LSTM's streaming order (models.ht.StreamStep) as a step of its frame pipeline:
+// a mode_contract over the call's frames, the core stored in read order (n_in, rank_in, rank_out,
+// n_out).
+struct ht_pipeline_config : mode_contract_config {};
 
 struct ht_node_config {
     static const unsigned a = 1, p = 1, u = 1, q = 1, v = 1, t = 1, b = 1;
