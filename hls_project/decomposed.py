@@ -25,6 +25,7 @@ from math import ceil, lcm
 
 from hls_project.cost import Memory, Stage
 from hls_project.lstm_cell import exact_cpp, map_input_type, multiplier_limit, product_sum_type
+from models.decomposition import ModeContraction
 
 
 @dataclass(frozen=True)
@@ -79,23 +80,15 @@ def pack_split(pack: int, outer: int, middle: int, inner: int, trail: int = 1) -
 
 
 @dataclass(frozen=True)
-class ModeStep:
-    """One ``nnet::mode_contract``: in ``(rows, n_in, n_right, rank_in, trail)`` -> out ``(rows,
-    n_out, n_right, rank_out, trail)``, ``out[l, j, p, a, e] = sum_{i, b} in[l, i, p, b, e] *
-    core[i, b, a, j]``, the input consumed as it arrives (``pack_in`` values per iteration) and
-    each row's sums rounded while the next row accumulates (``pack_out`` outputs per iteration).
-    A TT core is one such step (``trail = 1``), an HT node too (``n_out = 1``); a frame step (a
-    mode of the frame) has ``rank_in = 1``."""
+class ModeStep(ModeContraction):
+    """One ``nnet::mode_contract``: a ``ModeContraction`` (``out[l, j, p, a, e] = sum_{i, b}
+    in[l, i, p, b, e] * core[i, b, a, j]``) whose input is consumed as it arrives (``pack_in``
+    values per iteration) and whose rows' sums are rounded while the next row accumulates
+    (``pack_out`` outputs per iteration). A TT core is one such step (``trail = 1``), an HT core
+    of the streaming order too; a frame step (a mode of the frame) has ``rank_in = 1``."""
 
-    rows: int
-    n_in: int
-    n_right: int = 1
-    rank_in: int = 1
-    n_out: int = 1
-    rank_out: int = 1
     pack_in: int = 1
     pack_out: int = 1
-    trail: int = 1
 
     def __post_init__(self):
         if self.in_split is None or self.out_split is None:
@@ -116,25 +109,8 @@ class ModeStep:
         return pack_split(pack, self.n_out, self.n_right, self.rank_out, self.trail)
 
     @property
-    def in_row(self) -> int:
-        return self.n_in * self.n_right * self.rank_in * self.trail
-
-    @property
     def out_row(self) -> int:
-        return self.n_out * self.n_right * self.rank_out * self.trail
-
-    @property
-    def out_size(self) -> int:
-        return self.rows * self.out_row
-
-    @property
-    def terms(self) -> int:
-        """Products summed into one output."""
-        return self.n_in * self.rank_in
-
-    @property
-    def macs(self) -> int:
-        return self.out_size * self.terms
+        return self.live
 
     @property
     def core_words(self) -> int:
@@ -259,6 +235,20 @@ def stream_steps(steps: list, frame_pack: int) -> tuple:
         chosen[-1] = replace(chosen[-1], pack_out=pack)
         chosen.append(replace(step, pack_in=pack))
     return tuple(chosen)
+
+
+def over_frames(step, frames: int) -> ModeStep:
+    """The ``ModeStep`` of a family's schedule step (a ``ModeContraction``: TT's and the HT
+    streaming order's) over ``frames`` frames: its rows those of every frame."""
+    return ModeStep(
+        rows=step.rows * frames,
+        n_in=step.n_in,
+        n_right=step.n_right,
+        rank_in=step.rank_in,
+        n_out=step.n_out,
+        rank_out=step.rank_out,
+        trail=step.trail,
+    )
 
 
 def frame_step(a: int, u: int, t: int, b: int) -> ModeStep:

@@ -19,15 +19,15 @@ from hls_project.decomposed import (
     Chain,
     ChainedInputMap,
     Link,
-    ModeStep,
     StreamChain,
     StreamedInputMap,
     frame_step,
+    over_frames,
     stream_steps,
 )
 from hls_project.lstm_cell import LSTMFamilyLayer
 from hls_project.reference import staged_input_map
-from models.ht import HTShape, StreamStep, contract_step
+from models.ht import HTShape, contract_step
 from models.ht_lstm import FDHTLSTM, HTLSTM
 
 
@@ -74,19 +74,6 @@ struct config{index}_ht{step} : nnet::ht_node_config {{
 """
 
 
-def mode_step(step: StreamStep, frames: int = 1) -> ModeStep:
-    """A streaming HT step as a ``ModeStep`` over ``frames`` frames."""
-    return ModeStep(
-        rows=step.rows * frames,
-        n_in=step.n_in,
-        n_right=step.n_right,
-        rank_in=step.rank_in,
-        n_out=step.n_out,
-        rank_out=step.rank_out,
-        trail=step.trail,
-    )
-
-
 class HTInputMap:
     """What the HT and FDHT layers share: the reference and the schedule of the tree's cores."""
 
@@ -116,7 +103,7 @@ class HTLSTMLayer(HTInputMap, StreamedInputMap, LSTMFamilyLayer):
     def stream_chain(self) -> StreamChain:
         """The streaming order over a call's frames, packs chosen (``stream_steps``)."""
         schedule, frames = self.schedule_steps(), self.get_attr("n_timesteps")
-        steps = stream_steps([mode_step(step, frames) for step in schedule], self.input_pack())
+        steps = stream_steps([over_frames(step, frames) for step in schedule], self.input_pack())
         cores = self.weight_vars("input_map")
         return StreamChain(
             steps, tuple(cores[step.node] for step in schedule), frames, "ht", "nnet::ht_pipeline_config"

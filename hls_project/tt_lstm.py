@@ -11,23 +11,11 @@ from __future__ import annotations
 
 from functools import partial
 
-from hls_project.decomposed import ModeStep, StreamChain, StreamedInputMap, stream_steps
+from hls_project.decomposed import StreamChain, StreamedInputMap, over_frames, stream_steps
 from hls_project.lstm_cell import LSTMFamilyLayer
 from hls_project.reference import staged_input_map
-from models.tt import ContractionStep, contract_step
+from models.tt import contract_step
 from models.tt_lstm import TTLSTM
-
-
-def mode_step(step: ContractionStep, frames: int = 1) -> ModeStep:
-    """A TT step as a ``ModeStep`` over ``frames`` frames (its buffers' rows ``n_left`` each)."""
-    return ModeStep(
-        rows=step.n_left * frames,
-        n_in=step.n_in,
-        n_right=step.n_right,
-        rank_in=step.rank_in,
-        n_out=step.n_out,
-        rank_out=step.rank_out,
-    )
 
 
 class TTLSTMLayer(StreamedInputMap, LSTMFamilyLayer):
@@ -54,6 +42,6 @@ class TTLSTMLayer(StreamedInputMap, LSTMFamilyLayer):
     def stream_chain(self) -> StreamChain:
         """The schedule over a call's frames, packs chosen (``stream_steps``)."""
         schedule, frames = self.schedule_steps(), self.get_attr("n_timesteps")
-        steps = stream_steps([mode_step(step, frames) for step in schedule], self.input_pack())
+        steps = stream_steps([over_frames(step, frames) for step in schedule], self.input_pack())
         cores = self.weight_vars("input_map")
         return StreamChain(steps, tuple(cores[step.core] for step in schedule), frames, "tt", "nnet::tt_core_config")

@@ -8,6 +8,7 @@ we have.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from math import prod
 
 
@@ -26,6 +27,53 @@ def check_modes(input_modes, output_modes) -> tuple:
     if len(n) != len(m):
         raise ValueError(f"'input_modes' {n} and 'output_modes' {m} must have the same number of modes")
     return n, m
+
+
+@dataclass(frozen=True)
+class ModeContraction:
+    """One step of a decomposed mat-vec that contracts a mode as its input streams in:
+    ``out[l, j, p, a, e] = sum_{i, b} in[l, i, p, b, e] * core[i, b, a, j]``, the input read as
+    ``(rows, n_in, n_right, rank_in, trail)``, the output ``(rows, n_out, n_right, rank_out,
+    trail)``, the core in read order ``(n_in, rank_in, rank_out, n_out)`` (``core_shape``).
+    A row's sums (``live``) are all such a step keeps while the row streams in."""
+
+    rows: int
+    n_in: int
+    n_right: int = 1
+    rank_in: int = 1
+    n_out: int = 1
+    rank_out: int = 1
+    trail: int = 1
+
+    @property
+    def in_row(self) -> int:
+        return self.n_in * self.n_right * self.rank_in * self.trail
+
+    @property
+    def live(self) -> int:
+        """Exact sums of one row (the output row)."""
+        return self.n_out * self.n_right * self.rank_out * self.trail
+
+    @property
+    def in_size(self) -> int:
+        return self.rows * self.in_row
+
+    @property
+    def out_size(self) -> int:
+        return self.rows * self.live
+
+    @property
+    def terms(self) -> int:
+        """Products summed into one output."""
+        return self.n_in * self.rank_in
+
+    @property
+    def macs(self) -> int:
+        return self.out_size * self.terms
+
+    @property
+    def core_shape(self) -> tuple:
+        return (self.n_in, self.rank_in, self.rank_out, self.n_out)
 
 
 class MatrixDecomposition:

@@ -31,7 +31,7 @@ from math import prod
 
 import numpy as np
 
-from models.decomposition import MatrixDecomposition, check_modes
+from models.decomposition import MatrixDecomposition, ModeContraction, check_modes
 
 LIVE_WORDS = 4096  # a streaming step's sums per row: the most a stream order may keep (StreamStep.live)
 
@@ -108,52 +108,15 @@ class HTStep:
         return ((((a * self.p + p) * self.u + u) * self.q + q) * self.v + v) * self.b + b
 
 
-@dataclass(frozen=True)
-class StreamStep:
-    """One core contracted into the buffer as the buffer streams in (``HTShape(streaming=True)``):
-    the buffer read as ``(rows, n_in, n_right, rank_in, trail)``, the core's axes taken in the
-    order ``axes`` (the one or two it shares with the buffer, then the ranks it adds, then the
-    output modes it adds) as ``(n_in, rank_in, rank_out, n_out)``,
-    ``out[l, j, p, a, e] = sum_{i, b} in[l, i, p, b, e] * core[i, b, a, j]``: the output modes
-    (``n_out``) take the first shared axis's place, the ranks (``rank_out``) the second's.
-    A row's sums (``live``) are all the step keeps while its row streams in.
-    """
+@dataclass(frozen=True, kw_only=True)
+class StreamStep(ModeContraction):
+    """One core contracted into the buffer as the buffer streams in (``HTShape(streaming=True)``),
+    a ``ModeContraction``: the core's axes taken in the order ``axes`` (the one or two it shares
+    with the buffer, then the ranks it adds, then the output modes it adds) and reshaped to
+    ``core_shape``; the output modes take the first shared axis's place, the ranks the second's."""
 
     node: int
-    rows: int
-    n_in: int
-    n_right: int
-    rank_in: int
-    n_out: int
-    rank_out: int
-    trail: int
     axes: tuple  # the core's axes in read order
-
-    @property
-    def in_size(self) -> int:
-        return self.rows * self.n_in * self.n_right * self.rank_in * self.trail
-
-    @property
-    def out_size(self) -> int:
-        return self.rows * self.live
-
-    @property
-    def live(self) -> int:
-        """Exact sums of one row: what the step holds while the row streams in."""
-        return self.n_out * self.n_right * self.rank_out * self.trail
-
-    @property
-    def terms(self) -> int:
-        return self.n_in * self.rank_in
-
-    @property
-    def macs(self) -> int:
-        return self.out_size * self.terms
-
-    @property
-    def core_shape(self) -> tuple:
-        """The core's read-order shape: its stored axes transposed to ``axes``, then reshaped."""
-        return (self.n_in, self.rank_in, self.rank_out, self.n_out)
 
 
 @dataclass(frozen=True)
@@ -341,7 +304,7 @@ class HTShape(MatrixDecomposition):
         before, between, after = layout[:first], layout[first + 1 : last], layout[last + 1 :]
         size = lambda part: prod(extent for _, extent in part)  # noqa: E731
         step = StreamStep(
-            index,
+            node=index,
             rows=size(before),
             n_in=axes[shared[0][1]][1] if shared else 1,
             n_right=size(between),

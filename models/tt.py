@@ -17,7 +17,7 @@ from math import prod
 
 import numpy as np
 
-from models.decomposition import MatrixDecomposition, check_modes
+from models.decomposition import MatrixDecomposition, ModeContraction, check_modes
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class TTShape(MatrixDecomposition):
             steps.append(
                 ContractionStep(
                     core=k,
-                    n_left=prod(n[:k]),
+                    rows=prod(n[:k]),
                     n_in=n[k],
                     n_out=m[k],
                     n_right=prod(m[k + 1 :]),
@@ -88,9 +88,10 @@ class TTShape(MatrixDecomposition):
         return steps
 
 
-@dataclass(frozen=True)
-class ContractionStep:
-    """Contract core ``core`` (shape ``(rank_out, n_in, n_out, rank_in)``) into the buffer.
+@dataclass(frozen=True, kw_only=True)
+class ContractionStep(ModeContraction):
+    """Contract core ``core`` (shape ``(rank_out, n_in, n_out, rank_in)``) into the buffer, a
+    ``ModeContraction`` with ``rows = n_left`` (x's modes before the core's) and ``trail = 1``.
 
     Input buffer:  ``(n_left * n_in, n_right, rank_in)``  -- x's remaining modes, outputs done, rank
     Output buffer: ``(n_left, n_out * n_right, rank_out)``
@@ -98,29 +99,10 @@ class ContractionStep:
     """
 
     core: int
-    n_left: int
-    n_in: int
-    n_out: int
-    n_right: int
-    rank_in: int
-    rank_out: int
 
     @property
-    def in_size(self) -> int:
-        return self.n_left * self.n_in * self.n_right * self.rank_in
-
-    @property
-    def out_size(self) -> int:
-        return self.n_left * self.n_out * self.n_right * self.rank_out
-
-    @property
-    def terms(self) -> int:
-        """Products summed into one output element."""
-        return self.n_in * self.rank_in
-
-    @property
-    def macs(self) -> int:
-        return self.out_size * self.terms
+    def n_left(self) -> int:
+        return self.rows
 
 
 def contract_step(step: ContractionStep, buffer: np.ndarray, core: np.ndarray) -> np.ndarray:

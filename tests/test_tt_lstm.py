@@ -11,7 +11,7 @@ from test_estimate import check_mode_step, config_constants
 
 import hls_project
 import models
-from hls_project.tt_lstm import mode_step
+from hls_project.decomposed import over_frames
 from models.tt import TTShape, contract_step, tt_svd, tt_to_dense
 
 PAPER = dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], tt_ranks=[1, 4, 4, 4, 1])
@@ -32,7 +32,7 @@ def test_paper_shape_counts():
     assert model.count_params() == cost.params
     # the hardware chain: the last core reads the streaming frame, the largest buffer is its output
     steps = model.layers[-1].cell.tt_shape.schedule()
-    first = mode_step(steps[0])
+    first = over_frames(steps[0], 1)
     assert (first.rows * first.in_row, first.out_row) == (57_600, 16)
     assert max(step.out_size for step in steps) == 51_200
 

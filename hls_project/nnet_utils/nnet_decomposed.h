@@ -139,12 +139,35 @@ struct mode_contract_config {
 // the trail first, then inner, middle, outer (every count but the outermost one > 1 only when
 // the ones inside it are whole).
 template <unsigned N, unsigned OUTER, unsigned MIDDLE, unsigned INNER, unsigned TRAIL> struct pack_counts {
+    static const unsigned outer_size = OUTER, middle_size = MIDDLE, inner_size = INNER, trail_size = TRAIL;
     static const unsigned trail = N < TRAIL ? N : TRAIL;
     static const unsigned inner = N / trail < INNER ? N / trail : INNER;
     static const unsigned middle = N / trail / inner < MIDDLE ? N / trail / inner : MIDDLE;
     static const unsigned outer = N / trail / inner / middle;
     static const bool tiles = outer * middle * inner * trail == N && TRAIL % trail == 0 && INNER % inner == 0 &&
                               MIDDLE % middle == 0 && OUTER % outer == 0;
+};
+
+// The first address of a row's next pack (PACK: pack_counts) as its digits (outer, middle, inner,
+// trail), advanced a pack at a time with carries, back to 0 after the row's last pack.
+template <class PACK> struct pack_cursor {
+    unsigned outer, middle, inner, trail;
+    pack_cursor() : outer(0), middle(0), inner(0), trail(0) {}
+    void next() {
+        if ((trail += PACK::trail) < PACK::trail_size) {
+            return;
+        }
+        trail = 0;
+        if ((inner += PACK::inner) < PACK::inner_size) {
+            return;
+        }
+        inner = 0;
+        if ((middle += PACK::middle) < PACK::middle_size) {
+            return;
+        }
+        middle = 0;
+        outer = (outer + PACK::outer == PACK::outer_size) ? 0 : outer + PACK::outer;
+    }
 };
 
 // out[l, j, p, a, e] = sum_{i, b} in[l, i, p, b, e] * core[i, b, a, j], input-stationary: the
@@ -181,9 +204,9 @@ void mode_contract(
     #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::trail_banks dim=5
     reader_T reader;
     writer_T writer;
-    unsigned l = 0, n = 0;                   // the pass (its accumulated row) and its iteration
-    unsigned i0 = 0, p0 = 0, b0 = 0, e0 = 0; // the accumulated row's next input pack
-    unsigned j1 = 0, p1 = 0, a1 = 0, e1 = 0; // the rounded row's next output pack
+    unsigned l = 0, n = 0;       // the pass (its accumulated row) and its iteration
+    pack_cursor<in_pack> at;     // the accumulated row's next input pack: (i, p, b, e)
+    pack_cursor<out_pack> round; // the rounded row's next output pack: (j, p, a, e)
 Passes:
     for (unsigned it = 0; it < (CONFIG_T::rows + 1) * PASS; it++) {
         #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
@@ -197,29 +220,21 @@ Passes:
                 for (unsigned tt = 0; tt < PT; tt++) {
                     for (unsigned j = 0; j < J; j++) {
                         for (unsigned a = 0; a < A; a++) {
-                            typename CONFIG_T::mac_t sum =
-                                (i0 == 0 && b0 == 0) ? typename CONFIG_T::mac_t(0) : acc[fill][j][p0 + pp][a][e0 + tt];
+                            typename CONFIG_T::mac_t sum = (at.outer == 0 && at.inner == 0)
+                                                               ? typename CONFIG_T::mac_t(0)
+                                                               : acc[fill][j][at.middle + pp][a][at.trail + tt];
                             for (unsigned ii = 0; ii < PI; ii++) {
                                 for (unsigned kk = 0; kk < PK; kk++) {
                                     sum += x[((ii * PP + pp) * PK + kk) * PT + tt] *
-                                           core[((i0 + ii) * B + b0 + kk) * AJ + a * J + j];
+                                           core[((at.outer + ii) * B + at.inner + kk) * AJ + a * J + j];
                                 }
                             }
-                            acc[fill][j][p0 + pp][a][e0 + tt] = sum;
+                            acc[fill][j][at.middle + pp][a][at.trail + tt] = sum;
                         }
                     }
                 }
             }
-            if ((e0 += PT) == E) {
-                e0 = 0;
-                if ((b0 += PK) == B) {
-                    b0 = 0;
-                    if ((p0 += PP) == R) {
-                        p0 = 0;
-                        i0 = (i0 + PI == I) ? 0 : i0 + PI;
-                    }
-                }
-            }
+            at.next();
         }
         if (l > 0 && n < OUTPUTS) { // row l - 1, rounded once per output
             typename writer_T::value_t v[Q];
@@ -228,22 +243,14 @@ Passes:
                 for (unsigned qp = 0; qp < QP; qp++) {
                     for (unsigned qa = 0; qa < QA; qa++) {
                         for (unsigned qt = 0; qt < QT; qt++) {
-                            v[((qj * QP + qp) * QA + qa) * QT + qt] = acc[fill ^ 1][j1 + qj][p1 + qp][a1 + qa][e1 + qt];
+                            v[((qj * QP + qp) * QA + qa) * QT + qt] =
+                                acc[fill ^ 1][round.outer + qj][round.middle + qp][round.inner + qa][round.trail + qt];
                         }
                     }
                 }
             }
             writer.write(out, v);
-            if ((e1 += QT) == E) {
-                e1 = 0;
-                if ((a1 += QA) == A) {
-                    a1 = 0;
-                    if ((p1 += QP) == R) {
-                        p1 = 0;
-                        j1 = (j1 + QJ == J) ? 0 : j1 + QJ;
-                    }
-                }
-            }
+            round.next();
         }
         if (++n == PASS) {
             n = 0;
