@@ -317,16 +317,11 @@ class Chain:
         """Words of ``buf1 .. bufN``: the frame step's output, then each link's."""
         return [self.first.out_size] + [link.out_size for link in self.links]
 
-    def cpp(self, comment: str, index: int, reader: str) -> str:
-        """The family's ``input_map`` member: the frame step (``reader``) into ``buf1``, then the
-        links buffer to buffer, the last buffer copied into ``zx``."""
+    def body(self, comment: str, index: int, reader: str) -> str:
+        """The body of the family's ``input_map``: the frame step (``reader``) into ``buf1``, then
+        the links buffer to buffer, the last buffer copied into ``zx``."""
         sizes = self.buffer_sizes
-        lines = [
-            f"    // {comment}",
-            "    template <class data_T>",
-            "    static void input_map(hls::stream<data_T> &frame, const state_t h[n_state],",
-            "                          accum_t zx[4 * n_state]) {",
-        ]
+        lines = [f"        // {comment}"]
         # static: these are on-chip memories in hardware, and large shapes would overflow the C-sim stack
         for number, (size, view) in enumerate(zip(sizes, self.views, strict=True), start=1):
             lines.append(f"        static accum_t buf{number}[{view.banks}][{size // view.banks}];")
@@ -344,7 +339,6 @@ class Chain:
             "            #pragma HLS PIPELINE",
             f"            zx[i] = buf{len(sizes)}[0][i];",
             "        }",
-            "    }",
         ]
         return "\n".join(lines)
 
@@ -406,14 +400,11 @@ class StreamChain:
             for number, (step, reuse_factor, mac_t) in enumerate(zip(self.steps, reuse_factors, mac_types, strict=True))
         )
 
-    def cpp(self, comment: str, index: int, reader: str, io_stream: bool) -> str:
-        """The family's ``input_maps`` member: the steps as one DATAFLOW over the call's frames,
-        the first reading the call's input with ``reader``, the last writing ``zx``."""
-        source = "hls::stream<data_T> &data" if io_stream else "const data_T data[n_timesteps * n_in]"
+    def body(self, comment: str, index: int, reader: str) -> str:
+        """The body of the family's ``input_maps``: the steps as one DATAFLOW over the call's
+        frames, the first reading the call's input ``data`` with ``reader``, the last writing ``zx``."""
         lines = [
-            f"    // {comment}",
-            "    static const bool call_input_map = true;",
-            "    template <class data_T> static void input_maps(" + source + ", hls::stream<accum_t> &zx) {",
+            f"        // {comment}",
             "        #pragma HLS DATAFLOW",
             "        static const state_t no_state[n_state] = {}; // the maps read no h",
         ]
@@ -432,7 +423,7 @@ class StreamChain:
             sink = "zx" if last else streams[number]
             kernel = f"nnet::mode_contract<config{index}_{self.prefix}{number}, config{index}, {step_reader}, {writer}>"
             calls.append(f"            ({kernel}({source_name}, no_state, {sink}, {core}))")
-        lines += ["        NNET_DATAFLOW(", ",\n".join(calls) + ");", "    }"]
+        lines += ["        NNET_DATAFLOW(", ",\n".join(calls) + ");"]
         return "\n".join(lines)
 
     def stages(self, reuse_factors: list, in_bits: int, kernel_bits: int, acc_bits: int, mac_bits: list) -> list:
@@ -468,9 +459,6 @@ class DecomposedInputMap:
         types = self.lstm_types
         first = product_sum_type(first_terms, map_input_type(types, self.fused_recurrent), types.kernel)
         return [first] + [product_sum_type(terms, types.accumulator, types.kernel) for terms in later_terms]
-
-    def io_stream(self) -> bool:
-        return self.model.config.get_config_value("IOType") == "io_stream"
 
     def first_core_t(self) -> str:
         return self.get_weights("core_0").type.name
@@ -512,10 +500,9 @@ class StreamedInputMap(DecomposedInputMap):
         types = [exact_cpp(mac) for mac in self.mac_types(chain)]
         return chain.configs(self.index, self.step_reuse_factors(), self.first_core_t(), types)
 
-    def input_map_cpp(self):
+    def input_map_body(self):
         chain = self.stream_chain()
-        reader = frame_reader(chain.steps[0], self.index, self.io_stream())
-        return chain.cpp(self.chain_comment, self.index, reader, self.io_stream())
+        return chain.body(self.chain_comment, self.index, frame_reader(chain.steps[0], self.index, self.io_stream()))
 
     def built_chain(self) -> StreamChain:
         return self.stream_chain()
@@ -573,10 +560,10 @@ class ChainedInputMap(DecomposedInputMap):
         )
         return first + self.link_configs(chain, self.mac_types(chain)[1:])
 
-    def input_map_cpp(self):
+    def input_map_body(self):
         chain = self.frame_chain()
         reader = frame_reader(chain.first, self.index, io_stream=True)  # input_map's frame is a stream
-        return chain.cpp(self.chain_comment, self.index, reader)
+        return chain.body(self.chain_comment, self.index, reader)
 
     def built_chain(self) -> Chain:
         return self.frame_chain()

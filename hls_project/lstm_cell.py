@@ -32,6 +32,26 @@ BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
 FAMILY_LAYERS: dict = {}  # Keras class name -> LSTMFamilyLayer subclass
 
 
+# The members of the layer config a family fills in (nnet_lstm_cell.h), their heads owned here: a
+# family returns their bodies (LSTMFamilyLayer.input_map_body, recurrent_map_body).
+INPUT_MAP_HEAD = (
+    "    template <class data_T>\n"
+    "    static void input_map(hls::stream<data_T> &frame, const state_t h[n_state], accum_t zx[4 * n_state]) {"
+)
+CALL_INPUT_MAP_HEAD = (
+    "    static const bool call_input_map = true;\n"
+    "    template <class data_T> static void input_maps({source}, hls::stream<accum_t> &zx) {{"
+)
+CALL_SOURCES = {True: "hls::stream<data_T> &data", False: "const data_T data[n_timesteps * n_in]"}  # by io_stream
+RECURRENT_MAP_HEAD = "    static void recurrent_map(const state_t h[n_state], rec_t zh[4 * n_state]) {"
+
+
+def config_member(head: str, body: str) -> str:
+    """A member function of the layer config: its ``head`` (signature and brace), ``body`` (C++
+    lines indented 8 spaces) and the closing brace."""
+    return f"{head}\n{body}\n    }}"
+
+
 def exact_cpp(ftype: FixedType) -> str:
     """An exact accumulator's C++ type: no rounding or saturation logic, it never needs any."""
     return f"ap_fixed<{ftype.width},{ftype.integer}>"
@@ -157,6 +177,9 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
     # the input map takes a whole call (input_maps: a pipeline of processes, the last writing the zx
     # FIFO; nnet_lstm_cell.h's call_input_map) instead of input_map frame by frame
     call_input_map = False
+    # the recurrent map is nnet::dense_recurrent_map on the kernel stored gate-major (4H, H): a
+    # family with its own recurrent_map_body sets False
+    dense_recurrent_map = True
 
     # -- folding: each pipelined stage with products has its own reuse factor ------------------
     def input_map_folding_stages(self) -> list:
@@ -214,13 +237,24 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
     def input_map_configs(self) -> str:
         """C++ placed before the layer config: the structs of the family's steps."""
 
-    @abstractmethod
     def input_map_cpp(self) -> str:
-        """The member ``template <class data_T> static void input_map(hls::stream<data_T> &frame,
-        const state_t h[n_state], accum_t zx[4 * n_state])`` of the layer config, bit-equal to
-        ``input_map_reference``: it reads the ``n_join`` values of ``[x; h; 0...]`` in order with
-        one ``nnet::join_reader<data_T, config>`` (the frame as it streams in), or the frame's
-        packs (``input_pack`` values each) as they come."""
+        """The layer config's input map member around ``input_map_body``: ``input_map(frame, h,
+        zx)``, frame by frame, or with ``call_input_map`` ``input_maps(data, zx)``, a whole call
+        (``data`` the call's stream, or its array with io_parallel) into the zx FIFO."""
+        if self.call_input_map:
+            head = CALL_INPUT_MAP_HEAD.format(source=CALL_SOURCES[self.io_stream()])
+        else:
+            head = INPUT_MAP_HEAD
+        return config_member(head, self.input_map_body())
+
+    @abstractmethod
+    def input_map_body(self) -> str:
+        """The body of the input map member (C++ lines indented 8 spaces), bit-equal to
+        ``input_map_reference``: ``input_map`` reads the ``n_join`` values of ``[x; h; 0...]`` in
+        order with one ``nnet::join_reader<data_T, config>`` (the frame as it streams in), or the
+        frame's packs (``input_pack`` values each) as they come, into ``zx``; ``input_maps``
+        (``call_input_map``) reads the call's frames from ``data`` and writes their
+        pre-activations into the FIFO ``zx``."""
 
     def recurrent_map_type(self) -> FixedType:
         """The type of ``zh`` (the recurrent map's output): exact for the dense ``h @ U``."""
@@ -230,19 +264,23 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
     def weight_layout(self, name: str, data):
         """Weight ``name`` (float values, the Keras shape) in the order the kernel reads it. By
         default the dense recurrent kernel is stored gate-major, ``(4H, H)``, for
-        ``nnet::dense_recurrent_map``; everything else as is."""
-        if name == "recurrent_kernel" and type(self).recurrent_map_cpp is LSTMFamilyLayer.recurrent_map_cpp:
+        ``nnet::dense_recurrent_map`` (``dense_recurrent_map``); everything else as is."""
+        if name == "recurrent_kernel" and self.dense_recurrent_map:
             return np.asarray(data).T
         return data
 
     def recurrent_map_cpp(self) -> str:
-        """The member ``static void recurrent_map(const state_t h[n_state], rec_t zh[4 * n_state])``."""
+        """The layer config's ``recurrent_map(h, zh)`` member around ``recurrent_map_body``."""
+        return config_member(RECURRENT_MAP_HEAD, self.recurrent_map_body())
+
+    def recurrent_map_body(self) -> str:
+        """The body of ``recurrent_map`` (override together with ``recurrent_map_stages`` and
+        ``dense_recurrent_map``): the dense ``h @ U`` of ``nnet::dense_recurrent_map``."""
         weights = self.weight_vars("recurrent_map")
-        return (
-            "    static void recurrent_map(const state_t h[n_state], rec_t zh[4 * n_state]) {\n"
-            f"        nnet::dense_recurrent_map<config{self.index}>(h, zh, {weights[0]});\n"
-            "    }"
-        )
+        return f"        nnet::dense_recurrent_map<config{self.index}>(h, zh, {weights[0]});"
+
+    def io_stream(self) -> bool:
+        return self.model.config.get_config_value("IOType") == "io_stream"
 
     # -- cost (hls_project.cost) ------------------------------------------------------------
     def input_pack(self) -> int:
@@ -259,7 +297,7 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
         schedule objects that write its configs and C++ (one source of truth)."""
 
     def recurrent_map_stages(self) -> list:
-        """The recurrent map's stages (override together with ``recurrent_map_cpp``): the dense
+        """The recurrent map's stages (override together with ``recurrent_map_body``): the dense
         ``h @ U`` of ``nnet::dense_recurrent_map``, ``recurrent_block`` terms per cycle."""
         types, n = self.lstm_types, self.get_attr("n_out")
         block = recurrent_block(n, self.fold("recurrent map"))

@@ -65,24 +65,16 @@ class ScheduledMaps:
             text += schedule.config(what, self.index, suffix, weight_types, exact_cpp(mac))
         return text
 
-    def input_map_cpp(self):
+    dense_recurrent_map = False  # the recurrent map is the family's kernel too
+
+    def input_map_body(self):
         weights = ", ".join(self.weight_vars("input_map"))
         call = f"nnet::{self.kernel_prefix}_input_map<config{self.index}, config{self.index}_x, data_T>"
-        return (
-            "    template <class data_T>\n"
-            "    static void input_map(hls::stream<data_T> &frame, const state_t h[n_state],\n"
-            "                          accum_t zx[4 * n_state]) {\n"
-            f"        {call}(frame, h, zx, {weights});\n"
-            "    }"
-        )
+        return f"        {call}(frame, h, zx, {weights});"
 
-    def recurrent_map_cpp(self):
+    def recurrent_map_body(self):
         weights = ", ".join(self.weight_vars("recurrent_map"))
-        return (
-            "    static void recurrent_map(const state_t h[n_state], rec_t zh[4 * n_state]) {\n"
-            f"        nnet::{self.kernel_prefix}_array_map<config{self.index}_h>(h, zh, {weights});\n"
-            "    }"
-        )
+        return f"        nnet::{self.kernel_prefix}_array_map<config{self.index}_h>(h, zh, {weights});"
 
     def input_map_stages(self):
         types = self.lstm_types

@@ -97,13 +97,11 @@ class ToyLSTMLayer(LSTMFamilyLayer):
     def input_map_configs(self):
         return ""
 
-    def input_map_cpp(self):
+    def input_map_body(self):
         types = self.lstm_types
         mac_t = exact_cpp(product_sum_type(self.get_attr("n_in"), types.input, types.kernel))
         kernel = self.weight_vars("input_map")[0]
-        return f"""    template <class data_T>
-    static void input_map(hls::stream<data_T> &frame, const state_t h[n_state], accum_t zx[4 * n_state]) {{
-        nnet::join_reader<data_T, config{self.index}> reader;
+        return f"""        nnet::join_reader<data_T, config{self.index}> reader;
         {mac_t} acc[4 * n_state];
         for (unsigned i = 0; i < n_join; i++) {{
             const join_t x = reader.next(frame, h);
@@ -111,18 +109,17 @@ class ToyLSTMLayer(LSTMFamilyLayer):
                 acc[j] = (i == 0 ? {mac_t}(0) : acc[j]) + x * {kernel}[i * 4 * n_state + j];
             }}
         }}
-        for (unsigned j = 0; j < 4 * n_state; j++) zx[j] = acc[j];
-    }}"""
+        for (unsigned j = 0; j < 4 * n_state; j++) zx[j] = acc[j];"""
 
     def recurrent_map_type(self):
         types = self.lstm_types
         return product_sum_type(1, types.state, types.recurrent)
 
-    def recurrent_map_cpp(self):
+    dense_recurrent_map = False  # a diagonal recurrent map of its own
+
+    def recurrent_map_body(self):
         diagonal = self.weight_vars("recurrent_map")[0]
-        return f"""    static void recurrent_map(const state_t h[n_state], rec_t zh[4 * n_state]) {{
-        for (unsigned j = 0; j < 4 * n_state; j++) zh[j] = h[j % n_state] * {diagonal}[j];
-    }}"""
+        return f"        for (unsigned j = 0; j < 4 * n_state; j++) zh[j] = h[j % n_state] * {diagonal}[j];"
 
     def input_map_stages(self):
         types, n_in, gates = self.lstm_types, self.get_attr("n_in"), 4 * self.get_attr("n_out")
