@@ -63,7 +63,7 @@ class BankView:
         return f"nnet::bank_view<{self.p}, {self.u}, {self.q}, {self.v}, {self.b}>"
 
 
-MAX_ITERATION_PRODUCTS = 256  # a StreamChain step's products per iteration: the stream packs stop there
+MAX_ITERATION_PRODUCTS = 512  # a StreamChain step's products per iteration: the stream packs stop there
 RATE_HEADROOM = 4  # a stream's pack: up to this many times the values per cycle its consumer needs
 
 
