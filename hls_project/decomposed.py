@@ -1,17 +1,17 @@
 """What the decomposed input maps (TT, HT, FDHT) share in C++: contraction steps, banked buffers,
 and the two ways steps are chained.
 
-Every step that contracts a mode of a stream is one ``nnet::mode_contract`` (``ModeStep``):
-``out[l, j, p, a] = sum_{i, b} in[l, i, p, b] * core[i, b, a, j]``, its input consumed as it
-arrives (a pack of values per iteration), each row's sums rounded while the next row accumulates,
-so the frame is never stored. Chained:
+Every step that contracts a mode of a stream is one ``nnet::mode_contract`` (``ModeStep``, a
+``models.decomposition.ModeContraction``): ``out[l, j, p, a, e] = sum_{i, b} in[l, i, p, b, e] *
+core[i, b, a, j]``, its input consumed as it arrives (a pack of values per iteration), each row's
+sums rounded while the next row accumulates, so the frame is never stored. Chained:
 
-- ``StreamChain`` (TT): every step is a ``ModeStep`` and a DATAFLOW process over the call's frames,
-  joined by FIFOs of packs (``input_maps``): a frame takes the slowest step, not their sum;
-- ``Chain`` (HT, FDHT): the frame step (a ``ModeStep`` with ``rank_in = rank_out = 1``) writes a
-  buffer stored as ``[banks][depth]`` in the layout of the step that reads it (``BankView``, with
-  a ``bank_cursor``), each later step is the family's kernel from buffer to buffer, frame by
-  frame (``input_map``), and the last buffer is copied into ``zx``.
+- ``StreamChain`` (TT, HT): every step is a ``ModeStep`` and a DATAFLOW process over the call's
+  frames, joined by FIFOs of packs (``input_maps``): a frame takes the slowest step, not their sum;
+- ``Chain`` (FDHT): the frame step (a ``ModeStep`` with ``rank_in = n_out = 1``) writes a buffer
+  stored as ``[banks][depth]`` in the layout of the step that reads it (``BankView``, with a
+  ``bank_cursor``), each later step is the family's kernel from buffer to buffer, frame by frame
+  (``input_map``), and the last buffer is copied into ``zx``.
 
 Each chain is described once (a family supplies its steps); its C++, its configs and its cost
 ``stages`` are all read from that description.
@@ -300,7 +300,7 @@ class Link:
 
 @dataclass(frozen=True)
 class Chain:
-    """A family's whole input map on buffers (HT, FDHT): the frame step, the later steps, the
+    """A family's whole input map on buffers (FDHT): the frame step, the later steps, the
     layout of every buffer, run frame by frame (``input_map``).
 
     ``views[k]`` is the layout of ``buf{k + 1}`` (the reader's ``BankView``; ``BankView()`` for the
@@ -375,7 +375,7 @@ class Chain:
 
 @dataclass(frozen=True)
 class StreamChain:
-    """A family's whole input map as a frame pipeline (TT): every step a ``ModeStep`` over the
+    """A family's whole input map as a frame pipeline (TT, HT): every step a ``ModeStep`` over the
     call's frames (``rows`` = its rows per frame x ``frames``) and a DATAFLOW process of its own,
     joined to the next by a FIFO of its output packs (``pack_out``, a whole row deep, so a row's
     rounding never waits), the last writing the zx FIFO a value at a time. A frame takes the

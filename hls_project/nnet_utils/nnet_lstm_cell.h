@@ -8,6 +8,9 @@
 //       cycle, as the sparse family stores it), to the gate
 //       pre-activations without the recurrent part (4 * n_state values of accum_t, gate order
 //       i, f, c, o); no family holds the frame: it is consumed as it arrives;
+//   or, with call_input_map, input_maps(data, zx): a whole call's frames from `data` (the
+//       layer's stream, or its array) into the FIFO zx, a frame pipeline of the family's steps
+//       (TT, HT);
 //   recurrent_map(h, zh): h to the recurrent part (4 * n_state values of rec_t); the default is
 //       dense_recurrent_map below; fused families have none.
 // Everything else -- bias, activations (exact lookup tables, or piecewise-linear segments when
