@@ -20,7 +20,7 @@ Each chain is described once (a family supplies its steps); its C++, its configs
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from math import ceil, lcm
 
 from hls_project.cost import Memory, Stage
@@ -107,14 +107,6 @@ class ModeStep(ModeContraction):
 
     def output_split(self, pack: int):
         return pack_split(pack, self.n_out, self.n_right, self.rank_out, self.trail)
-
-    @property
-    def out_row(self) -> int:
-        return self.live
-
-    @property
-    def core_words(self) -> int:
-        return self.n_in * self.rank_in * self.rank_out * self.n_out
 
     @property
     def steps(self) -> int:
@@ -240,15 +232,8 @@ def stream_steps(steps: list, frame_pack: int) -> tuple:
 def over_frames(step, frames: int) -> ModeStep:
     """The ``ModeStep`` of a family's schedule step (a ``ModeContraction``: TT's and the HT
     streaming order's) over ``frames`` frames: its rows those of every frame."""
-    return ModeStep(
-        rows=step.rows * frames,
-        n_in=step.n_in,
-        n_right=step.n_right,
-        rank_in=step.rank_in,
-        n_out=step.n_out,
-        rank_out=step.rank_out,
-        trail=step.trail,
-    )
+    shape = {field.name: getattr(step, field.name) for field in fields(ModeContraction)}
+    return ModeStep(**{**shape, "rows": step.rows * frames})
 
 
 def frame_step(a: int, u: int, t: int, b: int) -> ModeStep:
@@ -311,6 +296,11 @@ class Chain:
     first_core: str
     links: tuple
     views: tuple
+
+    @property
+    def terms(self) -> list:
+        """Products per output of every step: the frame step's, then each link's."""
+        return [self.first.terms] + [link.terms for link in self.links]
 
     @property
     def buffer_sizes(self) -> list:
@@ -388,6 +378,11 @@ class StreamChain:
     prefix: str
     base: str
 
+    @property
+    def terms(self) -> list:
+        """Products per output of every step."""
+        return [step.terms for step in self.steps]
+
     def fifo_depth(self, number: int) -> int:
         """Packs of the FIFO after step ``number``: one row of its outputs (at least 2)."""
         return max(2, self.steps[number].outputs)
@@ -453,23 +448,23 @@ class DecomposedInputMap:
         folding = self.folding()
         return [folding[stage] for stage in self.input_map_folding_stages()]
 
-    def step_mac_types(self, first_terms: int, later_terms: list) -> list:
-        """The exact sum type of every step: the frame step's (``first_terms`` products of the map's
+    def mac_types(self, chain) -> list:
+        """The exact sum type of every step of ``chain``: the frame step's (products of the map's
         input), then the later steps' (of the accumulator)."""
-        types = self.lstm_types
-        first = product_sum_type(first_terms, map_input_type(types, self.fused_recurrent), types.kernel)
-        return [first] + [product_sum_type(terms, types.accumulator, types.kernel) for terms in later_terms]
+        types, (first, *later) = self.lstm_types, chain.terms
+        frame = product_sum_type(first, map_input_type(types, self.fused_recurrent), types.kernel)
+        return [frame] + [product_sum_type(terms, types.accumulator, types.kernel) for terms in later]
 
     def first_core_t(self) -> str:
         return self.get_weights("core_0").type.name
 
     @abstractmethod
-    def built_chain(self):
-        """The chain the C++ is written from (a ``Chain`` or a ``StreamChain``)."""
+    def schedule_steps(self) -> list:
+        """The family's contraction schedule: the frame step, then the later steps."""
 
     @abstractmethod
-    def mac_types(self, chain) -> list:
-        """The exact sum type of every step of ``chain``."""
+    def built_chain(self):
+        """The chain the C++ is written from (a ``Chain`` or a ``StreamChain``)."""
 
     def input_map_stages(self):
         chain, types = self.built_chain(), self.lstm_types
@@ -492,9 +487,6 @@ class StreamedInputMap(DecomposedInputMap):
     def stream_chain(self) -> StreamChain:
         """The family's steps over a call's frames, packs chosen, the cores' C++ names."""
 
-    def mac_types(self, chain: StreamChain) -> list:
-        return self.step_mac_types(chain.steps[0].terms, [step.terms for step in chain.steps[1:]])
-
     def input_map_configs(self):
         chain = self.stream_chain()
         types = [exact_cpp(mac) for mac in self.mac_types(chain)]
@@ -515,10 +507,6 @@ class ChainedInputMap(DecomposedInputMap):
     here."""
 
     step_template = ""  # the config struct of a later step: str.format of step_fields and link_configs' own
-
-    @abstractmethod
-    def schedule_steps(self) -> list:
-        """The family's contraction schedule: the frame step, then the later steps."""
 
     @abstractmethod
     def step_fields(self, step) -> dict:
@@ -549,16 +537,13 @@ class ChainedInputMap(DecomposedInputMap):
         pack = 1 if self.fused_recurrent else self.input_pack()
         return replace(chain, first=chain.first.packed(pack))
 
-    def mac_types(self, chain: Chain) -> list:
-        return self.step_mac_types(chain.first.terms, [link.terms for link in chain.links])
-
     def input_map_configs(self):
         chain = self.frame_chain()
-        macs = [exact_cpp(mac) for mac in self.mac_types(chain)]
+        frame_mac, *link_macs = self.mac_types(chain)
         first = chain.first.config(
-            f"config{self.index}_frame", "step 0", self.fold("step 0"), self.first_core_t(), macs[0]
+            f"config{self.index}_frame", "step 0", self.fold("step 0"), self.first_core_t(), exact_cpp(frame_mac)
         )
-        return first + self.link_configs(chain, self.mac_types(chain)[1:])
+        return first + self.link_configs(chain, link_macs)
 
     def input_map_body(self):
         chain = self.frame_chain()

@@ -320,18 +320,21 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
     def estimate(self) -> LayerEstimate:
         """The layer's stages for one frame, run ``n_timesteps`` times per model call, and the
         cycles of its recurrence at the fastest folding (``LayerEstimate.fastest_recurrence``)."""
-        folding = self.folding()
-        on_recurrence = self.folding_stages() if self.fused_recurrent else ["recurrent map", "state update"]
-        fastest = dict(folding, **dict.fromkeys(on_recurrence, 1))
-        if fastest == folding:
-            return self.stage_estimate(0)
-        given = self.get_attr("folding")
-        self.set_attr("folding", fastest)
-        try:
-            floor = self.stage_estimate(0).recurrence_cycles
-        finally:
-            self.set_attr("folding", given)
-        return self.stage_estimate(floor)
+        return self.stage_estimate(self.fastest_recurrence())
+
+    def fastest_recurrence(self) -> int:
+        """Cycles of the recurrence with every stage on it at reuse factor 1 (the recurrent map and
+        the state update; every stage of a fused family). No other stage is on it, so it is the
+        same at any folding: computed once per node (the folding pass estimates it many times)."""
+        if getattr(self, "_fastest_recurrence", None) is None:
+            on_recurrence = self.folding_stages() if self.fused_recurrent else ["recurrent map", "state update"]
+            given = self.get_attr("folding")
+            self.set_attr("folding", dict(self.folding(), **dict.fromkeys(on_recurrence, 1)))
+            try:
+                self._fastest_recurrence = self.stage_estimate(0).recurrence_cycles
+            finally:
+                self.set_attr("folding", given)
+        return self._fastest_recurrence
 
     def stage_estimate(self, fastest_recurrence: int) -> LayerEstimate:
         """The layer's estimate at its folding (``fastest_recurrence``: 0 for this one's own)."""

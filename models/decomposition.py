@@ -35,7 +35,7 @@ class ModeContraction:
     ``out[l, j, p, a, e] = sum_{i, b} in[l, i, p, b, e] * core[i, b, a, j]``, the input read as
     ``(rows, n_in, n_right, rank_in, trail)``, the output ``(rows, n_out, n_right, rank_out,
     trail)``, the core in read order ``(n_in, rank_in, rank_out, n_out)`` (``core_shape``).
-    A row's sums (``live``) are all such a step keeps while the row streams in."""
+    A row's sums (``out_row``) are all such a step keeps while the row streams in."""
 
     rows: int
     n_in: int
@@ -50,8 +50,8 @@ class ModeContraction:
         return self.n_in * self.n_right * self.rank_in * self.trail
 
     @property
-    def live(self) -> int:
-        """Exact sums of one row (the output row)."""
+    def out_row(self) -> int:
+        """Exact sums of one row: the output row."""
         return self.n_out * self.n_right * self.rank_out * self.trail
 
     @property
@@ -60,7 +60,7 @@ class ModeContraction:
 
     @property
     def out_size(self) -> int:
-        return self.rows * self.live
+        return self.rows * self.out_row
 
     @property
     def terms(self) -> int:
@@ -74,6 +74,10 @@ class ModeContraction:
     @property
     def core_shape(self) -> tuple:
         return (self.n_in, self.rank_in, self.rank_out, self.n_out)
+
+    @property
+    def core_words(self) -> int:
+        return prod(self.core_shape)
 
 
 class MatrixDecomposition:

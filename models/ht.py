@@ -33,7 +33,7 @@ import numpy as np
 
 from models.decomposition import MatrixDecomposition, ModeContraction, check_modes
 
-LIVE_WORDS = 4096  # a streaming step's sums per row: the most a stream order may keep (StreamStep.live)
+LIVE_WORDS = 4096  # a streaming step's sums per row: the most a stream order may keep (StreamStep.out_row)
 
 
 @dataclass(frozen=True)
@@ -357,7 +357,7 @@ class HTShape(MatrixDecomposition):
                     continue
                 rest = best(done | {index}, after)
                 if rest is not None:
-                    peak = max(step.live, rest[2])
+                    peak = max(step.out_row, rest[2])
                     options.append((max(peak - LIVE_WORDS, 0), step.macs + rest[1], peak, (index, *rest[3])))
             return min(options) if options else None
 

@@ -116,11 +116,12 @@ def foldable_stages(estimate, folding: dict, frozen: set) -> list:
     cycles = {}
     for stage in layer.critical_stages():
         cycles[stage.fold] = cycles.get(stage.fold, 0) + stage.cycles
+    folds = list(cycles)
     if layer.ahead_pipeline and layer.critical_stages()[0] is layer.stages[0]:
-        cycles = {max(cycles, key=cycles.get): 0}
+        folds = [max(cycles, key=cycles.get)]
     return [
         (layer.name, fold)
-        for fold in cycles
+        for fold in folds
         if fold and (layer.name, fold) not in frozen and folding[layer.name][fold] > 1
     ]
 

@@ -57,7 +57,7 @@ def test_cheapest_order_on_the_ucf11_shapes():
     ht = models.ht_lstm_cost(**UCF11)
     assert ht.input_map_macs == 2_084_864 and ht.input_map_peak_buffer == 57_600  # the frame streams
     streaming = ht_lstm_shape(**UCF11, streaming=True)
-    assert streaming.stream_order == (3, 4, 5, 1, 6, 2, 0) and max(s.live for s in streaming.schedule()) == 1_024
+    assert streaming.stream_order == (3, 4, 5, 1, 6, 2, 0) and max(s.out_row for s in streaming.schedule()) == 1_024
     children_first = ht_lstm_shape(**UCF11)
     assert (children_first.macs, children_first.peak_buffer) == (2_789_376, 65_536)
     fdht = models.fdht_lstm_cost([8, 20, 20, 19], [4, 4, 4, 4], 6, n_in=57_600)
@@ -99,7 +99,7 @@ def test_order_is_the_cheapest_of_all_valid_orders(input_modes, output_modes, ra
 
 def stream_cost(shape, order):
     steps = shape.stream_steps(order)
-    peak = max(step.live for step in steps)
+    peak = max(step.out_row for step in steps)
     return max(peak - LIVE_WORDS, 0), sum(step.macs for step in steps), peak, tuple(order)
 
 
