@@ -27,7 +27,7 @@ from benchmarks.run import argument_parser, output_folder, table  # noqa: E402
 PAPER = {  # constructor arguments after units=256 (57,600 features per frame)
     "tt_lstm": dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], tt_ranks=[1, 4, 4, 4, 1]),
     "ht_lstm": dict(input_modes=[8, 20, 20, 18], output_modes=[4, 4, 4, 4], ht_ranks=4),
-    "fdht_lstm": dict(input_modes=[8, 20, 20, 19], output_modes=[4, 4, 4, 4], ht_ranks=6),
+    "fdht_lstm": dict(input_modes=[8, 19, 20, 20], output_modes=[4, 4, 4, 4], ht_ranks=6),
     "bc_lstm": dict(block_size=256, recurrent_block_size=16),
     "rbs_lstm": dict(input_sparsity=0.999, recurrent_sparsity=0.9),
 }

@@ -31,6 +31,7 @@ DSP_PRODUCT_DEPTH = 3  # a DSP48's registered multiply (MREG, PREG)
 LUT_PRODUCT_DEPTH = 1  # a LUT product, one register
 LUTRAM_BITS = 2048  # a bank this small is distributed RAM (64 bits per LUT)
 LUT_PRODUCT_BITS = 10  # both operands this narrow: the product is built from LUTs
+FABRIC_PRODUCT_BITS = 12  # both this narrow: nnet::mode_contract binds its products to LUTs (multiplier<true>)
 BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 STAGE_CONTROL_LUTS = 40  # loop counters, FSM and handshakes of one pipelined loop (rough)
 
@@ -114,7 +115,10 @@ class Stage:
     ``sum_bits``-wide adders), owning ``memories``; ``products``: products per iteration (0: one per
     multiplier and cycle); ``reads``: ``(memory name, reads per iteration)`` of the arrays the
     iteration reads more than once; ``entries``: times the pipeline is entered per call; ``fold``:
-    the layer's folding stage whose reuse factor sets ``ii`` and ``multipliers`` ("": none)."""
+    the layer's folding stage whose reuse factor sets ``ii`` and ``multipliers`` ("": none);
+    ``fill``: of a ``nnet::mode_contract``, its first pass (its first row's outputs leave after it);
+    ``tail``: its last row's rounding, a loop of its own at II 1, after its last input
+    (``pipeline_latency``); ``fabric``: its products in LUTs."""
 
     name: str
     iterations: int
@@ -127,6 +131,9 @@ class Stage:
     reads: tuple = field(default_factory=tuple)
     entries: int = 1
     fold: str = ""
+    fill: int = 0  # a process streaming to the next: iterations before its first output
+    tail: int = 0  # iterations of a loop at II 1 after this one (a mode_contract's last rounding)
+    fabric: bool = False  # its products bound to LUTs whatever their width (FABRIC_PRODUCT_BITS)
 
     def memory(self, name: str) -> Memory:
         return next(memory for memory in self.memories if memory.name == name)
@@ -154,13 +161,13 @@ class Stage:
 
     @property
     def cycles(self) -> int:
-        """Iterations at the achieved II, plus fill and drain on every entry."""
+        """Iterations at the achieved II and the tail at II 1, plus fill and drain on every entry."""
         ii = self.achieved_ii
-        return self.iterations * ii + self.entries * max(self.depth - ii, 0)
+        return self.iterations * ii + self.tail + self.entries * max(self.depth - ii, 0)
 
     def narrow_products(self) -> bool:
-        """Products of two operands of at most ``LUT_PRODUCT_BITS``: built from LUTs."""
-        return max(self.product_bits) <= LUT_PRODUCT_BITS
+        """Products of two operands of at most ``LUT_PRODUCT_BITS`` (or bound to the fabric): built from LUTs."""
+        return self.fabric or max(self.product_bits) <= LUT_PRODUCT_BITS
 
     def as_dict(self, part: Part) -> dict:
         return {
@@ -170,6 +177,7 @@ class Stage:
             "pragma_ii": self.ii,
             "depth": self.depth,
             "entries": self.entries,
+            "tail": self.tail,
             "cycles": self.cycles,
             "fold": self.fold,
             "multipliers": self.multipliers,
@@ -181,7 +189,7 @@ class Stage:
         }
 
     def resources(self, part: Part) -> dict:
-        dsp_each = part.dsp_per_product(*self.product_bits) if self.multipliers else 0
+        dsp_each = part.dsp_per_product(*self.product_bits) if self.multipliers and not self.fabric else 0
         lut_products = 0 if dsp_each else self.multipliers * self.product_bits[0] * self.product_bits[1]
         adders = self.multipliers * self.sum_bits
         return {
@@ -202,7 +210,10 @@ class LayerEstimate:
     the first ``independent_stages`` of the rest (an LSTM's recurrent map, which reads h, not the
     ahead process's output) run while the ahead process works on the same call. With
     ``ahead_pipeline`` the ahead stages are processes of their own too, each streaming to the next
-    (a decomposed map's frame pipeline): the ahead half takes the slowest of them per call.
+    (a decomposed map's frame pipeline): the ahead half takes the slowest of them per call. The
+    first ``pipeline_stages`` of the stages after the ahead ones are such a pipeline within one
+    call (a fused family's map, then its cell): they take the pipeline's latency
+    (``pipeline_latency``).
     """
 
     name: str
@@ -215,6 +226,7 @@ class LayerEstimate:
     independent_stages: int = 0  # stages after those that do not wait for them (the recurrent map)
     recurrent: bool = False  # a call needs the previous call's state (an LSTM's frame needs h_t-1)
     ahead_pipeline: bool = False  # the ahead stages are a pipeline of processes (the slowest sets their pace)
+    pipeline_stages: int = 0  # leading stages of the rest that are a pipeline of processes within a call
     fastest_recurrence: int = 0  # cycles of the recurrence with every stage on it at reuse factor 1 (0: this one's)
     folding: dict = field(default_factory=dict)  # folding stage -> reuse factor (Stage.fold)
 
@@ -241,7 +253,9 @@ class LayerEstimate:
         """Cycles of one call of the ahead process (or pipeline) and of the rest."""
         cycles = [stage.cycles for stage in self.stages]
         ahead = cycles[: self.ahead_stages]
-        return (max(ahead) if self.ahead_pipeline else sum(ahead)) if ahead else 0, sum(cycles[self.ahead_stages :])
+        first = self.ahead_stages + self.pipeline_stages
+        rest = pipeline_latency(self.stages[self.ahead_stages : first]) + sum(cycles[first:])
+        return (max(ahead) if self.ahead_pipeline else sum(ahead)) if ahead else 0, rest
 
     @property
     def call_interval(self) -> int:
@@ -285,6 +299,24 @@ class LayerEstimate:
                 total[key] += value
         total["bram36"] = total.pop("bram18") / 2
         return total
+
+
+def fabric_products(a_bits: int, b_bits: int) -> bool:
+    """Whether ``nnet::mode_contract`` binds its ``a_bits x b_bits`` products to LUTs."""
+    return max(a_bits, b_bits) <= FABRIC_PRODUCT_BITS
+
+
+def pipeline_latency(stages) -> int:
+    """Cycles of one call through a pipeline of processes, each streaming to the next (0 for
+    none): a process starts when its producer's first outputs are out (``Stage.fill``), and ends
+    neither before its own cycles have run from then, nor before its ``tail`` after its producer
+    ends. The slowest process's cycles plus the others' fill and tail."""
+    start = end = fill = 0
+    for stage in stages:
+        start += fill
+        end = max(start + stage.cycles, end + stage.tail)
+        fill = stage.fill * stage.achieved_ii
+    return end
 
 
 def dense_stages(name: str, n_in: int, n_out: int, reuse_factor: int, in_bits: int, weight_bits: int, acc_bits: int):

@@ -1,17 +1,17 @@
-"""What the decomposed input maps (TT, HT, FDHT) share in C++: contraction steps, banked buffers,
-and the two ways steps are chained.
+"""What the decomposed input maps (TT, HT, FDHT) share in C++: contraction steps chained as a
+frame pipeline.
 
-Every step that contracts a mode of a stream is one ``nnet::mode_contract`` (``ModeStep``, a
-``models.decomposition.ModeContraction``): ``out[l, j, p, a, e] = sum_{i, b} in[l, i, p, b, e] *
-core[i, b, a, j]``, its input consumed as it arrives (a pack of values per iteration), each row's
-sums rounded while the next row accumulates, so the frame is never stored. Chained:
+Every step is one ``nnet::mode_contract`` (``ModeStep``, a ``models.decomposition.ModeContraction``):
+``out[l, j, p, a, e] = sum_{i, b} in[l, i, p, b, e] * core[i, b, a, j]``, its input consumed as it
+arrives (a pack of values per iteration), each row's sums rounded while the next row accumulates,
+so no frame and no intermediate tensor is ever stored. A ``StreamChain`` makes every step a
+DATAFLOW process joined to the next by a FIFO of packs, so a frame takes the slowest step, not
+their sum:
 
-- ``StreamChain`` (TT, HT): every step is a ``ModeStep`` and a DATAFLOW process over the call's
-  frames, joined by FIFOs of packs (``input_maps``): a frame takes the slowest step, not their sum;
-- ``Chain`` (FDHT): the frame step (a ``ModeStep`` with ``rank_in = n_out = 1``) writes a buffer
-  stored as ``[banks][depth]`` in the layout of the step that reads it (``BankView``, with a
-  ``bank_cursor``), each later step is the family's kernel from buffer to buffer, frame by frame
-  (``input_map``), and the last buffer is copied into ``zx``.
+- TT and HT: over a whole call's frames (``input_maps``, ``call_input_map``), the last step
+  writing ``nnet::lstm_call``'s zx FIFO, a call ahead of the recurrent half;
+- FDHT (fused): one frame of ``[x_t; h_t-1]`` per ``input_map`` call, read a pack at a time by a
+  ``join_reader``, the last step writing the frame's ``zx`` for the cell, which then gives h_t.
 
 Each chain is described once (a family supplies its steps); its C++, its configs and its cost
 ``stages`` are all read from that description.
@@ -23,48 +23,15 @@ from abc import abstractmethod
 from dataclasses import dataclass, fields, replace
 from math import ceil, lcm
 
-from hls_project.cost import Memory, Stage
+from hls_project.cost import Memory, Stage, fabric_products
 from hls_project.lstm_cell import exact_cpp, map_input_type, multiplier_limit, product_sum_type
 from models.decomposition import ModeContraction
 
-
-@dataclass(frozen=True)
-class BankView:
-    """The banked layout of a buffer read as (a, p, u, q, v, b); mirrors ``nnet::bank_view``.
-
-    bank = u * V + v, offset = ((a * P + p) * Q + q) * B + b. The default is one plain bank.
-    """
-
-    p: int = 1
-    u: int = 1
-    q: int = 1
-    v: int = 1
-    b: int = 1
-
-    @classmethod
-    def of(cls, step) -> BankView:
-        """The layout a step with ``p, u, q, v, b`` attributes reads; one bank for None (``zx``)."""
-        return cls() if step is None else cls(step.p, step.u, step.q, step.v, step.b)
-
-    @property
-    def banks(self) -> int:
-        return self.u * self.v
-
-    def bank(self, address):
-        return ((address // (self.b * self.v * self.q)) % self.u) * self.v + (address // self.b) % self.v
-
-    def offset(self, address):
-        b = address % self.b
-        q = (address // (self.b * self.v)) % self.q
-        ap = address // (self.b * self.v * self.q * self.u)
-        return (ap * self.q + q) * self.b + b
-
-    def cpp(self) -> str:
-        return f"nnet::bank_view<{self.p}, {self.u}, {self.q}, {self.v}, {self.b}>"
-
-
 MAX_ITERATION_PRODUCTS = 512  # a StreamChain step's products per iteration: the stream packs stop there
-RATE_HEADROOM = 4  # a stream's pack: up to this many times the values per cycle its consumer needs
+# a stream's pack: up to this many times the values per cycle its consumer needs; the folding
+# option STREAM_PACKS, narrowed by the folding pass when even the most folded design does not fit
+RATE_HEADROOMS = (4, 2, 1)
+STREAM_PACKS = "stream packs"
 
 
 def pack_split(pack: int, outer: int, middle: int, inner: int, trail: int = 1) -> tuple | None:
@@ -167,9 +134,11 @@ class ModeStep(ModeContraction):
         keeps_up = [pack for pack in fits if self.out_row // pack <= self.steps] or fits[-1:]
         return max([pack for pack in fits if keeps_up[0] <= pack <= most] or keeps_up[:1])
 
-    def config(self, name: str, comment: str, reuse_factor: int, core_t: str, mac_t: str, base: str = "") -> str:
+    def config(self, name: str, comment: str, reuse_factor: int, types: tuple, fabric: bool, base: str = "") -> str:
         """The config struct ``name`` of this step: a ``nnet::mode_contract_config``, or ``base``
-        (a family's struct derived from it)."""
+        (a family's struct derived from it); ``types``: the C++ ``(core_t, mac_t)``; ``fabric``: its
+        products in LUTs (``fabric_products``)."""
+        core_t, mac_t = types
         return MODE_STEP_TEMPLATE.format(
             name=name,
             base=base or "nnet::mode_contract_config",
@@ -183,12 +152,14 @@ class ModeStep(ModeContraction):
             multiplier_limit=multiplier_limit(self.products, reuse_factor),
             core_t=core_t,
             mac_t=mac_t,
+            fabric=str(fabric).lower(),
         )
 
     def stage(self, number: int, reuse_factor: int, bits: tuple, mac_bits: int, memories: tuple, frames: int = 1):
-        """The step's ``Stage`` per frame (``rows`` over ``frames`` frames): one pipeline of rows + 1
-        passes at II ``reuse_factor``; ``bits``: (input, coefficient, output) widths; ``memories``:
-        what it writes (a buffer, a FIFO)."""
+        """The step's ``Stage`` per frame (``rows`` over ``frames`` frames): one pipeline of rows
+        passes at II ``reuse_factor``, then the last row's rounding at II 1, its products in LUTs when narrow
+        (``fabric_products``); ``bits``: (input, coefficient, output) widths; ``memories``: what it
+        writes (a FIFO)."""
         in_bits, kernel_bits, out_bits = bits
         core = Memory(f"core (step {number})", self.core_words, kernel_bits, self.core_reads)
         banks = 2 * self.n_out * self.rank_out * self.acc_banks * self.trail_banks
@@ -199,7 +170,7 @@ class ModeStep(ModeContraction):
         )
         return Stage(
             f"step {number}" + (" (frame)" if number == 0 else ""),
-            -(-(self.rows + 1) * self.pass_iterations // frames),
+            -(-self.rows * self.pass_iterations // frames),
             reuse_factor,
             multiplier_limit(self.products, reuse_factor),
             (in_bits, kernel_bits),
@@ -208,21 +179,24 @@ class ModeStep(ModeContraction):
             products=self.products,
             reads=((core.name, self.core_reads), (acc.name, self.acc_reads)),
             fold=f"step {number}",
+            fill=self.pass_iterations,
+            tail=-(-self.outputs // frames),
+            fabric=fabric_products(in_bits, kernel_bits),
         )
 
 
-def stream_steps(steps: list, frame_pack: int) -> tuple:
+def stream_steps(steps: list, frame_pack: int, headroom: int = RATE_HEADROOMS[0]) -> tuple:
     """A ``StreamChain``'s steps with their packs: the first takes the frame's (``frame_pack``)
     where it tiles its rows; each stream between two steps the widest pack of at most
-    ``RATE_HEADROOM`` times the values per cycle its consumer must take when the frame arrives a
-    pack per cycle (so the folding pass finds a reuse factor near that rate, P / RF, without
-    banking the consumer's sums wider than it needs) and of ``MAX_ITERATION_PRODUCTS`` products
-    per iteration (``ModeStep.stream_pack``); the last step writes a value at a time (the zx FIFO)."""
+    ``headroom`` times the values per cycle its consumer must take when the frame arrives a pack
+    per cycle (so the folding pass finds a reuse factor near that rate, P / RF; a smaller headroom
+    banks the consumer's sums less wide) and of ``MAX_ITERATION_PRODUCTS`` products per iteration
+    (``ModeStep.stream_pack``); the last step writes a value at a time (zx)."""
     chosen = [steps[0].packed(frame_pack)]
     frame_values = steps[0].rows * steps[0].in_row
     for step in steps[1:]:
         rate = step.rows * step.in_row / frame_values * chosen[0].pack_in
-        most = min(MAX_ITERATION_PRODUCTS // (step.n_out * step.rank_out), ceil(RATE_HEADROOM * rate))
+        most = min(MAX_ITERATION_PRODUCTS // (step.n_out * step.rank_out), ceil(headroom * rate))
         pack = chosen[-1].stream_pack(step, max(1, most))
         chosen[-1] = replace(chosen[-1], pack_out=pack)
         chosen.append(replace(step, pack_in=pack))
@@ -236,12 +210,6 @@ def over_frames(step, frames: int) -> ModeStep:
     return ModeStep(**{**shape, "rows": step.rows * frames})
 
 
-def frame_step(a: int, u: int, t: int, b: int) -> ModeStep:
-    """The frame read as (a, u, b), mode u contracted into ``t`` outputs per (a, b): out (a, t, b)
-    (rank_in = n_out = 1, ``b`` trailing)."""
-    return ModeStep(rows=a, n_in=u, rank_out=t, trail=b)
-
-
 MODE_STEP_TEMPLATE = """// {comment}: ({step.rows}, {step.n_in}, {step.n_right}, {step.rank_in}, {step.trail}) -> \
 ({step.rows}, {step.n_out}, {step.n_right}, {step.rank_out}, {step.trail}), {macs} MACs, {acc} accumulators
 struct {name} : {base} {{
@@ -251,16 +219,20 @@ struct {name} : {base} {{
     static const unsigned acc_banks = {acc_banks}, trail_banks = {trail_banks};
     static const unsigned reuse_factor = {reuse_factor};
     static const unsigned multiplier_limit = {multiplier_limit};
+    static const bool fabric_products = {fabric};
     typedef {core_t} core_t;
     typedef {mac_t} mac_t;
 }};
 """
 
 
-def frame_reader(step: ModeStep, index: int, io_stream: bool) -> str:
-    """The reader of a chain's frame: the input stream's packs (``input_t``, the input quantizer)
-    where one tiles a row of the step, else value by value (``join_reader``; an io_parallel call's
-    array through ``array_reader``)."""
+def frame_reader(step: ModeStep, index: int, io_stream: bool, fused: bool) -> str:
+    """The reader of a chain's frame: a fused family's ``[x; h; 0...]``, ``pack_in`` values per
+    read (``join_reader``); else the input stream's packs (``input_t``, the input quantizer) where
+    one tiles a row of the step, or value by value (``join_reader``; an io_parallel call's array
+    through ``array_reader``)."""
+    if fused:
+        return f"nnet::join_reader<data_T, config{index}, {step.pack_in}>"
     if not io_stream:
         return "nnet::array_reader<input_t>"
     return (
@@ -271,112 +243,24 @@ def frame_reader(step: ModeStep, index: int, io_stream: bool) -> str:
 
 
 @dataclass(frozen=True)
-class Link:
-    """A later step of a chain: ``kernel<accum_t, accum_t, config, OUT_DEPTH>(in, out, core)``, one
-    output of ``terms`` products per iteration."""
-
-    kernel: str  # the family's C++ kernel, e.g. nnet::ht_node_contract
-    config: str  # its step config struct
-    core: str  # the C++ name of the step's core
-    out_size: int  # words written (= iterations)
-    terms: int  # products per output
-    core_words: int
-
-
-@dataclass(frozen=True)
-class Chain:
-    """A family's whole input map on buffers (FDHT): the frame step, the later steps, the
-    layout of every buffer, run frame by frame (``input_map``).
-
-    ``views[k]`` is the layout of ``buf{k + 1}`` (the reader's ``BankView``; ``BankView()`` for the
-    last, copied into ``zx``). ``cpp``, the configs and ``stages`` all read this one description.
-    """
-
-    first: ModeStep
-    first_core: str
-    links: tuple
-    views: tuple
-
-    @property
-    def terms(self) -> list:
-        """Products per output of every step: the frame step's, then each link's."""
-        return [self.first.terms] + [link.terms for link in self.links]
-
-    @property
-    def buffer_sizes(self) -> list:
-        """Words of ``buf1 .. bufN``: the frame step's output, then each link's."""
-        return [self.first.out_size] + [link.out_size for link in self.links]
-
-    def body(self, comment: str, index: int, reader: str) -> str:
-        """The body of the family's ``input_map``: the frame step (``reader``) into ``buf1``, then
-        the links buffer to buffer, the last buffer copied into ``zx``."""
-        sizes = self.buffer_sizes
-        lines = [f"        // {comment}"]
-        # static: these are on-chip memories in hardware, and large shapes would overflow the C-sim stack
-        for number, (size, view) in enumerate(zip(sizes, self.views, strict=True), start=1):
-            lines.append(f"        static accum_t buf{number}[{view.banks}][{size // view.banks}];")
-            lines.append(f"        #pragma HLS ARRAY_PARTITION variable=buf{number} complete dim=1")
-        writer = f"nnet::bank_writer<{self.views[0].cpp()}, accum_t>"
-        call = f"nnet::mode_contract<config{index}_frame, config{index}, {reader}, {writer}>"
-        lines.append(f"        {call}(frame, h, buf1, {self.first_core});")
-        for number, link in enumerate(self.links, start=1):
-            depth = link.out_size // self.views[number].banks
-            call = f"{link.kernel}<accum_t, accum_t, {link.config}, {depth}>"
-            lines.append(f"        {call}(buf{number}, buf{number + 1}, {link.core});")
-        lines += [
-            "    Output:",
-            "        for (unsigned i = 0; i < 4 * n_state; i++) {",
-            "            #pragma HLS PIPELINE",
-            f"            zx[i] = buf{len(sizes)}[0][i];",
-            "        }",
-        ]
-        return "\n".join(lines)
-
-    def stages(self, reuse_factors: list, in_bits: int, kernel_bits: int, acc_bits: int, mac_bits: list) -> list:
-        """The chain's ``hls_project.cost.Stage`` per frame, loop by loop as ``cpp`` writes them.
-
-        ``reuse_factors[k]`` and ``mac_bits[k]``: the reuse factor (folding stage ``step k``) and
-        the exact sum's width of step k (0: the frame step)."""
-        buffers = [
-            Memory(f"buf{number}", size, acc_bits, view.banks)
-            for number, (size, view) in enumerate(zip(self.buffer_sizes, self.views, strict=True), start=1)
-        ]
-        bits = (in_bits, kernel_bits, acc_bits)
-        stages = [self.first.stage(0, reuse_factors[0], bits, mac_bits[0], (buffers[0],))]
-        for number, link in enumerate(self.links, start=1):
-            core = Memory(f"core (step {number})", link.core_words, kernel_bits, link.terms)
-            stages.append(
-                Stage(
-                    f"step {number}",
-                    link.out_size,
-                    reuse_factors[number],
-                    multiplier_limit(link.terms, reuse_factors[number]),
-                    (acc_bits, kernel_bits),
-                    mac_bits[number],
-                    (core, buffers[number]),
-                    products=link.terms,
-                    reads=((core.name, link.terms),),
-                    fold=f"step {number}",
-                )
-            )
-        stages.append(Stage("output copy", self.buffer_sizes[-1], 1))
-        return stages
-
-
-@dataclass(frozen=True)
 class StreamChain:
-    """A family's whole input map as a frame pipeline (TT, HT): every step a ``ModeStep`` over the
-    call's frames (``rows`` = its rows per frame x ``frames``) and a DATAFLOW process of its own,
-    joined to the next by a FIFO of its output packs (``pack_out``, a whole row deep, so a row's
-    rounding never waits), the last writing the zx FIFO a value at a time. A frame takes the
-    slowest step, not their sum, and nothing is stored but each step's two rows of sums. Step k's
-    config is ``config<index>_<prefix><k>``, a ``base`` (the family's ``nnet::mode_contract_config``)."""
+    """A family's whole input map as a frame pipeline: every step a ``ModeStep`` and a DATAFLOW
+    process of its own, joined to the next by a FIFO of its output packs (``pack_out``, a whole
+    row deep, so a row's rounding never waits). A frame takes the slowest step, not their sum, and
+    nothing is stored but each step's two rows of sums. Step k's config is
+    ``config<index>_<prefix><k>``, a ``base`` (the family's ``nnet::mode_contract_config``).
+
+    Over a call's ``frames`` (``rows`` = a step's rows per frame x ``frames``; TT, HT) the first step
+    reads the call's ``data`` and the last writes the zx FIFO a value at a time (``input_maps``);
+    ``fused`` (FDHT), one frame per ``input_map`` call: the first reads ``[x; h; 0...]`` and the
+    last writes the frame's ``zx`` array."""
 
     steps: tuple
     cores: tuple
     frames: int
     prefix: str
     base: str
+    fused: bool = False
 
     @property
     def terms(self) -> list:
@@ -387,21 +271,29 @@ class StreamChain:
         """Packs of the FIFO after step ``number``: one row of its outputs (at least 2)."""
         return max(2, self.steps[number].outputs)
 
-    def configs(self, index: int, reuse_factors: list, core_t: str, mac_types: list) -> str:
+    def configs(self, index: int, reuse_factors: list, core_t: str, mac_types: list, bits: tuple) -> str:
+        """The steps' config structs; ``bits``: the (frame's input, kernel, accumulator) widths."""
+        in_bits, kernel_bits, acc_bits = bits
         return "".join(
             step.config(
-                f"config{index}_{self.prefix}{number}", f"step {number}", reuse_factor, core_t, mac_t, self.base
+                f"config{index}_{self.prefix}{number}",
+                f"step {number}",
+                reuse_factor,
+                (core_t, mac_t),
+                fabric_products(in_bits if number == 0 else acc_bits, kernel_bits),
+                self.base,
             )
             for number, (step, reuse_factor, mac_t) in enumerate(zip(self.steps, reuse_factors, mac_types, strict=True))
         )
 
     def body(self, comment: str, index: int, reader: str) -> str:
-        """The body of the family's ``input_maps``: the steps as one DATAFLOW over the call's
-        frames, the first reading the call's input ``data`` with ``reader``, the last writing ``zx``."""
+        """The body of the family's ``input_maps`` (or, ``fused``, its ``input_map``): the steps as
+        one DATAFLOW, the first reading the call's input ``data`` (the frame's ``[x; h]``) with
+        ``reader``, the last writing ``zx``."""
         lines = [
             f"        // {comment}",
             "        #pragma HLS DATAFLOW",
-            "        static const state_t no_state[n_state] = {}; // the maps read no h",
+            "        static const state_t no_state[n_state] = {}; // the steps that read no h",
         ]
         streams = [f"s{number}" for number in range(1, len(self.steps))]
         for number, name in enumerate(streams):
@@ -409,46 +301,71 @@ class StreamChain:
             lines.append(f"        NNET_STREAM_DEPTH({name}, {self.fifo_depth(number)});")
         calls = []
         for number, (step, core) in enumerate(zip(self.steps, self.cores, strict=True)):
-            source_name = "data" if number == 0 else streams[number - 1]
-            step_reader = reader if number == 0 else f"nnet::pack_reader<accum_t, {step.pack_in}>"
-            last = number == len(self.steps) - 1
-            writer = (
-                "nnet::value_writer<accum_t>" if last else f"nnet::pack_writer<nnet::array<accum_t, {step.pack_out}>>"
-            )
+            first, last = number == 0, number == len(self.steps) - 1
+            source = ("frame, h" if self.fused else "data, no_state") if first else f"{streams[number - 1]}, no_state"
+            step_reader = reader if first else f"nnet::pack_reader<accum_t, {step.pack_in}>"
+            if not last:
+                writer = f"nnet::pack_writer<nnet::array<accum_t, {step.pack_out}>>"
+            else:
+                writer = f"nnet::{'array' if self.fused else 'value'}_writer<accum_t>"
             sink = "zx" if last else streams[number]
             kernel = f"nnet::mode_contract<config{index}_{self.prefix}{number}, config{index}, {step_reader}, {writer}>"
-            calls.append(f"            ({kernel}({source_name}, no_state, {sink}, {core}))")
+            calls.append(f"            ({kernel}({source}, {sink}, {core}))")
         lines += ["        NNET_DATAFLOW(", ",\n".join(calls) + ");"]
         return "\n".join(lines)
 
-    def stages(self, reuse_factors: list, in_bits: int, kernel_bits: int, acc_bits: int, mac_bits: list) -> list:
+    def stages(self, reuse_factors: list, bits: tuple, mac_bits: list) -> list:
         """One ``Stage`` per step (per frame), each writing its FIFO (the last: the zx FIFO of
-        ``4 * n_state`` values, ``nnet::lstm_call``'s)."""
+        ``4 * n_state`` values, ``nnet::lstm_call``'s; ``fused``: the frame's zx, which the cell's
+        stages count); ``bits``: as ``configs``."""
+        in_bits, kernel_bits, acc_bits = bits
         stages = []
         for number, step in enumerate(self.steps):
             last = number == len(self.steps) - 1
             depth = step.out_row if last else self.fifo_depth(number)
             name = "pre-activation FIFO" if last else f"FIFO {number + 1}"
-            fifo = Memory(name, depth, acc_bits * step.pack_out)
+            fifo = () if last and self.fused else (Memory(name, depth, acc_bits * step.pack_out),)
             bits = (in_bits if number == 0 else acc_bits, kernel_bits, acc_bits)
-            stages.append(step.stage(number, reuse_factors[number], bits, mac_bits[number], (fifo,), self.frames))
+            stages.append(step.stage(number, reuse_factors[number], bits, mac_bits[number], fifo, self.frames))
         return stages
 
 
-class DecomposedInputMap:
-    """What the mixins of decomposed input maps share: a folding stage per step (``step k``; 0:
-    the frame step), and each step's exact sum type."""
+class StreamedInputMap:
+    """Mixin of an ``LSTMFamilyLayer`` whose input map is a ``StreamChain`` (``stream_chain()``): a
+    folding stage per step (``step k``; 0: the frame step), each step's exact sum type, and the
+    map's configs, C++ (``input_maps``, a whole call, or a fused family's ``input_map``) and cost
+    stages, all following from the chain."""
 
     chain_comment = ""
+    pipelined_input_map = True
+
+    @property
+    def call_input_map(self) -> bool:
+        return not self.fused_recurrent
+
+    @abstractmethod
+    def schedule_steps(self) -> list:
+        """The family's contraction schedule, a ``ModeContraction`` per step."""
+
+    chain_prefix = ""  # step k's config is config<index>_<chain_prefix><k>
+    chain_base = "nnet::mode_contract_config"  # the family's config struct of a step
+
+    @staticmethod
+    @abstractmethod
+    def step_core(step) -> int:
+        """The index of the core a schedule step contracts."""
 
     def input_map_folding_stages(self) -> list:
         return [f"step {number}" for number in range(len(self.schedule_steps()))]
+
+    def folding_options(self) -> dict:
+        return {STREAM_PACKS: RATE_HEADROOMS}
 
     def step_reuse_factors(self) -> list:
         folding = self.folding()
         return [folding[stage] for stage in self.input_map_folding_stages()]
 
-    def mac_types(self, chain) -> list:
+    def mac_types(self, chain: StreamChain) -> list:
         """The exact sum type of every step of ``chain``: the frame step's (products of the map's
         input), then the later steps' (of the accumulator)."""
         types, (first, *later) = self.lstm_types, chain.terms
@@ -458,97 +375,44 @@ class DecomposedInputMap:
     def first_core_t(self) -> str:
         return self.get_weights("core_0").type.name
 
-    @abstractmethod
-    def schedule_steps(self) -> list:
-        """The family's contraction schedule: the frame step, then the later steps."""
+    def join_pack(self) -> int:
+        """Values of ``[x; h; 0...]`` a fused map reads at once: the most, up to the input stream's
+        pack, that tile the first step's rows and divide both x and the join (1 when not fused)."""
+        if not self.fused_recurrent:
+            return 1
+        first, n_in, n_join = self.schedule_steps()[0], self.get_attr("n_in"), self.cell.decomposition.n_in
+        fits = [
+            pack
+            for pack in range(1, self.input_pack() + 1)
+            if n_in % pack == 0 and n_join % pack == 0 and over_frames(first, 1).input_split(pack)
+        ]
+        return max(fits)
 
-    @abstractmethod
-    def built_chain(self):
-        """The chain the C++ is written from (a ``Chain`` or a ``StreamChain``)."""
-
-    def input_map_stages(self):
-        chain, types = self.built_chain(), self.lstm_types
-        return chain.stages(
-            self.step_reuse_factors(),
-            map_input_type(types, self.fused_recurrent).width,
-            types.kernel.width,
-            types.accumulator.width,
-            [mac.width for mac in self.mac_types(chain)],
-        )
-
-
-class StreamedInputMap(DecomposedInputMap):
-    """Mixin of an ``LSTMFamilyLayer`` whose input map is a ``StreamChain`` (``stream_chain()``):
-    its configs, its C++ (``input_maps``, a whole call) and its cost stages follow from it here."""
-
-    call_input_map = True
-
-    @abstractmethod
     def stream_chain(self) -> StreamChain:
-        """The family's steps over a call's frames, packs chosen, the cores' C++ names."""
+        """The schedule over a call's frames (one when fused), packs chosen (``stream_steps``)."""
+        schedule, cores = self.schedule_steps(), self.weight_vars("input_map")
+        frames = 1 if self.fused_recurrent else self.get_attr("n_timesteps")
+        frame_pack = self.join_pack() if self.fused_recurrent else self.input_pack()
+        headroom = self.folding_option(STREAM_PACKS)
+        steps = stream_steps([over_frames(step, frames) for step in schedule], frame_pack, headroom)
+        step_cores = tuple(cores[self.step_core(step)] for step in schedule)
+        return StreamChain(steps, step_cores, frames, self.chain_prefix, self.chain_base, self.fused_recurrent)
+
+    def chain_bits(self) -> tuple:
+        """The widths of the map's input (the frame, or [x; h]), its kernel and its accumulator."""
+        types = self.lstm_types
+        return map_input_type(types, self.fused_recurrent).width, types.kernel.width, types.accumulator.width
 
     def input_map_configs(self):
         chain = self.stream_chain()
         types = [exact_cpp(mac) for mac in self.mac_types(chain)]
-        return chain.configs(self.index, self.step_reuse_factors(), self.first_core_t(), types)
+        return chain.configs(self.index, self.step_reuse_factors(), self.first_core_t(), types, self.chain_bits())
 
     def input_map_body(self):
         chain = self.stream_chain()
-        return chain.body(self.chain_comment, self.index, frame_reader(chain.steps[0], self.index, self.io_stream()))
-
-    def built_chain(self) -> StreamChain:
-        return self.stream_chain()
-
-
-class ChainedInputMap(DecomposedInputMap):
-    """Mixin of an ``LSTMFamilyLayer`` whose input map is a ``Chain``: the family supplies
-    ``chain()``, ``schedule_steps()`` and its later steps' config struct (``step_template``,
-    ``step_fields``); the configs, the C++ and the cost stages of the whole map follow from them
-    here."""
-
-    step_template = ""  # the config struct of a later step: str.format of step_fields and link_configs' own
-
-    @abstractmethod
-    def step_fields(self, step) -> dict:
-        """The family's own fields of a later step's ``step_template``."""
-
-    def link_configs(self, chain: Chain, mac_types: list) -> str:
-        """The config structs of the chain's later steps (``mac_types``: their exact sums)."""
-        folding, text = self.folding(), ""
-        for number, (step, mac) in enumerate(zip(self.schedule_steps()[1:], mac_types, strict=True), start=1):
-            text += self.step_template.format(
-                index=self.index,
-                step=number,
-                macs=step.macs,
-                words=step.in_size,
-                reuse_factor=folding[f"step {number}"],
-                multiplier_limit=multiplier_limit(step.terms, folding[f"step {number}"]),
-                core_t=self.first_core_t(),
-                mac_t=exact_cpp(mac),
-                out_view=chain.views[number].cpp(),
-                **self.step_fields(step),
-            )
-        return text
-
-    def frame_chain(self) -> Chain:
-        """``chain()`` with its frame step taking the input stream's packs (``input_pack``) where
-        they fit; a fused family's join ([x; h]) is read value by value."""
-        chain = self.chain()
-        pack = 1 if self.fused_recurrent else self.input_pack()
-        return replace(chain, first=chain.first.packed(pack))
-
-    def input_map_configs(self):
-        chain = self.frame_chain()
-        frame_mac, *link_macs = self.mac_types(chain)
-        first = chain.first.config(
-            f"config{self.index}_frame", "step 0", self.fold("step 0"), self.first_core_t(), exact_cpp(frame_mac)
-        )
-        return first + self.link_configs(chain, link_macs)
-
-    def input_map_body(self):
-        chain = self.frame_chain()
-        reader = frame_reader(chain.first, self.index, io_stream=True)  # input_map's frame is a stream
+        reader = frame_reader(chain.steps[0], self.index, self.io_stream(), self.fused_recurrent)
         return chain.body(self.chain_comment, self.index, reader)
 
-    def built_chain(self) -> Chain:
-        return self.frame_chain()
+    def input_map_stages(self):
+        chain = self.stream_chain()
+        return chain.stages(self.step_reuse_factors(), self.chain_bits(), [mac.width for mac in self.mac_types(chain)])

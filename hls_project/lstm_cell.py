@@ -177,6 +177,9 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
     # the input map takes a whole call (input_maps: a pipeline of processes, the last writing the zx
     # FIFO; nnet_lstm_cell.h's call_input_map) instead of input_map frame by frame
     call_input_map = False
+    # the input map's stages are DATAFLOW processes, each streaming to the next (a frame pipeline):
+    # a whole call's of them run a call ahead (call_input_map), a fused family's take their latency
+    pipelined_input_map = False
     # the recurrent map is nnet::dense_recurrent_map on the kernel stored gate-major (4H, H): a
     # family with its own recurrent_map_body sets False
     dense_recurrent_map = True
@@ -193,21 +196,36 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
         recurrent = [] if self.fused_recurrent else ["recurrent map"]
         return self.input_map_folding_stages() + recurrent + ["state update"]
 
+    def folding_options(self) -> dict:
+        """Settings of the layer's datapath besides its reuse factors that the folding pass may
+        narrow when even the most folded design does not fit, ``{name: (default, narrower, ...)}``
+        (a family's; none by default)."""
+        return {}
+
     def folding(self) -> dict:
         """``{folding stage: reuse factor}``: an estimate's override (attribute ``folding``), else
         the config's ``Folding`` for this layer (``hls_project.convert(folding=...)``), each stage it
-        does not name at the layer's reuse factor."""
+        does not name at the layer's reuse factor; and the ``folding_options`` it names."""
         given = self.get_attr("folding")
         if given is None:
             given = self.model.config.get_layer_config_value(self, FOLDING_CONFIG_KEY, None) or {}
-        unknown = sorted(set(given) - set(self.folding_stages()))
+        options = self.folding_options()
+        unknown = sorted(set(given) - set(self.folding_stages()) - set(options))
         if unknown:
             raise ValueError(
                 f"layer '{self.name}' has no folding stage {', '.join(map(repr, unknown))} "
-                f"(it has: {', '.join(self.folding_stages())})"
+                f"(it has: {', '.join([*self.folding_stages(), *options])})"
             )
+        for name, values in options.items():
+            if name in given and int(given[name]) not in values:
+                raise ValueError(f"layer '{self.name}': {name!r} is one of {list(values)}, got {given[name]}")
         base = self.get_attr("reuse_factor") or self.model.config.get_reuse_factor(self)
-        return {stage: int(given.get(stage, base)) for stage in self.folding_stages()}
+        folding = {stage: int(given.get(stage, base)) for stage in self.folding_stages()}
+        return folding | {name: int(given[name]) for name in options if name in given}
+
+    def folding_option(self, name: str) -> int:
+        """The value of folding option ``name``: the folding's, else its default."""
+        return self.folding().get(name, self.folding_options()[name][0])
 
     def fold(self, stage: str) -> int:
         """The reuse factor of folding stage ``stage``."""
@@ -291,6 +309,11 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
             return 1
         return stream_element_values(self.get_input_variable())
 
+    def join_pack(self) -> int:
+        """Values of ``[x; h; 0...]`` a fused family's input map reads at once (``h`` is partitioned
+        for them): 1 unless the family says otherwise."""
+        return 1
+
     @abstractmethod
     def input_map_stages(self) -> list:
         """The input map's ``hls_project.cost.Stage`` list for one frame, computed from the same
@@ -360,7 +383,7 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
                 for name in TABLES
             )
         state = (
-            Memory("h", n, types.state.width),
+            Memory("h", n, types.state.width, self.join_pack()),  # cyclic banks for a fused map's reads
             Memory("c", n, types.state.width),
             Memory("bias", 4 * n, types.bias.width),
             Memory("z", 4 * n, types.accumulator.width, 4),  # partitioned by gate: one read each
@@ -392,15 +415,16 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
         frames = self.get_attr("n_timesteps")
         macs = self.cell.decomposition.macs + self.cell.recurrent_map_macs()
         dense_macs = (self.get_attr("n_in") + n) * 4 * n  # the uncompressed LSTM's two matrices
-        if self.fused_recurrent:  # one frame after another: map, then cell
-            stages, ahead = self.input_map_stages() + cell, 0
+        if self.fused_recurrent:  # one frame after another: map (a pipeline's latency, or its stages' sum), then cell
+            input_map = self.input_map_stages()
+            stages, ahead, pipeline = input_map + cell, 0, len(input_map) if self.pipelined_input_map else 0
         else:  # nnet::lstm_call's DATAFLOW: the input half runs a frame ahead of the recurrent half
             input_half, recurrent_map = self.input_map_stages(), self.recurrent_map_stages()
             if not self.call_input_map:  # frame by frame into frame_zx, then sent into the FIFO
                 fifo = Memory("pre-activation FIFO", 4 * n, types.accumulator.width)
                 frame_zx = Memory("frame_zx", 4 * n, types.accumulator.width)
                 input_half.append(Stage("pre-activation send", 4 * n, 1, memories=(frame_zx, fifo)))
-            stages, ahead = input_half + recurrent_map + cell, len(input_half)
+            stages, ahead, pipeline = input_half + recurrent_map + cell, len(input_half), 0
         return LayerEstimate(
             self.name,
             self.keras_class.__name__,
@@ -413,6 +437,7 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
             recurrent=True,
             folding=self.folding(),
             ahead_pipeline=self.call_input_map,
+            pipeline_stages=pipeline,
             fastest_recurrence=fastest_recurrence,
         )
 
@@ -550,6 +575,7 @@ CELL_CONFIG_TEMPLATE = """struct config{index} : nnet::lstm_cell_config {{
     static const unsigned state_multiplier_limit = {state_multiplier_limit};  // {state_products} products per unit
     static const bool fused_recurrent = {fused_recurrent};
     static const unsigned n_join = {n_join};
+    static const unsigned join_pack = {join_pack};
     typedef {input_t} input_t;
     typedef {join_t} join_t;
     typedef {accum_t} accum_t;
@@ -615,6 +641,7 @@ class LSTMConfigTemplate(LayerConfigTemplate):
             "state_products": state_products(node.activations),
             "fused_recurrent": str(fused).lower(),
             "n_join": node.cell.decomposition.n_in if fused else node.get_attr("n_in"),
+            "join_pack": node.join_pack(),
             "input_t": node.get_attr("input_t").name,
             "join_t": node.get_attr("join_t").name,
             "accum_t": node.get_attr("accumulator_t").name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from hls_project.decomposed import StreamChain, StreamedInputMap, over_frames, stream_steps
+from hls_project.decomposed import StreamedInputMap
 from hls_project.lstm_cell import LSTMFamilyLayer
 from hls_project.reference import staged_input_map
 from models.tt import contract_step
@@ -24,6 +24,7 @@ class TTLSTMLayer(StreamedInputMap, LSTMFamilyLayer):
     keras_class = TTLSTM
     headers = ("nnet_decomposed.h", "nnet_tt_lstm.h")
     chain_comment = "TT mat-vec, last core first: a frame pipeline of one process per core"
+    chain_prefix, chain_base = "tt", "nnet::tt_core_config"
 
     @staticmethod
     def input_map_reference(cell, weights, types, frac):
@@ -39,9 +40,6 @@ class TTLSTMLayer(StreamedInputMap, LSTMFamilyLayer):
     def schedule_steps(self) -> list:
         return self.cell.tt_shape.schedule()
 
-    def stream_chain(self) -> StreamChain:
-        """The schedule over a call's frames, packs chosen (``stream_steps``)."""
-        schedule, frames = self.schedule_steps(), self.get_attr("n_timesteps")
-        steps = stream_steps([over_frames(step, frames) for step in schedule], self.input_pack())
-        cores = self.weight_vars("input_map")
-        return StreamChain(steps, tuple(cores[step.core] for step in schedule), frames, "tt", "nnet::tt_core_config")
+    @staticmethod
+    def step_core(step) -> int:
+        return step.core

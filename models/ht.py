@@ -8,19 +8,13 @@ binary tree of its ``d`` leaf modes ``(n_k, m_k)``:
   ``(r_l, r_r, r_t)``; the root has ``r_t = 1``.
 
 Nodes are numbered in post-order (left subtree, right subtree, node), the root last, and
-``ranks`` lists one rank per node in that order. ``y = x @ W`` is computed node by node: each leaf
-replaces the mode ``n_k`` of the input tensor by ``(m_k, r_k)``; each transfer tensor merges its
-children's rank axes into its own. Every step has the same form,
-``out[a, p, q, t, b] = sum_{u, v} in[a, p, u, q, v, b] * core[u, v, t]``, so one kernel runs all of
-them by address arithmetic, with no transposed copy of the buffer.
-
-Any order in which a node comes after both its children computes the same map; the cost is not
-the same (post-order contracts the small leaf first and multiplies the buffer by ``m_k r_k /
-n_k`` before the big leaves shrink it). ``HTShape.order`` is the cheapest: fewest MACs, ties
-broken by the smaller peak buffer, then by the smaller order. It is found exactly by dynamic
-programming over the sets of contracted nodes (the buffer's layout depends only on that set):
-instant for the 4-leaf trees we build, about a second for 12 leaves. The Keras layer, the NumPy
-reference and the HLS kernel all run ``HTShape.schedule()``, so they follow it together.
+``ranks`` lists one rank per node in that order. ``y = x @ W`` is computed core by core as the
+input streams in (``HTShape.stream_order``): each core is contracted into the buffer where it
+shares one or two axes with it (``StreamStep``, a ``ModeContraction``), so a transfer tensor may
+come before its children and the buffer is never stored whole, only each step's sums of a row.
+The order is the cheapest one with at most ``LIVE_WORDS`` such sums, found by a search over the
+cores contracted and the buffer's layout. The Keras layer, the NumPy reference and the HLS
+kernel all run ``HTShape.schedule()``, so they follow it together.
 """
 
 from __future__ import annotations
@@ -65,55 +59,12 @@ def balanced_tree(d: int) -> list:
     return nodes
 
 
-@dataclass(frozen=True)
-class HTStep:
-    """``out[a, p, q, t, b] = sum_{u, v} in[a, p, u, q, v, b] * core[u, v, t]`` for one node.
-
-    A leaf is the case ``p = q = v = 1``, ``u = n_k``, ``t = m_k * r_k``.
-    """
-
-    node: int
-    a: int
-    p: int
-    u: int
-    q: int
-    v: int
-    t: int
-    b: int
-
-    @property
-    def in_size(self) -> int:
-        return self.a * self.p * self.u * self.q * self.v * self.b
-
-    @property
-    def buffer(self) -> int:
-        """Words of the larger of the step's two buffers."""
-        return max(self.in_size, self.out_size)
-
-    @property
-    def out_size(self) -> int:
-        return self.a * self.p * self.q * self.t * self.b
-
-    @property
-    def terms(self) -> int:
-        return self.u * self.v
-
-    @property
-    def macs(self) -> int:
-        return self.out_size * self.terms
-
-    def read_addresses(self, a, p, q, b) -> np.ndarray:
-        """Buffer addresses read (in one cycle, all ``u * v`` terms) for one output element."""
-        u, v = np.meshgrid(np.arange(self.u), np.arange(self.v), indexing="ij")
-        return ((((a * self.p + p) * self.u + u) * self.q + q) * self.v + v) * self.b + b
-
-
 @dataclass(frozen=True, kw_only=True)
 class StreamStep(ModeContraction):
-    """One core contracted into the buffer as the buffer streams in (``HTShape(streaming=True)``),
-    a ``ModeContraction``: the core's axes taken in the order ``axes`` (the one or two it shares
-    with the buffer, then the ranks it adds, then the output modes it adds) and reshaped to
-    ``core_shape``; the output modes take the first shared axis's place, the ranks the second's."""
+    """One core contracted into the buffer as the buffer streams in, a ``ModeContraction``: the
+    core's axes taken in the order ``axes`` (the one or two it shares with the buffer, then the
+    ranks it adds, then the output modes it adds) and reshaped to ``core_shape``; the output modes
+    take the first shared axis's place, the ranks the second's."""
 
     node: int
     axes: tuple  # the core's axes in read order
@@ -126,10 +77,9 @@ class HTShape(MatrixDecomposition):
     input_modes: tuple
     output_modes: tuple
     ranks: tuple
-    streaming: bool = False  # schedule(): stream_schedule() (a frame pipeline), else the post-order steps
 
     @classmethod
-    def create(cls, input_modes, output_modes, ranks, streaming: bool = False):
+    def create(cls, input_modes, output_modes, ranks):
         n, m = check_modes(input_modes, output_modes)
         nodes = balanced_tree(len(n))
         if ranks is None:
@@ -146,7 +96,7 @@ class HTShape(MatrixDecomposition):
             raise ValueError(f"'ht_ranks' {r} must all be >= 1")
         if r[-1] != 1:
             raise ValueError(f"'ht_ranks' {r}: the root rank (last) must be 1")
-        shape = cls(tuple(n), tuple(m), tuple(r), streaming)
+        shape = cls(tuple(n), tuple(m), tuple(r))
         shape.check_ranks()
         return shape
 
@@ -209,64 +159,6 @@ class HTShape(MatrixDecomposition):
     def n_params(self) -> int:
         return sum(prod(self.core_shape(node.index)) for node in self.nodes)
 
-    def step(self, node: HTNode, done: frozenset) -> HTStep:
-        """The step of ``node`` once the nodes in ``done`` are contracted (its children among them).
-
-        The buffer holds, by leaf position: ``n_k`` for a leaf not yet contracted, and for each
-        contracted subtree whose parent is not, its output modes times its rank.
-        """
-        n, m, r = self.input_modes, self.output_modes, self.ranks
-        roots = [other for other in self.nodes if other.index in done and self.parents.get(other.index) not in done]
-
-        def size(lo, hi):  # the buffer axes of leaf positions lo..hi-1, outside the node
-            pending = prod(n[k] for k in range(lo, hi) if self.leaves[k].index not in done)
-            return pending * prod(prod(m[x.lo : x.hi]) * r[x.index] for x in roots if lo <= x.lo and x.hi <= hi)
-
-        before, after = size(0, node.lo), size(node.hi, len(n))
-        if node.is_leaf:
-            k = node.lo
-            return HTStep(node.index, before, 1, n[k], 1, 1, m[k] * r[node.index], after)
-        left, right = (self.nodes[c] for c in node.children)
-        p, q = prod(m[left.lo : left.hi]), prod(m[right.lo : right.hi])
-        return HTStep(node.index, before, p, r[left.index], q, r[right.index], r[node.index], after)
-
-    def steps(self, order) -> list:
-        """The ``HTStep`` of every node in ``order`` (each node after its children)."""
-        done, steps = frozenset(), []
-        for index in order:
-            node = self.nodes[index]
-            if index in done or any(c not in done for c in node.children):
-                raise ValueError(f"order {list(order)}: node {index} must come once, after its children")
-            steps.append(self.step(node, done))
-            done |= {index}
-        if len(done) != len(self.nodes):
-            raise ValueError(f"order {list(order)} leaves nodes out")
-        return steps
-
-    @cached_property
-    def order(self) -> tuple:
-        """The cheapest valid order: fewest MACs, then the smaller peak buffer, then the smaller tuple."""
-
-        @cache
-        def best(done: frozenset) -> tuple:  # (MACs, peak buffer, order) of the rest
-            if len(done) == len(self.nodes):
-                return 0, 0, ()
-            options = []
-            for node in self.nodes:
-                if node.index not in done and all(c in done for c in node.children):
-                    step = self.step(node, done)
-                    macs, peak, rest = best(done | {node.index})
-                    options.append((step.macs + macs, max(step.buffer, peak), (node.index, *rest)))
-            return min(options)
-
-        return best(frozenset())[2]
-
-    def schedule(self) -> list:
-        """One step per node: ``stream_schedule()`` for a streaming shape, else the ``HTStep`` of
-        every node in the cheapest order (``order``)."""
-        return self.stream_schedule() if self.streaming else self.steps(self.order)
-
-    # -- streaming: any order in which each core meets the buffer ------------------------------
     def core_axes(self, index: int) -> tuple:
         """The axes of core ``index`` as stored, ``((label, size), ...)``: a leaf's
         ``(in k, out k, rank)``, a transfer tensor's ``(rank left, rank right, rank)``."""
@@ -364,22 +256,17 @@ class HTShape(MatrixDecomposition):
         found = best(frozenset(), tuple((("in", k), n) for k, n in enumerate(self.input_modes)))
         return found[3]
 
-    def stream_schedule(self) -> list:
+    def schedule(self) -> list:
         """One ``StreamStep`` per core, in ``stream_order``."""
         return self.stream_steps(self.stream_order)
 
 
-def contract_step(step, buffer: np.ndarray, core: np.ndarray) -> np.ndarray:
-    """One schedule step (``HTStep`` or ``StreamStep``) on a batch, exact: buffer (batch, in_size)
-    -> (batch, out_size)."""
+def contract_step(step: StreamStep, buffer: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """One schedule step on a batch, exact: buffer (batch, in_size) -> (batch, out_size)."""
     batch = buffer.shape[0]
-    if isinstance(step, StreamStep):
-        view = buffer.reshape(batch, step.rows, step.n_in, step.n_right, step.rank_in, step.trail)
-        matrix = np.transpose(np.asarray(core), step.axes).reshape(step.core_shape)
-        out = np.einsum("zlipbe,ibaj->zljpae", view, matrix)
-        return out.reshape(batch, step.out_size)
-    view = buffer.reshape(batch, step.a, step.p, step.u, step.q, step.v, step.b)
-    out = np.einsum("bapuqvc,uvt->bapqtc", view, np.asarray(core).reshape(step.u, step.v, step.t))
+    view = buffer.reshape(batch, step.rows, step.n_in, step.n_right, step.rank_in, step.trail)
+    matrix = np.transpose(np.asarray(core), step.axes).reshape(step.core_shape)
+    out = np.einsum("zlipbe,ibaj->zljpae", view, matrix)  # (batch, l, j, p, a, e)
     return out.reshape(batch, step.out_size)
 
 

@@ -370,7 +370,7 @@ def folding_lines(estimate: NetworkEstimate) -> list:
                 f"{stage.name}: II {stage.achieved_ii}, {stage.multipliers:,} multipliers, {stage.cycles:,} cycles"
                 for stage in loops
             )
-            lines.append(f"  {name:16} RF {factor:>5,}  {detail}")
+            lines.append(f"  {name:16} RF {factor:>5,}  {detail}" if loops else f"  {name:16} {factor:>8,}")
     return lines
 
 

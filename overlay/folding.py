@@ -7,7 +7,9 @@ the reuse factor of, one rung of 1, 2, 3, 4, 6, 8, 12, ...: ``unfolded``) a stag
 critical path, i.e. of the half of the bottleneck layer that sets its frame interval (of its
 stages, the one that saves the most cycles for the least of the board: ``unfolding_score``), as
 long as the estimate still fits the board within the margin, until the target frames/s is met or
-nothing on the critical path can be unfolded.
+nothing on the critical path can be unfolded. When even the most folded design does not fit, a
+layer's folding options (``folding_options``: e.g. narrower streams between its steps) are
+narrowed first.
 The other half is left folded: calls overlap (the free-running top), so unfolding it would only
 shorten a call's latency, not the frames/s. Stages without products are not folded (they run at
 II 1).
@@ -76,6 +78,11 @@ def fold(hls_model, board: str, clock_mhz: float, target_fps: float | None = Non
 
     try:
         current = estimate()
+        for name, option, value in narrowings(nodes):  # the layers' folding options, while nothing fits
+            if not current.over():
+                break
+            folding[name][option] = value
+            current = estimate()
         fits = not current.over()
         while fits and (target_fps is None or current.frames_per_s < target_fps):
             options = foldable_stages(current, folding, frozen)
@@ -104,12 +111,21 @@ def fold(hls_model, board: str, clock_mhz: float, target_fps: float | None = Non
     return FoldingResult(by_keras_name, current, met and fits, fits)
 
 
+def narrowings(nodes: dict):
+    """``(layer, option, value)``: every layer's narrower settings of its folding options
+    (``LSTMFamilyLayer.folding_options``), in the order they are tried."""
+    for name, node in nodes.items():
+        for option, values in node.folding_options().items():
+            for value in values[1:]:
+                yield name, option, value
+
+
 def foldable_stages(estimate, folding: dict, frozen: set) -> list:
     """``[(layer, stage)]``: the folding stages on the critical path (the bottleneck layer's slower
     half) that can still be unfolded; empty when there is none (the bottleneck is the I/O or a
     stock layer, or every such stage is at reuse factor 1 or frozen). When that half is a pipeline
-    of processes (``ahead_pipeline``) only its slowest stage counts: unfolding another would not
-    make it faster."""
+    of processes (``ahead_pipeline``; a fused map's ``pipeline_stages``) only its slowest stage
+    counts: unfolding another would not make it faster."""
     layer = estimate.bottleneck
     if layer.name not in folding:
         return []
@@ -119,6 +135,11 @@ def foldable_stages(estimate, folding: dict, frozen: set) -> list:
     folds = list(cycles)
     if layer.ahead_pipeline and layer.critical_stages()[0] is layer.stages[0]:
         folds = [max(cycles, key=cycles.get)]
+    elif layer.pipeline_stages:  # the pipeline's slowest process, and the stages after it
+        first = layer.ahead_stages
+        pipeline = layer.stages[first : first + layer.pipeline_stages]
+        after = layer.stages[first + layer.pipeline_stages :]
+        folds = [max(pipeline, key=lambda stage: stage.cycles).fold] + [stage.fold for stage in after]
     return [
         (layer.name, fold)
         for fold in folds

@@ -24,13 +24,14 @@ OWNERS = {
     "nnet_decomposed.h": {"acc": "^acc \\(step", "x": "^input values", "v": "^output values"},
     "nnet_bc_lstm.h": {"partial": "partial sums$", "acc": " acc$", "x": "input block$"},
     "nnet_rbs_lstm.h": {"acc": "row sums$", "x": "input copies$"},
-    "parameters.h": {"buf": "^buf\\d+$"},
+    "parameters.h": {},
 }
 # arrays that are no memory, with the reason
 NO_MEMORY = {
     ("nnet_lstm_cell.h", "no_state"): "constant zeros: the maps that get it never read it",
     ("parameters.h", "no_state"): "constant zeros: the maps that get it never read it",
     ("nnet_lstm_cell.h", "none"): "a one-entry placeholder for the tables PWL activations do not read",
+    ("nnet_lstm_cell.h", "x"): "join_reader::next's one value: a register",
 }
 # arrays of a code path a family does not take: fused families (FDHT) have no recurrent map and no
 # frame FIFO (zh is declared but never written), the others no per-frame zx array, and a family

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from conftest import check_csim, counted_products, family_model, quantizers, random_weights
 from qkeras import quantized_bits
-from test_estimate import check_mode_step, config_constants
+from test_estimate import check_mode_step, config_constants, step_fabric
 
 import hls_project
 import models
@@ -152,18 +152,19 @@ def test_csim_bit_exact(tmp_path, rng, preset, modes, ranks, steps, io_type, reu
 def test_a_frame_step_taking_a_pack_per_iteration_is_bit_exact(tmp_path, rng, reuse):
     """24 features of 10 bits stream in packs of 6; the frame step contracts the last mode (6, b = 1),
     so a row's one accumulate step takes a whole pack: 6 x 8 products into 8 sums, rounded while
-    the next row accumulates and streamed to the next step in packs; the call's 3 x 4 rows + 1
-    passes, as its config says."""
+    the next row accumulates and streamed to the next step in packs; the call's 3 x 4 rows' passes
+    and the last row's rounding, as its config says."""
     model, layer = tt_model(3, [4, 6], [2, 4], [1, 2, 1], **quantizers("w12"))
     random_weights(layer, rng, 0.6)
     x = rng.uniform(-3, 3, (12, 3, 24)).astype(np.float32)
     hls_model = check_csim(model, layer, x, tmp_path / "prj", io_type="io_stream", reuse_factor=reuse)
-    config = config_constants((tmp_path / "prj/firmware/parameters.h").read_text())["config2_tt0"]
+    parameters_h = (tmp_path / "prj/firmware/parameters.h").read_text()
+    config = config_constants(parameters_h)["config2_tt0"]
     assert (config["rows"], config["n_in"], config["pack_in"]) == (12, 6, 6)
     node = next(n for n in hls_model.get_layers() if type(n).__name__.endswith("LSTMLayer"))
     accumulate = node.estimate().stages[0]
     assert accumulate.products_per_iteration == 6 * 8
-    check_mode_step(config, accumulate, frames=3)
+    check_mode_step(config, accumulate, frames=3, fabric=step_fabric(parameters_h, "config2_tt0"))
 
 
 def test_paper_shape_csim_bit_exact(tmp_path, rng):

@@ -2,61 +2,24 @@
 #define NNET_DECOMPOSED_H_
 
 // Pieces shared by the decomposed input maps (TT, HT, FDHT):
-// - banked buffers: a buffer between two steps is stored as [banks][depth], the banks chosen for
-//   the step that reads it (bank_view), and its writer walks its addresses in that layout
-//   (bank_cursor), so a step's parallel reads hit different banks in the same cycle;
 // - mode_contract: one contraction step, input-stationary: its input (the frame as it streams in,
 //   so no family holds a frame, or the previous step's stream) is consumed as it arrives, its
-//   output leaves through a writer (a stream for the next step, or a banked buffer);
+//   output leaves through a writer (a stream for the next step, or the layer's zx);
 // - the readers and writers a step is built with.
-// hls_project/decomposed.py generates the configs and checks the layouts.
+// hls_project/decomposed.py generates the configs and chains the steps.
 
 #include "nnet_common.h"
 #include "nnet_lstm_cell.h"
 
 namespace nnet {
 
-// The banked layout of a buffer read as (a, p, u, q, v, b): bank = u * V + v,
-// offset = ((a * P + p) * Q + q) * B + b. bank_view<1, 1, 1, 1, 1> is a plain array.
-template <unsigned P, unsigned U, unsigned Q, unsigned V, unsigned B> struct bank_view {
-    static const unsigned banks = U * V;
-    static const unsigned p = P, u = U, q = Q, v = V, b = B;
-};
-
-// Walks the logical addresses 0, 1, 2, ... of a buffer in VIEW's banked layout without division:
-// the address's digits (ap, u, q, v, b) in VIEW's radices, advanced with carries.
-template <class VIEW> struct bank_cursor {
-    unsigned ap, u, q, v, b;
-    bank_cursor() : ap(0), u(0), q(0), v(0), b(0) {}
-    unsigned bank() const { return u * VIEW::v + v; }
-    unsigned offset() const { return (ap * VIEW::q + q) * VIEW::b + b; }
-    void next() {
-        if (++b < VIEW::b) {
-            return;
-        }
-        b = 0;
-        if (++v < VIEW::v) {
-            return;
-        }
-        v = 0;
-        if (++q < VIEW::q) {
-            return;
-        }
-        q = 0;
-        if (++u < VIEW::u) {
-            return;
-        }
-        u = 0;
-        ap++;
-    }
-};
-
 // The readers of a contraction's input, `pack` values per read(in, h, x) (h: the layer's state,
 // read only by a fused family's join):
 // - pack_reader<value_T, P>: a stream whose element is a pack of exactly P values (the layer's
 //   input stream, or the previous step's), each converted to value_T (for the frame: the layer's
 //   input_quantizer, value_T = input_t);
-// - join_reader (nnet_lstm_cell.h): one value of [x; h; 0...] per read, frame after frame;
+// - join_reader (nnet_lstm_cell.h): the frame's values (a fused family's [x; h; 0...]), a few
+//   per read, from packs of the stream of another size;
 // - array_reader<value_T>: one value per read from a call's array (io_parallel), in order.
 template <class value_T, unsigned P> struct pack_reader {
     typedef value_T value_t;
@@ -84,9 +47,9 @@ template <class value_T> struct array_reader {
 
 // The writers of a contraction's output, `pack` values per write(out, v):
 // - pack_writer<array_T>: a stream whose element is a pack of array_T::size values (the next
-//   step's input), or of single values (array_T = the value type itself: the zx FIFO);
-// - bank_writer<VIEW>: a buffer stored as [VIEW::banks][depth], one value per write in address
-//   order, banked for the step that reads it (bank_cursor).
+//   step's input);
+// - value_writer<value_T>: a stream of single values (the zx FIFO);
+// - array_writer<value_T>: an array, one value per write in address order (a fused family's zx).
 template <class array_T> struct pack_writer {
     typedef typename array_T::value_type value_t;
     static const unsigned pack = array_T::size;
@@ -109,14 +72,36 @@ template <class value_T> struct value_writer {
     }
 };
 
-template <class VIEW, class value_T> struct bank_writer {
+template <class value_T> struct array_writer {
     typedef value_T value_t;
     static const unsigned pack = 1;
-    bank_cursor<VIEW> cursor;
-    template <unsigned DEPTH> void write(value_T (&out)[VIEW::banks][DEPTH], const value_T v[1]) {
+    unsigned index;
+    array_writer() : index(0) {}
+    void write(value_T *out, const value_T v[1]) {
         #pragma HLS INLINE
-        out[cursor.bank()][cursor.offset()] = v[0];
-        cursor.next();
+        out[index++] = v[0];
+    }
+};
+
+// A product a * b in out_T (exact), built from LUTs (the fabric) when FABRIC, else as the tool
+// chooses (a DSP slice for wide operands): mode_contract binds the products of narrow operands to
+// the fabric, where a DSP would be wasted on them (hls_project.cost.FABRIC_PRODUCT_BITS).
+template <bool FABRIC> struct multiplier {
+    template <class out_T, class a_T, class b_T> static out_T product(a_T a, b_T b) {
+        #pragma HLS INLINE
+        return a * b;
+    }
+};
+template <> struct multiplier<true> {
+    template <class out_T, class a_T, class b_T> static out_T product(a_T a, b_T b) {
+        #pragma HLS INLINE
+        const out_T p = a * b;
+#ifdef __VITIS_HLS__
+        #pragma HLS BIND_OP variable=p op=mul impl=fabric
+#else
+        #pragma HLS RESOURCE variable=p core=Mul_LUT
+#endif
+        return p;
     }
 };
 
@@ -131,6 +116,7 @@ struct mode_contract_config {
     static const unsigned pack_in = 1, pack_out = 1, acc_banks = 1, trail_banks = 1;
     static const unsigned reuse_factor = 1;
     static const unsigned multiplier_limit = 1; // ceil(pack_in * n_out * rank_out / reuse_factor)
+    static const bool fabric_products = false;  // the products built from LUTs (multiplier<true>)
     // typedef core_t (core[n_in][rank_in][rank_out][n_out]); typedef mac_t (exact sum of
     // n_in * rank_in products)
 };
@@ -170,14 +156,37 @@ template <class PACK> struct pack_cursor {
     }
 };
 
+// The next pack of a row's sums (`round` at its first address), each rounded once to the writer's
+// type, written to `out`.
+template <class CONFIG_T, class out_pack, class writer_T, class sink_T>
+void write_sums(const typename CONFIG_T::mac_t sums[CONFIG_T::n_out][CONFIG_T::n_right][CONFIG_T::rank_out][CONFIG_T::trail],
+                pack_cursor<out_pack> &round, writer_T &writer, sink_T &out) {
+    #pragma HLS INLINE
+    const unsigned QP = out_pack::middle, QA = out_pack::inner, QT = out_pack::trail;
+    typename writer_T::value_t v[writer_T::pack];
+    #pragma HLS ARRAY_PARTITION variable=v complete
+    for (unsigned qj = 0; qj < out_pack::outer; qj++) {
+        for (unsigned qp = 0; qp < QP; qp++) {
+            for (unsigned qa = 0; qa < QA; qa++) {
+                for (unsigned qt = 0; qt < QT; qt++) {
+                    v[((qj * QP + qp) * QA + qa) * QT + qt] =
+                        sums[round.outer + qj][round.middle + qp][round.inner + qa][round.trail + qt];
+                }
+            }
+        }
+    }
+    writer.write(out, v);
+    round.next();
+}
+
 // out[l, j, p, a, e] = sum_{i, b} in[l, i, p, b, e] * core[i, b, a, j], input-stationary: the
 // values of row l arrive in address order (i, p, b, e), `reader_T::pack` per iteration, each added
 // times its n_out * rank_out coefficients into the row's exact sums acc[j][p][a][e] (mac_t) as it
 // comes; the row's sums are rounded once, `writer_T::pack` per iteration in address order
-// (j, p, a, e). One pipelined loop of rows + 1 passes: pass l accumulates row l into one half of
-// acc while it rounds row l - 1 out of the other half, so the rounding overlaps the next row and no
-// row refills the pipeline. Buffers: acc 2 * n_out * n_right * rank_out * trail words; the input
-// is never stored.
+// (j, p, a, e). One pipelined loop of rows passes: pass l accumulates row l into one half of acc
+// while it rounds row l - 1 out of the other half, so the rounding overlaps the next row and no
+// row refills the pipeline; then the last row's rounding, which has no products, at II 1.
+// Buffers: acc 2 * n_out * n_right * rank_out * trail words; the input is never stored.
 template <class CONFIG_T, class LSTM_T, class reader_T, class writer_T, class source_T, class sink_T>
 void mode_contract(
     source_T &in, const typename LSTM_T::state_t h[LSTM_T::n_state], sink_T &out,
@@ -188,7 +197,6 @@ void mode_contract(
     typedef pack_counts<P, I, R, B, E> in_pack;  // PI values of i, PP of p, PK of b, PT of e
     typedef pack_counts<Q, J, R, A, E> out_pack; // QJ of j, QP of p, QA of a, QT of e
     const unsigned PI = in_pack::outer, PP = in_pack::middle, PK = in_pack::inner, PT = in_pack::trail;
-    const unsigned QJ = out_pack::outer, QP = out_pack::middle, QA = out_pack::inner, QT = out_pack::trail;
     static_assert(P == CONFIG_T::pack_in && Q == CONFIG_T::pack_out, "the config's packs");
     static_assert(in_pack::tiles && out_pack::tiles, "a pack lies in a row");
     const unsigned STEPS = I * R * B * E / P;                // accumulate iterations of a row
@@ -208,11 +216,11 @@ void mode_contract(
     pack_cursor<in_pack> at;     // the accumulated row's next input pack: (i, p, b, e)
     pack_cursor<out_pack> round; // the rounded row's next output pack: (j, p, a, e)
 Passes:
-    for (unsigned it = 0; it < (CONFIG_T::rows + 1) * PASS; it++) {
+    for (unsigned it = 0; it < CONFIG_T::rows * PASS; it++) {
         #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
         #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit
         const unsigned fill = l & 1;
-        if (l < CONFIG_T::rows && n < STEPS) {
+        if (n < STEPS) {
             typename reader_T::value_t x[P];
             #pragma HLS ARRAY_PARTITION variable=x complete
             reader.read(in, h, x);
@@ -225,8 +233,9 @@ Passes:
                                                                : acc[fill][j][at.middle + pp][a][at.trail + tt];
                             for (unsigned ii = 0; ii < PI; ii++) {
                                 for (unsigned kk = 0; kk < PK; kk++) {
-                                    sum += x[((ii * PP + pp) * PK + kk) * PT + tt] *
-                                           core[((at.outer + ii) * B + at.inner + kk) * AJ + a * J + j];
+                                    sum += multiplier<CONFIG_T::fabric_products>::template product<typename CONFIG_T::mac_t>(
+                                        x[((ii * PP + pp) * PK + kk) * PT + tt],
+                                        core[((at.outer + ii) * B + at.inner + kk) * AJ + a * J + j]);
                                 }
                             }
                             acc[fill][j][at.middle + pp][a][at.trail + tt] = sum;
@@ -237,25 +246,17 @@ Passes:
             at.next();
         }
         if (l > 0 && n < OUTPUTS) { // row l - 1, rounded once per output
-            typename writer_T::value_t v[Q];
-            #pragma HLS ARRAY_PARTITION variable=v complete
-            for (unsigned qj = 0; qj < QJ; qj++) {
-                for (unsigned qp = 0; qp < QP; qp++) {
-                    for (unsigned qa = 0; qa < QA; qa++) {
-                        for (unsigned qt = 0; qt < QT; qt++) {
-                            v[((qj * QP + qp) * QA + qa) * QT + qt] =
-                                acc[fill ^ 1][round.outer + qj][round.middle + qp][round.inner + qa][round.trail + qt];
-                        }
-                    }
-                }
-            }
-            writer.write(out, v);
-            round.next();
+            write_sums<CONFIG_T, out_pack>(acc[fill ^ 1], round, writer, out);
         }
         if (++n == PASS) {
             n = 0;
             l++;
         }
+    }
+Last: // the last row's rounding
+    for (unsigned k = 0; k < OUTPUTS; k++) {
+        #pragma HLS PIPELINE II=1
+        write_sums<CONFIG_T, out_pack>(acc[(CONFIG_T::rows - 1) & 1], round, writer, out);
     }
 }
 

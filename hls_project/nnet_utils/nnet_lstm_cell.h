@@ -34,7 +34,8 @@ struct lstm_cell_config {
     static const unsigned reuse_factor = 1;
     // fused families (FDHT) take [x_t; h_t-1] (n_join values of join_t) and have no recurrent map
     static const bool fused_recurrent = false;
-    static const unsigned n_join = 1; // n_in, or n_in + n_state + padding when fused
+    static const unsigned n_join = 1;    // n_in, or n_in + n_state + padding when fused
+    static const unsigned join_pack = 1; // values of [x; h] a fused family's input map reads at once
     // the family's input map takes a whole call, input_maps(data, zx) (a DATAFLOW of its steps over
     // the call's frames, the last writing the zx FIFO), instead of input_map frame by frame
     static const bool call_input_map = false;
@@ -241,34 +242,51 @@ void lstm_load_state(bool reset, typename CONFIG_T::state_t h[CONFIG_T::n_state]
     }
 }
 
-// The input map's input, one value per next() in address order: the frame's n_in values read from
-// a stream of packs (data_T::size values each) as they are needed and rounded to input_t, then,
-// for fused families, h and zeros up to n_join (in join_t); then the next frame's. As a reader of
-// nnet::mode_contract (nnet_decomposed.h): read(frame, h, x), one value per read.
-template <class data_T, class CONFIG_T> struct join_reader {
+// The input map's input in address order, P values per read (P: a reader of nnet::mode_contract,
+// nnet_decomposed.h, read(frame, h, x)) or one per next(): the frame's n_in values, taken from a
+// stream of packs of S = data_T::size values as they are needed (an element read per read at
+// most: P <= S) and rounded to input_t; then, for fused families, h and zeros up to n_join (in
+// join_t, P values of h per read: h partitioned cyclic by join_pack); then the next frame's. A
+// read's P values never straddle x and h (n_in and n_join are multiples of P).
+template <class data_T, class CONFIG_T, unsigned P = 1> struct join_reader {
     typedef typename CONFIG_T::join_t value_t;
-    static const unsigned pack = 1;
-    data_T pack_values;
-    unsigned slot;  // the next value's place in pack_values
-    unsigned index; // the next value's place in [x; h; 0...]
-    join_reader() : slot(0), index(0) {}
-    value_t next(hls::stream<data_T> &frame, const typename CONFIG_T::state_t h[CONFIG_T::n_state]) {
-        value_t value = 0;
-        if (index < CONFIG_T::n_in) {
-            if (slot == 0) {
-                pack_values = frame.read();
-            }
-            value = typename CONFIG_T::input_t(pack_values[slot]); // the layer's input_quantizer
-            slot = (slot + 1 == data_T::size) ? 0 : slot + 1;
-        } else if (index < CONFIG_T::n_in + CONFIG_T::n_state) {
-            value = h[index - CONFIG_T::n_in];
-        }
-        index = (index + 1 == CONFIG_T::n_join) ? 0 : index + 1;
-        return value;
-    }
-    void read(hls::stream<data_T> &frame, const typename CONFIG_T::state_t h[CONFIG_T::n_state], value_t x[1]) {
+    static const unsigned pack = P, S = data_T::size;
+    static_assert(P <= S, "a read takes at most one element of the stream");
+    static_assert(CONFIG_T::n_in % P == 0 && CONFIG_T::n_join % P == 0, "a read lies in x or in [h; 0...]");
+    data_T held;    // the stream element being taken
+    unsigned taken; // its values already taken (S: all of them)
+    unsigned index; // the next read's first place in [x; h; 0...]
+    join_reader() : taken(S), index(0) {}
+    void read(hls::stream<data_T> &frame, const typename CONFIG_T::state_t h[CONFIG_T::n_state], value_t x[P]) {
         #pragma HLS INLINE
-        x[0] = next(frame, h);
+        if (index < CONFIG_T::n_in) {
+            const bool refill = taken + P > S;
+            data_T next;
+            if (refill) {
+                next = frame.read();
+            }
+            for (unsigned k = 0; k < P; k++) {
+                const unsigned slot = taken + k;                                           // in held, then in next
+                x[k] = typename CONFIG_T::input_t(slot < S ? held[slot] : next[slot - S]); // the input_quantizer
+            }
+            if (refill) {
+                held = next;
+            }
+            taken = refill ? taken + P - S : taken + P;
+        } else {
+            for (unsigned k = 0; k < P; k++) {
+                const unsigned place = index - CONFIG_T::n_in + k;
+                x[k] = place < CONFIG_T::n_state ? value_t(h[place]) : value_t(0);
+            }
+        }
+        index = (index + P == CONFIG_T::n_join) ? 0 : index + P;
+    }
+    value_t next(hls::stream<data_T> &frame, const typename CONFIG_T::state_t h[CONFIG_T::n_state]) {
+        #pragma HLS INLINE
+        static_assert(P == 1, "a value per next()");
+        value_t x[1];
+        read(frame, h, x);
+        return x[0];
     }
 };
 
@@ -410,6 +428,7 @@ template <class CONFIG_T> struct lstm_call<CONFIG_T, true> {
                     const typename CONFIG_T::act_t candidate_lut[CONFIG_T::candidate_lut_size],
                     const typename CONFIG_T::act_t state_lut[CONFIG_T::state_lut_size]) {
         static typename CONFIG_T::state_t h[CONFIG_T::n_state];
+        #pragma HLS ARRAY_PARTITION variable=h cyclic factor=CONFIG_T::join_pack // the input map's reads
         static typename CONFIG_T::state_t c[CONFIG_T::n_state];
         lstm_load_state<CONFIG_T>(reset, h, c);
     Frames:
