@@ -23,18 +23,19 @@ from hls_project.scheduled_maps import ScheduledMaps
 from models.bc_lstm import BlockCirculantLSTM
 from models.circulant import BCShape, bc_matvec
 
-MATVEC_TEMPLATE = """// {what}: {n_in} -> 4 x {n_state} in {blocks} circulant blocks of {k}; {macs} MACs per frame,
-// {lanes} x {terms} multipliers ({cycles} cycles of products)
+MATVEC_TEMPLATE = """// {what}: {shape.n_in} -> 4 x {shape.units} in {schedule.blocks} circulant blocks of \
+{shape.block_size}; {shape.macs} MACs per frame,
+// {schedule.lanes} x {schedule.terms} multipliers ({schedule.product_cycles} cycles of products)
 struct config{index}_{suffix} : nnet::bc_matvec_config {{
-    static const unsigned n_in = {n_in};
-    static const unsigned n_state = {n_state};
-    static const unsigned k = {k};
-    static const unsigned p = {p};
-    static const unsigned q = {q};
-    static const unsigned lanes = {lanes};
-    static const unsigned terms = {terms};
-    static const unsigned multiplier_limit = {multiplier_limit};
-    typedef {vector_t} vector_t;
+    static const unsigned n_in = {shape.n_in};
+    static const unsigned n_state = {shape.units};
+    static const unsigned k = {shape.block_size};
+    static const unsigned p = {shape.p};
+    static const unsigned q = {shape.q};
+    static const unsigned lanes = {schedule.lanes};
+    static const unsigned terms = {schedule.terms};
+    static const unsigned multiplier_limit = {schedule.multipliers};
+    typedef {weight_types[0]} vector_t;
     typedef {mac_t} mac_t;
 }};
 """
@@ -94,26 +95,11 @@ class CirculantSchedule:
     def terms_per_output(self) -> int:
         return self.shape.n_in
 
-    def config(self, what, index, suffix, weight_types, mac_t) -> str:
-        shape = self.shape
-        return MATVEC_TEMPLATE.format(
-            what=what,
-            index=index,
-            suffix=suffix,
-            n_in=shape.n_in,
-            n_state=shape.units,
-            blocks=shape.gates * shape.q * shape.p,
-            k=shape.block_size,
-            p=shape.p,
-            q=shape.q,
-            lanes=self.lanes,
-            terms=self.terms,
-            multiplier_limit=self.multipliers,
-            macs=shape.macs,
-            cycles=self.product_cycles,
-            vector_t=weight_types[0],
-            mac_t=mac_t,
-        )
+    template = MATVEC_TEMPLATE
+
+    @property
+    def blocks(self) -> int:
+        return self.shape.gates * self.shape.q * self.shape.p
 
     def stages(self, what: str, in_bits: int, vector_bits: int, mac_bits: int) -> list:
         """The map's ``hls_project.cost.Stage`` per frame, loop by loop as nnet_bc_lstm.h runs it."""
@@ -149,6 +135,7 @@ class BlockCirculantLSTMLayer(ScheduledMaps, LSTMFamilyLayer):
     headers = ("nnet_bc_lstm.h",)
     schedule_class = CirculantSchedule
     kernel_prefix = "bc"
+    input_reader = "nnet::join_reader<data_T, config{index}>"  # value by value
 
     @staticmethod
     def input_map_reference(cell, weights, types, frac):

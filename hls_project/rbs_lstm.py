@@ -28,16 +28,18 @@ from hls_project.scheduled_maps import ScheduledMaps
 from models.rbs_lstm import RowBalancedSparseLSTM
 from models.row_balanced import RBShape, rb_matvec
 
-MATVEC_TEMPLATE = """// {what}: {n_in} -> {n_rows}, {nnz} of {n_in} columns per row (sparsity {sparsity:.4g});
-// {pes} processing elements x {rows_per_pe} rows, {cycles} cycles of products, {copies} input copies
+MATVEC_TEMPLATE = """// {what}: {shape.n_in} -> {shape.n_out}, {shape.nnz} of {shape.n_in} columns per row \
+(sparsity {shape.sparsity:.4g});
+// {schedule.pes} processing elements x {schedule.rows_per_pe} rows, {schedule.product_cycles} cycles of products, \
+{schedule.copies} input copies
 struct config{index}_{suffix} : nnet::rbs_matvec_config {{
-    static const unsigned n_in = {n_in};
-    static const unsigned n_rows = {n_rows};
-    static const unsigned nnz = {nnz};
-    static const unsigned pes = {pes};
-    static const unsigned copies = {copies};
-    typedef {value_t} value_t;
-    typedef {index_t} index_t;
+    static const unsigned n_in = {shape.n_in};
+    static const unsigned n_rows = {shape.n_out};
+    static const unsigned nnz = {shape.nnz};
+    static const unsigned pes = {schedule.pes};
+    static const unsigned copies = {schedule.copies};
+    typedef {weight_types[0]} value_t;
+    typedef {weight_types[1]} index_t;
     typedef {mac_t} mac_t;
 }};
 """
@@ -90,24 +92,7 @@ class SparseSchedule:
     def terms_per_output(self) -> int:
         return self.shape.nnz
 
-    def config(self, what, index, suffix, weight_types, mac_t) -> str:
-        shape = self.shape
-        return MATVEC_TEMPLATE.format(
-            what=what,
-            index=index,
-            suffix=suffix,
-            n_in=shape.n_in,
-            n_rows=shape.n_out,
-            nnz=shape.nnz,
-            sparsity=shape.sparsity,
-            pes=self.pes,
-            rows_per_pe=self.rows_per_pe,
-            cycles=self.product_cycles,
-            copies=self.copies,
-            value_t=weight_types[0],
-            index_t=weight_types[1],
-            mac_t=mac_t,
-        )
+    template = MATVEC_TEMPLATE
 
     def stages(self, what: str, in_bits: int, value_bits: int, mac_bits: int, pack: int = 1) -> list:
         """The map's ``hls_project.cost.Stage`` per frame, loop by loop as nnet_rbs_lstm.h runs it:
@@ -141,6 +126,7 @@ class RowBalancedSparseLSTMLayer(ScheduledMaps, LSTMFamilyLayer):
     headers = ("nnet_rbs_lstm.h",)
     schedule_class = SparseSchedule
     kernel_prefix = "rbs"
+    input_reader = "nnet::pack_reader<input_t, data_T::size>"  # a stream element per cycle
 
     def input_map_stages(self):
         types = self.lstm_types

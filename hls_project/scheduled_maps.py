@@ -8,11 +8,13 @@ kernel, each configured by one schedule object built for the layer's reuse facto
   ``models.row_balanced.RBShape``);
 - ``terms_per_output``: the products summed into one output (the exact sum's type follows from it);
 - ``layout(data)``: a weight, Keras shape, in the order the kernel reads it;
-- ``config(what, index, suffix, weight_types, mac_t)``: its C++ config struct;
+- ``template``: its C++ config struct, ``str.format`` of ``what``, ``index``, ``suffix``,
+  ``weight_types``, ``mac_t``, the schedule (``schedule``) and its ``shape``;
 - ``stages(what, in_bits, weight_bits, mac_bits)``: its ``hls_project.cost.Stage`` list.
 
-The C++ calls ``nnet::<kernel_prefix>_input_map`` (the frame as it streams in) and
-``nnet::<kernel_prefix>_array_map`` (``h``) with the map's weights in the cell's order.
+The C++ calls ``nnet::<kernel_prefix>_map`` for both, with a reader of its input (the frame as it
+streams in: the family's ``input_reader``; ``h``: ``nnet::array_reader``) and the map's weights in
+the cell's order.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ PARTS = ("input_map", "recurrent_map")
 
 
 class ScheduledMaps:
-    """Mixin of an ``LSTMFamilyLayer``: the family sets ``schedule_class`` and ``kernel_prefix``."""
+    """Mixin of an ``LSTMFamilyLayer``: the family sets ``schedule_class``, ``kernel_prefix`` and
+    ``input_reader``."""
 
     schedule_class = None
     kernel_prefix = ""
+    input_reader = ""  # the C++ reader of the frame, str.format of index
 
     def input_map_folding_stages(self) -> list:
         return ["input map"]
@@ -62,19 +66,28 @@ class ScheduledMaps:
             PARTS, ("input map", "recurrent map"), "xh", self.schedules(), self.mac_types(), strict=True
         ):
             weight_types = [self.get_weights(name).type.name for name in self.get_attr(f"{part}_weight_names")]
-            text += schedule.config(what, self.index, suffix, weight_types, exact_cpp(mac))
+            text += schedule.template.format(
+                what=what,
+                index=self.index,
+                suffix=suffix,
+                weight_types=weight_types,
+                mac_t=exact_cpp(mac),
+                schedule=schedule,
+                shape=schedule.shape,
+            )
         return text
 
     dense_recurrent_map = False  # the recurrent map is the family's kernel too
 
     def input_map_body(self):
         weights = ", ".join(self.weight_vars("input_map"))
-        call = f"nnet::{self.kernel_prefix}_input_map<config{self.index}, config{self.index}_x, data_T>"
-        return f"        {call}(frame, h, zx, {weights});"
+        reader = self.input_reader.format(index=self.index)
+        return f"        nnet::{self.kernel_prefix}_map<config{self.index}_x, {reader}>(frame, h, zx, {weights});"
 
     def recurrent_map_body(self):
         weights = ", ".join(self.weight_vars("recurrent_map"))
-        return f"        nnet::{self.kernel_prefix}_array_map<config{self.index}_h>(h, zh, {weights});"
+        call = f"nnet::{self.kernel_prefix}_map<config{self.index}_h, nnet::array_reader<state_t>>"
+        return f"        {call}(h, h, zh, {weights});"
 
     def input_map_stages(self):
         types = self.lstm_types

@@ -32,6 +32,8 @@ NO_MEMORY = {
     ("parameters.h", "no_state"): "constant zeros: the maps that get it never read it",
     ("nnet_lstm_cell.h", "none"): "a one-entry placeholder for the tables PWL activations do not read",
     ("nnet_lstm_cell.h", "x"): "join_reader::next's one value: a register",
+    ("nnet_bc_lstm.h", "v"): "a read's one value: a register",
+    ("nnet_rbs_lstm.h", "v"): "a read's pack of values: registers",
 }
 # arrays of a code path a family does not take: fused families (FDHT) have no recurrent map and no
 # frame FIFO (zh is declared but never written), the others no per-frame zx array, and a family

@@ -101,47 +101,30 @@ Gates:
     }
 }
 
-// The input map: the frame's n_in values read block by block from the stream as they arrive.
-template <class LSTM_T, class CONFIG_T, class data_T>
-void bc_input_map(hls::stream<data_T> &frame, const typename LSTM_T::state_t h[LSTM_T::n_state],
-                  typename LSTM_T::accum_t zx[4 * LSTM_T::n_state],
-                  const typename CONFIG_T::vector_t vectors[4 * CONFIG_T::q * CONFIG_T::p * CONFIG_T::k]) {
+// A map: in (n_in values, a value per read of reader_T: the input map's frame or [x; h] from the
+// stream, join_reader; the recurrent map's h, array_reader) -> out[4 * n_state], exact, read block
+// by block as it arrives (zeros past n_in).
+template <class CONFIG_T, class reader_T, class source_T, class state_T, class out_T>
+void bc_map(source_T &in, const state_T *h, out_T out[4 * CONFIG_T::n_state],
+            const typename CONFIG_T::vector_t vectors[4 * CONFIG_T::q * CONFIG_T::p * CONFIG_T::k]) {
+    static_assert(reader_T::pack == 1, "a value per read");
     #pragma HLS ARRAY_PARTITION variable=vectors cyclic factor=CONFIG_T::lanes * CONFIG_T::terms
     static typename CONFIG_T::mac_t acc[4 * CONFIG_T::q * CONFIG_T::k]; // static: large for a C-sim stack
     #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::lanes
-    join_reader<data_T, LSTM_T> reader;
+    reader_T reader;
     unsigned index = 0;
 Blocks:
     for (unsigned i = 0; i < CONFIG_T::p; i++) {
-        typename LSTM_T::join_t x[CONFIG_T::k];
+        typename reader_T::value_t x[CONFIG_T::k];
         #pragma HLS ARRAY_PARTITION variable=x cyclic factor=CONFIG_T::terms
     Read:
         for (unsigned s = 0; s < CONFIG_T::k; s++) {
             #pragma HLS PIPELINE II=1
-            x[s] = (index < CONFIG_T::n_in) ? reader.next(frame, h) : typename LSTM_T::join_t(0);
-            index++;
-        }
-        bc_block_products<CONFIG_T>(i, x, acc, vectors);
-    }
-    bc_write_outputs<CONFIG_T>(acc, zx);
-}
-
-// A map of an array (the recurrent map of h): in[n_in] -> out[4 * n_state], exact.
-template <class CONFIG_T, class in_T, class out_T>
-void bc_array_map(const in_T in[CONFIG_T::n_in], out_T out[4 * CONFIG_T::n_state],
-                  const typename CONFIG_T::vector_t vectors[4 * CONFIG_T::q * CONFIG_T::p * CONFIG_T::k]) {
-    #pragma HLS ARRAY_PARTITION variable=vectors cyclic factor=CONFIG_T::lanes * CONFIG_T::terms
-    static typename CONFIG_T::mac_t acc[4 * CONFIG_T::q * CONFIG_T::k];
-    #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::lanes
-    unsigned index = 0;
-Blocks:
-    for (unsigned i = 0; i < CONFIG_T::p; i++) {
-        in_T x[CONFIG_T::k];
-        #pragma HLS ARRAY_PARTITION variable=x cyclic factor=CONFIG_T::terms
-    Read:
-        for (unsigned s = 0; s < CONFIG_T::k; s++) {
-            #pragma HLS PIPELINE II=1
-            x[s] = (index < CONFIG_T::n_in) ? in[index] : in_T(0);
+            typename reader_T::value_t v[1] = {0};
+            if (index < CONFIG_T::n_in) {
+                reader.read(in, h, v);
+            }
+            x[s] = v[0];
             index++;
         }
         bc_block_products<CONFIG_T>(i, x, acc, vectors);

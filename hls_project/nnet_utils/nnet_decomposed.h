@@ -5,45 +5,13 @@
 // - mode_contract: one contraction step, input-stationary: its input (the frame as it streams in,
 //   so no family holds a frame, or the previous step's stream) is consumed as it arrives, its
 //   output leaves through a writer (a stream for the next step, or the layer's zx);
-// - the readers and writers a step is built with.
+// - the writers a step is built with (its readers are every map's: nnet_lstm_cell.h).
 // hls_project/decomposed.py generates the configs and chains the steps.
 
 #include "nnet_common.h"
 #include "nnet_lstm_cell.h"
 
 namespace nnet {
-
-// The readers of a contraction's input, `pack` values per read(in, h, x) (h: the layer's state,
-// read only by a fused family's join):
-// - pack_reader<value_T, P>: a stream whose element is a pack of exactly P values (the layer's
-//   input stream, or the previous step's), each converted to value_T (for the frame: the layer's
-//   input_quantizer, value_T = input_t);
-// - join_reader (nnet_lstm_cell.h): the frame's values (a fused family's [x; h; 0...]), a few
-//   per read, from packs of the stream of another size;
-// - array_reader<value_T>: one value per read from a call's array (io_parallel), in order.
-template <class value_T, unsigned P> struct pack_reader {
-    typedef value_T value_t;
-    static const unsigned pack = P;
-    template <class data_T, class state_T> void read(hls::stream<data_T> &in, const state_T *, value_T x[P]) {
-        #pragma HLS INLINE
-        static_assert(data_T::size == P, "a read is one element of the stream");
-        const data_T values = in.read();
-        for (unsigned k = 0; k < P; k++) {
-            x[k] = value_T(values[k]);
-        }
-    }
-};
-
-template <class value_T> struct array_reader {
-    typedef value_T value_t;
-    static const unsigned pack = 1;
-    unsigned index;
-    array_reader() : index(0) {}
-    template <class data_T, class state_T> void read(const data_T *in, const state_T *, value_T x[1]) {
-        #pragma HLS INLINE
-        x[0] = value_T(in[index++]);
-    }
-};
 
 // The writers of a contraction's output, `pack` values per write(out, v):
 // - pack_writer<array_T>: a stream whose element is a pack of array_T::size values (the next

@@ -242,6 +242,39 @@ void lstm_load_state(bool reset, typename CONFIG_T::state_t h[CONFIG_T::n_state]
     }
 }
 
+// The readers of a map's input, `pack` values per read(in, h, x) (h: the layer's state, read only
+// by a fused family's join), each a value_t:
+// - pack_reader<value_T, P>: a stream whose element is a pack of exactly P values (the layer's
+//   input stream, or a decomposed map's previous step), each converted to value_T (for the frame:
+//   the layer's input_quantizer, value_T = input_t);
+// - join_reader (below): the frame's values (a fused family's [x; h; 0...]), a few per read, from
+//   packs of the stream of another size;
+// - array_reader<value_T>: one value per read from an array (a call's frames with io_parallel, or
+//   h), in order.
+template <class value_T, unsigned P> struct pack_reader {
+    typedef value_T value_t;
+    static const unsigned pack = P;
+    template <class data_T, class state_T> void read(hls::stream<data_T> &in, const state_T *, value_T x[P]) {
+        #pragma HLS INLINE
+        static_assert(data_T::size == P, "a read is one element of the stream");
+        const data_T values = in.read();
+        for (unsigned k = 0; k < P; k++) {
+            x[k] = value_T(values[k]);
+        }
+    }
+};
+
+template <class value_T> struct array_reader {
+    typedef value_T value_t;
+    static const unsigned pack = 1;
+    unsigned index;
+    array_reader() : index(0) {}
+    template <class data_T, class state_T> void read(const data_T *in, const state_T *, value_T x[1]) {
+        #pragma HLS INLINE
+        x[0] = value_T(in[index++]);
+    }
+};
+
 // The input map's input in address order, P values per read (P: a reader of nnet::mode_contract,
 // nnet_decomposed.h, read(frame, h, x)) or one per next(): the frame's n_in values, taken from a
 // stream of packs of S = data_T::size values as they are needed (an element read per read at

@@ -58,45 +58,31 @@ Terms:
     }
 }
 
-// The input map: the frame stored as it streams in, a pack (data_T::size values) per cycle, each
-// value into its own bank of every copy (x is cyclic in data_T::size banks per copy), then the
-// products. The frame is held inside the layer: sparse rows read it out of order (each PE's read
+// A map: its input stored as it arrives, `reader_T::pack` values per cycle (the input map's
+// frame, a pack of the layer's input stream: pack_reader; the recurrent map's h: array_reader),
+// each value into its own bank of every copy (x is cyclic in that many banks per copy), then the
+// products. The input is held inside the layer: sparse rows read it out of order (each PE's read
 // picks its bank at run time: it reads every bank of its copy, one port each).
-template <class LSTM_T, class CONFIG_T, class data_T>
-void rbs_input_map(hls::stream<data_T> &frame, const typename LSTM_T::state_t[LSTM_T::n_state],
-                   typename LSTM_T::accum_t zx[4 * LSTM_T::n_state],
-                   const typename CONFIG_T::value_t values[CONFIG_T::n_rows * CONFIG_T::nnz],
-                   const typename CONFIG_T::index_t indices[CONFIG_T::n_rows * CONFIG_T::nnz]) {
-    static_assert(CONFIG_T::n_in % data_T::size == 0, "a frame is whole packs");
-    static typename LSTM_T::join_t x[CONFIG_T::copies][CONFIG_T::n_in]; // static: large for a C-sim stack
+template <class CONFIG_T, class reader_T, class source_T, class state_T, class out_T>
+void rbs_map(source_T &in, const state_T *h, out_T out[CONFIG_T::n_rows],
+             const typename CONFIG_T::value_t values[CONFIG_T::n_rows * CONFIG_T::nnz],
+             const typename CONFIG_T::index_t indices[CONFIG_T::n_rows * CONFIG_T::nnz]) {
+    const unsigned P = reader_T::pack;
+    static_assert(CONFIG_T::n_in % P == 0, "the input is whole packs");
+    static typename reader_T::value_t x[CONFIG_T::copies][CONFIG_T::n_in]; // static: large for a C-sim stack
     #pragma HLS ARRAY_PARTITION variable=x complete dim=1
-    #pragma HLS ARRAY_PARTITION variable=x cyclic factor=data_T::size dim=2
+    #pragma HLS ARRAY_PARTITION variable=x cyclic factor=P dim=2
+    reader_T reader;
 Store:
-    for (unsigned p = 0; p < CONFIG_T::n_in / data_T::size; p++) {
+    for (unsigned i = 0; i < CONFIG_T::n_in / P; i++) {
         #pragma HLS PIPELINE II=1
-        const data_T pack = frame.read();
-        for (unsigned k = 0; k < data_T::size; k++) {
-            const typename LSTM_T::join_t value = typename LSTM_T::input_t(pack[k]); // the input_quantizer
+        typename reader_T::value_t v[P];
+        #pragma HLS ARRAY_PARTITION variable=v complete
+        reader.read(in, h, v);
+        for (unsigned k = 0; k < P; k++) {
             for (unsigned c = 0; c < CONFIG_T::copies; c++) {
-                x[c][p * data_T::size + k] = value;
+                x[c][i * P + k] = v[k];
             }
-        }
-    }
-    rbs_products<CONFIG_T>(x, zx, values, indices);
-}
-
-// A map of an array (the recurrent map of h): copied `copies` times, then the products.
-template <class CONFIG_T, class in_T, class out_T>
-void rbs_array_map(const in_T in[CONFIG_T::n_in], out_T out[CONFIG_T::n_rows],
-                   const typename CONFIG_T::value_t values[CONFIG_T::n_rows * CONFIG_T::nnz],
-                   const typename CONFIG_T::index_t indices[CONFIG_T::n_rows * CONFIG_T::nnz]) {
-    in_T x[CONFIG_T::copies][CONFIG_T::n_in];
-    #pragma HLS ARRAY_PARTITION variable=x complete dim=1
-Copy:
-    for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-        #pragma HLS PIPELINE II=1
-        for (unsigned c = 0; c < CONFIG_T::copies; c++) {
-            x[c][i] = in[i];
         }
     }
     rbs_products<CONFIG_T>(x, out, values, indices);
