@@ -22,8 +22,9 @@ quiet_imports()  # before hls4ml imports TensorFlow
 import hls4ml  # noqa: E402
 
 from hls_project import reproducible  # noqa: E402
+from hls_project.execute import execute  # noqa: E402
+from hls_project.families import BACKENDS, FAMILY_LAYERS  # noqa: E402
 from hls_project.input_stream import PASS_NAME, RESET_PASS_NAME, AddResetPort, NarrowInputStream  # noqa: E402
-from hls_project.lstm_cell import BACKENDS, FAMILY_LAYERS, execute  # noqa: E402
 from models.families import FAMILY_SUFFIX  # noqa: E402
 
 HEADERS = Path(__file__).parent / "nnet_utils"

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hls_project.cost import Memory, Stage
-from hls_project.lstm_cell import LSTMFamilyLayer, multiplier_limit, smallest_divisor_reaching
+from hls_project.lstm_cell import LSTMFamilyLayer
 from hls_project.reference import requantize_recorded
 from hls_project.scheduled_maps import ScheduledMaps
+from hls_project.sizing import multiplier_limit, smallest_divisor_reaching
 from models.bc_lstm import BlockCirculantLSTM
 from models.circulant import BCShape, bc_matvec
 

@@ -7,8 +7,8 @@ import functools
 import hls4ml
 import numpy as np
 
+from hls_project.families import FAMILY_LAYERS
 from hls_project.input_stream import RESET_CONFIG_KEY
-from hls_project.lstm_cell import FAMILY_LAYERS
 from hls_project.names import NAMES_CONFIG_KEY, LayerNames, RenamedModel
 from host import boards
 from models.quantization import LSTMTypes

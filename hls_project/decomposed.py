@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields, replace
 from math import ceil, lcm
 
 from hls_project.cost import Memory, Stage, fabric_products
-from hls_project.lstm_cell import exact_cpp, map_input_type, multiplier_limit, product_sum_type
+from hls_project.sizing import exact_cpp, map_input_type, multiplier_limit, product_sum_type
 from models.decomposition import ModeContraction
 
 MAX_ITERATION_PRODUCTS = 512  # a StreamChain step's products per iteration: the stream packs stop there

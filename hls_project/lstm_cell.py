@@ -1,11 +1,11 @@
-"""The hls4ml side of every LSTM family: the IR base with the hooks a family supplies, the
-converter handler, the config/function templates, registration and the NumPy execution.
+"""The IR base of every LSTM family (hls4ml's IR layer), with the hooks a family supplies.
 
-A family is one IR layer class here (``LSTMFamilyLayer`` subclass with ``keras_class`` set) and
-its HLS header; defining the class registers it with hls4ml (layer, handler, templates on every
-backend in ``BACKENDS``). Everything family-specific is read from the Keras cell, rebuilt from
-the layer's config (``node.cell``): the decomposition, the weights, ``fused_recurrent``. The
-gate block in ``nnet_lstm_cell.h`` is configured from here.
+A family is one IR layer class (``LSTMFamilyLayer`` subclass with ``keras_class`` set) and its
+HLS header; defining the class registers it with hls4ml (``hls_project.families``: layer, the
+converter handler of ``hls_project.lstm_handler``, the templates of ``hls_project.lstm_templates``
+on every backend). Everything family-specific is read from the Keras cell, rebuilt from the
+layer's config (``node.cell``): the decomposition, the weights, ``fused_recurrent``. The NumPy
+execution of a family layer is ``hls_project.execute``; the sizing rules ``hls_project.sizing``.
 """
 
 from __future__ import annotations
@@ -13,24 +13,21 @@ from __future__ import annotations
 from abc import ABCMeta, abstractmethod
 from dataclasses import fields
 
-import hls4ml
 import numpy as np
-from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+from hls4ml.model.attributes import Attribute
 from hls4ml.model.layers import Layer
 from hls4ml.model.types import IntegerPrecisionType, NamedType
 
-from fixedpoint import FixedType, exact_sum_type, magnitude
+from fixedpoint import FixedType
 from fixedpoint.hls_types import to_hls4ml
 from hls_project.cost import LayerEstimate, Memory, Stage
+from hls_project.families import keras_cell, register_family
 from hls_project.input_stream import stream_element_values
 from hls_project.lut import activation_table
-from hls_project.reference import LSTMCellActivations, join_raw, join_type, lstm_sequence
+from hls_project.reference import LSTMCellActivations
+from hls_project.sizing import map_input_type, multiplier_limit, product_sum_type, recurrent_block, state_products
 from models import activation_pwl
 from models.quantization import LSTMTypes
-
-BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
-FAMILY_LAYERS: dict = {}  # Keras class name -> LSTMFamilyLayer subclass
-
 
 # The members of the layer config a family fills in (nnet_lstm_cell.h), their heads owned here: a
 # family returns their bodies (LSTMFamilyLayer.input_map_body, recurrent_map_body).
@@ -52,40 +49,10 @@ def config_member(head: str, body: str) -> str:
     return f"{head}\n{body}\n    }}"
 
 
-def exact_cpp(ftype: FixedType) -> str:
-    """An exact accumulator's C++ type: no rounding or saturation logic, it never needs any."""
-    return f"ap_fixed<{ftype.width},{ftype.integer}>"
-
-
-def product_sum_type(terms: int, in_type: FixedType, weight_type: FixedType) -> FixedType:
-    """The exact type of a sum of ``terms`` products ``in * weight``."""
-    return exact_sum_type(terms * magnitude(in_type) * magnitude(weight_type), in_type.frac + weight_type.frac)
-
-
-STATE_PRODUCTS = 3  # per unit and frame in nnet::lstm_cell_step: f * c, i * g, o * tanh(c)
-PWL_PRODUCTS = 5  # and with piecewise-linear activations, one slope product per i, f, g, o, tanh(c)
 # The lookup tables of a layer (weights ``<name>_lut``) and the activation each holds: the o gate
 # reads a copy of the gate table, so the State loop's three gate reads fit two ports and one (II 1).
 TABLE_FUNCTION = {"gate": "gate", "output_gate": "gate", "candidate": "candidate", "state": "state"}
 TABLES = tuple(TABLE_FUNCTION)
-
-
-def multiplier_limit(products: int, reuse_factor: int) -> int:
-    """Multipliers of a loop pipelined at II ``reuse_factor`` with ``products`` per iteration
-    (the ``ALLOCATION`` limit every kernel config carries as ``multiplier_limit``)."""
-    return -(-int(products) // max(1, int(reuse_factor)))
-
-
-def smallest_divisor_reaching(size: int, need: int) -> int:
-    """The smallest divisor of ``size`` that is at least ``need`` (``size`` when ``need`` exceeds it):
-    a kernel's parallelism, a divisor so that its banks line up with the work."""
-    return min(d for d in range(min(max(1, need), size), size + 1) if size % d == 0)
-
-
-def recurrent_block(n_state: int, reuse_factor: int) -> int:
-    """Terms of ``h @ U`` read per cycle: the smallest divisor of ``n_state`` that reaches II
-    ``reuse_factor`` (a divisor, so that cyclic banks of ``h`` and of gate-major ``U`` line up)."""
-    return smallest_divisor_reaching(n_state, multiplier_limit(n_state, reuse_factor))
 
 
 FOLDING_CONFIG_KEY = "Folding"  # hls_config["LayerName"][layer]: {folding stage: reuse factor}
@@ -115,62 +82,22 @@ def cell_activations(types: LSTMTypes, cell) -> LSTMCellActivations:
     )
 
 
-def state_products(activations: LSTMCellActivations) -> int:
-    """Products per unit in the state-update loop (its ``ALLOCATION`` limit's numerator)."""
-    return STATE_PRODUCTS + (PWL_PRODUCTS if activations.piecewise_linear else 0)
-
-
-def pwl_cpp(name: str, pwl, in_type_name: str) -> str:
-    """The segments of one PWL activation as a struct of the layer config (``nnet::pwl_eval``):
-    exact constants of the input type, ``base_t`` and ``slope_t`` (models.activation_pwl grids)."""
-    starts, _, bases, slopes = pwl.float_segments()
-    n = pwl.n_segments
-
-    def table(function, type_name, values):
-        literals = ", ".join(repr(float(v)) for v in values)
-        return (
-            f"        static {type_name} {function}(unsigned k) {{\n"
-            f"            static const {type_name} v[{n}] = {{{literals}}};\n"
-            "            return v[k];\n"
-            "        }\n"
-        )
-
-    return (
-        f"    struct {name}_pwl {{  // {pwl.function} on {in_type_name}: {n} segments\n"
-        f"        static const unsigned n_segments = {n};\n"
-        f"        typedef {in_type_name} x_t;\n"
-        f"        typedef {exact_cpp(pwl.value_type())} base_t;\n"
-        f"        typedef {exact_cpp(pwl.slope_type())} slope_t;\n"
-        + table("start", "x_t", starts)
-        + table("base", "base_t", bases)
-        + table("slope", "slope_t", slopes)
-        + "    };"
-    )
-
-
-def weight_grid(values, ftype: FixedType) -> np.ndarray:
-    """Weights rounded exactly as the Keras layer rounds them (float64 on the type's grid)."""
-    return ftype.quantize(np.asarray(values, np.float64))
-
-
-def keras_cell(keras_layer: dict):
-    """The Keras cell of a family layer, rebuilt (unbuilt, no weights) from its class name and config."""
-    return FAMILY_LAYERS[keras_layer["class_name"]].keras_class.from_config(keras_layer["config"]).cell
-
-
-def map_input_type(types: LSTMTypes, fused_recurrent: bool) -> FixedType:
-    """The type of the input map's input: the frame, or ``[x; h]`` for fused families."""
-    return join_type(types) if fused_recurrent else types.input
-
-
 class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
     """IR base of every family: the output, the shared weights (bias, lookup tables), the named
     types, the family's weights, and the hooks a family supplies (abstract methods below).
 
-    Attributes set by the handler: ``n_in, n_out, n_timesteps, return_sequences, stateful,
-    keras_layer`` (the Keras class name and config the cell is rebuilt from), and
+    The handler (``hls_project.lstm_handler``) sets the declared attributes below and
     ``<weight>_data`` for every weight (float values on their grids).
     """
+
+    _expected_attributes = [
+        Attribute("n_in", description="features per frame"),
+        Attribute("n_out", description="units (H)"),
+        Attribute("n_timesteps", description="frames per call"),
+        Attribute("return_sequences", value_type=bool, default=False, description="h of every frame, else the last"),
+        Attribute("stateful", value_type=bool, default=False, description="(h, c) kept between calls"),
+        Attribute("keras_layer", value_type=dict, description="the Keras class name and config of the cell"),
+    ]
 
     keras_class = None  # the models.QuantizedRNN subclass this IR lowers; setting it registers the family
     headers = ()  # the family's nnet_utils headers (beside nnet_lstm_cell.h)
@@ -234,7 +161,7 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("keras_class") is not None:
-            register(cls)
+            register_family(cls)
 
     # -- NumPy bit-accurate execution (FINN's execute_node) ------------------------------------
     @staticmethod
@@ -514,247 +441,3 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
                 f"{name}_lut", f"{name}_lut{{index}}", "activation{index}_t", types.activation, values
             )
             self.set_attr(f"{name}_lut_lo", table.lo_raw)
-
-
-def read_weight(data_reader, layer_name: str, weight: str) -> np.ndarray:
-    data = data_reader.get_weights_data(layer_name, f"/{weight}:")  # '/' and ':' so core_1 is not core_10
-    if data is None:
-        raise ValueError(f"layer '{layer_name}': no weight '{weight}' in the model's weights")
-    return data
-
-
-def parse_lstm_family(keras_layer, input_names, input_shapes, data_reader):
-    """The converter handler of every family: sizes, flags, the Keras config and every weight."""
-    config = keras_layer["config"]
-    name = config["name"]
-    shape = input_shapes[0]
-    if len(shape) != 3 or shape[1] is None:
-        raise ValueError(
-            f"layer '{name}': the model input must be (frames, features) with a fixed number of "
-            f"frames for hardware, got {shape[1:]}"
-        )
-    if config.get("return_state") or config.get("go_backwards"):
-        raise ValueError(f"layer '{name}': return_state and go_backwards are not supported in hardware")
-    cell = keras_cell(keras_layer)
-    types = LSTMTypes.from_fixed_types(cell.fixed_types, name)
-    units = cell.units
-    layer = {
-        "name": name,
-        "class_name": keras_layer["class_name"],
-        "keras_layer": {"class_name": keras_layer["class_name"], "config": config},
-        "n_in": int(shape[2]),
-        "n_out": units,
-        "n_timesteps": int(shape[1]),
-        "return_sequences": bool(config.get("return_sequences", False)),
-        "stateful": bool(config.get("stateful", False)),
-    }
-    parts = [("input_map", cell.input_map_weight_shapes(), types.kernel)]
-    parts.append(("recurrent_map", {} if cell.fused_recurrent else cell.recurrent_map_weight_shapes(), types.recurrent))
-    for part, shapes, ftype in parts:
-        layer[f"{part}_weight_names"] = list(shapes)
-        for weight in shapes:
-            data = read_weight(data_reader, name, weight)
-            is_index = weight in cell.index_weight_names
-            layer[f"{weight}_data"] = np.asarray(data, np.int64) if is_index else weight_grid(data, ftype)
-    cell.check_index_weights({weight: layer[f"{weight}_data"] for weight in cell.index_weight_names}, name)
-    layer["bias_data"] = weight_grid(read_weight(data_reader, name, "bias"), types.bias)
-    if input_names is not None:
-        layer["inputs"] = input_names
-    out_shape = [shape[0], shape[1], units] if layer["return_sequences"] else [shape[0], units]
-    return layer, out_shape
-
-
-CELL_CONFIG_TEMPLATE = """struct config{index} : nnet::lstm_cell_config {{
-    static const unsigned n_in = {n_in};
-    static const unsigned n_state = {n_out};
-    static const unsigned n_timesteps = {n_timesteps};
-    static const bool return_sequences = {return_sequences};
-    static const bool stateful = {stateful};
-    static const unsigned reuse_factor = {reuse_factor};
-    static const unsigned recurrent_block = {recurrent_block};  // terms (and multipliers) of h U per cycle
-    static const unsigned state_multiplier_limit = {state_multiplier_limit};  // {state_products} products per unit
-    static const bool fused_recurrent = {fused_recurrent};
-    static const unsigned n_join = {n_join};
-    static const unsigned join_pack = {join_pack};
-    typedef {input_t} input_t;
-    typedef {join_t} join_t;
-    typedef {accum_t} accum_t;
-    typedef {state_t} state_t;
-    typedef {act_t} act_t;
-    typedef {rec_t} rec_t;
-    typedef {bias_t} bias_t;
-    typedef {preact_mac_t} preact_mac_t;
-{activations}
-{input_map}
-{recurrent_map}
-}};
-"""
-
-TABLES_CONFIG_TEMPLATE = """    static const int gate_lut_lo = {gate_lut_lo};
-    static const unsigned gate_lut_size = {gate_lut_size};
-    static const int candidate_lut_lo = {candidate_lut_lo};
-    static const unsigned candidate_lut_size = {candidate_lut_size};
-    static const int state_lut_lo = {state_lut_lo};
-    static const unsigned state_lut_size = {state_lut_size};"""
-PWL_CONFIG_LINE = "    static const bool pwl_activations = true;  // piecewise-linear sigmoid/tanh: no tables"
-
-FUNCTION_TEMPLATE = (
-    "nnet::lstm_sequence<{input_t}, {output_t}, {config}>({input}, {reset}{output}, {b}, {gate_lut}, "
-    "{output_gate_lut}, {candidate_lut}, {state_lut});"
-)
-PWL_FUNCTION_TEMPLATE = "nnet::lstm_sequence<{input_t}, {output_t}, {config}>({input}, {reset}{output}, {b});"
-
-
-class LSTMConfigTemplate(LayerConfigTemplate):
-    """Fills ``nnet::lstm_cell_config`` from the node and its family's hooks (one subclass per family)."""
-
-    layer_class = LSTMFamilyLayer
-
-    def __init__(self):
-        super().__init__(self.layer_class)
-
-    def format(self, node):
-        types = node.lstm_types
-        fused = node.fused_recurrent
-        rec_type = types.accumulator if fused else node.recurrent_map_type()
-        terms = [types.accumulator, types.bias] + ([] if fused else [rec_type])
-        preact = exact_sum_type(sum(magnitude(t) for t in terms), max(t.frac for t in terms))
-        folding = node.folding()
-        stored_for = node.get_attr("layout_folding", folding)
-        if stored_for != folding:
-            raise ValueError(
-                f"layer '{node.name}': its weights are stored for folding {stored_for}, not {folding}: "
-                "convert again to write it at another reuse factor or folding"
-            )
-        reuse_factor = folding["state update"]
-        block = recurrent_block(node.get_attr("n_out"), folding.get("recurrent map", reuse_factor))
-        params = {
-            "index": node.index,
-            "n_in": node.get_attr("n_in"),
-            "n_out": node.get_attr("n_out"),
-            "n_timesteps": node.get_attr("n_timesteps"),
-            "return_sequences": str(bool(node.get_attr("return_sequences"))).lower(),
-            "stateful": str(bool(node.get_attr("stateful"))).lower(),
-            "reuse_factor": reuse_factor,
-            "recurrent_block": block,
-            "state_multiplier_limit": multiplier_limit(state_products(node.activations), reuse_factor),
-            "state_products": state_products(node.activations),
-            "fused_recurrent": str(fused).lower(),
-            "n_join": node.cell.decomposition.n_in if fused else node.get_attr("n_in"),
-            "join_pack": node.join_pack(),
-            "input_t": node.get_attr("input_t").name,
-            "join_t": node.get_attr("join_t").name,
-            "accum_t": node.get_attr("accumulator_t").name,
-            "state_t": node.get_attr("state_t").name,
-            "act_t": node.get_attr("activation_t").name,
-            "rec_t": exact_cpp(rec_type),
-            "bias_t": node.get_weights("bias").type.name,
-            "preact_mac_t": exact_cpp(preact),
-            "input_map": node.input_map_cpp(),
-            "recurrent_map": "" if fused else node.recurrent_map_cpp(),
-            "activations": self.activations_config(node),
-        }
-        return node.input_map_configs() + CELL_CONFIG_TEMPLATE.format(**params)
-
-    @staticmethod
-    def activations_config(node) -> str:
-        """The table bounds, or the PWL segments (``nnet::pwl_eval``) on the input types' names."""
-        activations = node.activations
-        if not activations.piecewise_linear:
-            tables = {}
-            for name in ("gate", "candidate", "state"):
-                tables[f"{name}_lut_lo"] = node.get_attr(f"{name}_lut_lo")
-                tables[f"{name}_lut_size"] = node.get_weights(f"{name}_lut").data_length
-            return TABLES_CONFIG_TEMPLATE.format(**tables)
-        uses = (("gate", "accum_t"), ("candidate", "accum_t"), ("state", "state_t"))
-        return "\n".join([PWL_CONFIG_LINE, *(pwl_cpp(use, getattr(activations, use), x_t) for use, x_t in uses)])
-
-
-class LSTMFunctionTemplate(FunctionCallTemplate):
-    """The ``nnet::lstm_sequence`` call (one subclass per family, for its headers)."""
-
-    layer_class = LSTMFamilyLayer
-
-    def __init__(self):
-        headers = ["nnet_utils/nnet_lstm_cell.h", *(f"nnet_utils/{h}" for h in self.layer_class.headers)]
-        super().__init__(self.layer_class, include_header=headers)
-        self.template = FUNCTION_TEMPLATE
-
-    def format(self, node):
-        params = self._default_function_params(node)
-        params["b"] = node.get_weights("bias").name
-        # the reset port of a stateful layer in an overlay (hls_project.input_stream.AddResetPort)
-        params["reset"] = f"{node.get_input_variable(node.inputs[1]).name}, " if len(node.inputs) > 1 else ""
-        if node.activations.piecewise_linear:
-            return PWL_FUNCTION_TEMPLATE.format(**params)
-        for name in TABLES:
-            params[f"{name}_lut"] = node.get_weights(f"{name}_lut").name
-        return self.template.format(**params)
-
-
-def register(layer_class) -> None:
-    """Register a family's IR class with hls4ml: layer, handler and templates (once per name)."""
-    name = layer_class.keras_class.__name__
-    known = FAMILY_LAYERS.get(name)
-    if known is not None:
-        if known.__qualname__ != layer_class.__qualname__:
-            raise ValueError(f"Keras class {name} is lowered by {known.__module__}.{known.__qualname__} already")
-        FAMILY_LAYERS[name] = layer_class
-        return
-    FAMILY_LAYERS[name] = layer_class
-    hls4ml.model.layers.register_layer(name, layer_class)
-    templates = [
-        type(f"{layer_class.__name__}{base.__name__[4:]}", (base,), {"layer_class": layer_class})
-        for base in (LSTMConfigTemplate, LSTMFunctionTemplate)
-    ]
-    for backend_name in BACKENDS:
-        backend = hls4ml.backends.get_backend(backend_name)
-        for template in templates:
-            backend.register_template(template)
-    hls4ml.converters.register_keras_v2_layer_handler(name, parse_lstm_family)
-
-
-def family_layer_of(layer):
-    """The IR class that lowers Keras layer ``layer``; a ValueError when none does."""
-    family = FAMILY_LAYERS.get(type(layer).__name__)
-    if family is not None and family.keras_class is type(layer):
-        return family
-    raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) is not a registered LSTM family")
-
-
-def raw_weight(weight, ftype: FixedType) -> np.ndarray:
-    """A Keras weight as the kernel holds it: raw integers of ``ftype``, or an index weight as is."""
-    return np.asarray(weight.numpy(), np.int64) if weight.dtype.is_integer else ftype.to_raw(weight.numpy())
-
-
-def execute(layer, x, state=None):
-    """Bit-accurate NumPy execution of a Keras family layer, as the HLS kernel computes it.
-
-    x: (batch, T, n_in) floats. Returns ``(outputs as float64, (h, c) raw)``; pass the state back
-    to continue a stateful stream.
-    """
-    family = family_layer_of(layer)
-    cell = layer.cell
-    types = LSTMTypes.from_fixed_types(cell.fixed_types, layer.name)
-    kernels = [raw_weight(w, types.kernel) for w in cell.input_map_weights]
-    input_map = family.input_map_reference(cell, kernels, types, map_input_type(types, cell.fused_recurrent).frac)
-    if cell.fused_recurrent:
-        n_join = cell.decomposition.n_in
-        x_map, recurrent_map = (lambda x_raw, h_raw: input_map(join_raw(x_raw, h_raw, n_join, types))), None
-    else:
-        recurrent = [raw_weight(w, types.recurrent) for w in cell.recurrent_map_weights]
-        x_map, recurrent_map = (
-            (lambda x_raw, h_raw: input_map(x_raw)),
-            family.recurrent_map_reference(cell, recurrent, types),
-        )
-    out, state = lstm_sequence(
-        types.input.to_raw(x),
-        x_map,
-        recurrent_map,
-        types.bias.to_raw(cell.bias.numpy()),
-        types,
-        cell_activations(types, cell),
-        state=state,
-        return_sequences=bool(layer.return_sequences),
-    )
-    return types.state.from_raw(out), state

@@ -239,7 +239,7 @@ def profile(model, x, hls_model=None, batch: int = 64, progress: bool = True) ->
     from tqdm import tqdm
 
     import hls_project
-    from hls_project.lstm_cell import FAMILY_LAYERS
+    from hls_project.families import FAMILY_LAYERS
     from models.quantization import LSTMTypes
 
     calls = model_calls(model, x)

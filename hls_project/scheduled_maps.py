@@ -19,7 +19,8 @@ the cell's order.
 
 from __future__ import annotations
 
-from hls_project.lstm_cell import exact_cpp, layout_folding, map_input_type, product_sum_type
+from hls_project.lstm_cell import layout_folding
+from hls_project.sizing import exact_cpp, map_input_type, product_sum_type
 
 PARTS = ("input_map", "recurrent_map")
 

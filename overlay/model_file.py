@@ -6,7 +6,7 @@ from __future__ import annotations
 def load_keras_model(path):
     """Load a model saved by ``models.train``; refuse a file without one of our LSTM layers."""
     from hls_project.convert import family_layers
-    from hls_project.lstm_cell import FAMILY_LAYERS
+    from hls_project.families import FAMILY_LAYERS
     from models.saving import load_model
 
     try:

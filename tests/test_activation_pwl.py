@@ -11,7 +11,7 @@ from conftest import quantizers, random_weights
 import hls_project
 import models
 from fixedpoint import FixedType
-from hls_project.lstm_cell import STATE_PRODUCTS, multiplier_limit
+from hls_project.sizing import STATE_PRODUCTS, multiplier_limit
 from models.activation_pwl import FUNCTIONS, LIMITS, UNIFORM_RANGE, PWLActivation, table_of
 from models.quantization import quantize_tf
 

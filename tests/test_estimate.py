@@ -166,7 +166,7 @@ def test_the_folding_pass_meets_a_target_and_the_written_configs_carry_it(name, 
     (not all equal), the target is met within the margin, the project converted with that folding
     writes each step's reuse factor and multipliers into parameters.h as the estimate counts them,
     and its estimate is the folding pass's."""
-    from hls_project.lstm_cell import recurrent_block
+    from hls_project.sizing import recurrent_block
     from overlay.folding import fold
 
     model = small_model(name)

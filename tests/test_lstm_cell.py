@@ -247,7 +247,7 @@ def test_the_stock_head_gets_its_own_parallelism(tmp_path, rng):
 def test_the_recurrent_map_reads_a_divisor_of_the_state_per_cycle_within_its_reuse_factor(n_state, reuse_factor):
     """The banks of h and of gate-major U line up only if the block divides n_state; a gate then
     takes n_state / block cycles, never more than the reuse factor asks, with the fewest multipliers."""
-    from hls_project.lstm_cell import multiplier_limit, recurrent_block
+    from hls_project.sizing import multiplier_limit, recurrent_block
 
     block = recurrent_block(n_state, reuse_factor)
     assert n_state % block == 0 and n_state // block <= reuse_factor

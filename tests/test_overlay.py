@@ -96,7 +96,7 @@ def test_the_builds_folding_is_in_the_manifest_and_in_parameters_h(overlays, nam
     the manifest's estimate and, per step, into the generated parameters.h."""
     from test_estimate import config_constants
 
-    from hls_project.lstm_cell import recurrent_block
+    from hls_project.sizing import recurrent_block
 
     overlay = overlays[name]["overlay"]
     lstm = next(layer for layer in Manifest.load(overlay).estimate["layers"] if layer["folding"])
