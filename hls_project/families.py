@@ -5,6 +5,8 @@ the class is defined."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hls4ml
 
 BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
@@ -17,7 +19,8 @@ def keras_cell(keras_layer: dict):
 
 
 def register_family(layer_class) -> None:
-    """Register one family's IR class with hls4ml: layer, handler and templates (once per name)."""
+    """Register one family's IR class with hls4ml: layer, handler, templates and the family's own
+    headers (``headers`` given as absolute paths), once per name."""
     from hls_project.lstm_handler import parse_lstm_family  # they import the IR base, which registers here
     from hls_project.lstm_templates import LSTMConfigTemplate, LSTMFunctionTemplate
 
@@ -34,10 +37,13 @@ def register_family(layer_class) -> None:
         type(f"{layer_class.__name__}{base.__name__[4:]}", (base,), {"layer_class": layer_class})
         for base in (LSTMConfigTemplate, LSTMFunctionTemplate)
     ]
+    own_headers = [Path(header) for header in layer_class.headers if Path(header).is_absolute()]
     for backend_name in BACKENDS:
         backend = hls4ml.backends.get_backend(backend_name)
         for template in templates:
             backend.register_template(template)
+        for header in own_headers:  # a package's own header: written into every project's nnet_utils
+            backend.register_source(header)
     hls4ml.converters.register_keras_v2_layer_handler(name, parse_lstm_family)
 
 

@@ -100,7 +100,9 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
     ]
 
     keras_class = None  # the models.QuantizedRNN subclass this IR lowers; setting it registers the family
-    headers = ()  # the family's nnet_utils headers (beside nnet_lstm_cell.h)
+    # the family's headers (beside nnet_lstm_cell.h): names in this tree's nnet_utils, or the paths
+    # of a package's own (registered with every backend, written into the project's nnet_utils)
+    headers = ()
     # the input map takes a whole call (input_maps: a pipeline of processes, the last writing the zx
     # FIFO; nnet_lstm_cell.h's call_input_map) instead of input_map frame by frame
     call_input_map = False

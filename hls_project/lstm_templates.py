@@ -5,6 +5,8 @@ each per family."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 
 from fixedpoint import exact_sum_type, magnitude
@@ -152,7 +154,7 @@ class LSTMFunctionTemplate(FunctionCallTemplate):
     layer_class = LSTMFamilyLayer
 
     def __init__(self):
-        headers = ["nnet_utils/nnet_lstm_cell.h", *(f"nnet_utils/{h}" for h in self.layer_class.headers)]
+        headers = ["nnet_utils/nnet_lstm_cell.h", *(f"nnet_utils/{Path(h).name}" for h in self.layer_class.headers)]
         super().__init__(self.layer_class, include_header=headers)
         self.template = FUNCTION_TEMPLATE
 

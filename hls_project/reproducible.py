@@ -146,7 +146,7 @@ class ReproducibleProject(ModelOptimizerPass):
         return False  # the graph is unchanged
 
 
-def register(backends) -> None:
+def add_to_write_flow(backends) -> None:
     """Append the pass to the write flow of each of ``backends`` (hls4ml backend names)."""
     import hls4ml
 

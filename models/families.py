@@ -1,25 +1,30 @@
 """The family registry: every LSTM family layer, found rather than listed.
 
 A family is a ``models.lstm_cell.QuantizedRNN`` subclass with a ``family`` name; defining the
-class registers it (``QuantizedRNN.__init_subclass__``). ``discover()`` imports every family
-module of this package (``models/<stem>.py`` with a stem ending in ``_lstm``, the stem every
-folder of the project uses for that family), so training, conversion, the overlay, the benchmarks
-and the tests all take the list from here. A family defined elsewhere (a user's module, a test)
-registers the same way when its module is imported.
+class registers it (``QuantizedRNN.__init_subclass__``, ``register_family``). ``discover()``
+imports every family module of this package (``models/<stem>.py`` with a stem ending in
+``_lstm``, the stem every folder of the project uses for that family) and of every installed
+package that names one under the entry point group ``ENTRY_POINTS``, so training, conversion,
+the overlay, the benchmarks and the tests all take the list from here. A family defined elsewhere
+(a user's module, a test) registers the same way when its module is imported.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from importlib.metadata import entry_points
 from pathlib import Path
 
 FAMILY_SUFFIX = "_lstm"
+# a package's Keras family modules: [project.entry-points."compressed_lstm_fpga.families"] name = "module"
+ENTRY_POINTS = "compressed_lstm_fpga.families"
 _REGISTRY: dict = {}  # family name -> QuantizedRNN subclass
 
 
-def register(layer_class) -> None:
-    """Called for every ``QuantizedRNN`` subclass that sets ``family``; a name is taken once."""
+def register_family(layer_class) -> None:
+    """Register one family: called for every ``QuantizedRNN`` subclass that sets ``family``; a
+    name is taken once."""
     name = layer_class.family
     known = _REGISTRY.get(name)
     if known is not None and known.__qualname__ != layer_class.__qualname__:
@@ -34,12 +39,15 @@ def family_modules() -> list:
 
 
 def discover() -> dict:
-    """Import every family module of ``models`` and return ``{family name: layer class}``.
+    """Import every family module of ``models`` and of the installed packages' entry points
+    (``ENTRY_POINTS``) and return ``{family name: layer class}``.
 
     Includes families registered from elsewhere (their modules imported already).
     """
     for stem in family_modules():
         importlib.import_module(f"models.{stem}")
+    for entry in entry_points(group=ENTRY_POINTS):
+        entry.load()
     return dict(sorted(_REGISTRY.items()))
 
 

@@ -44,7 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import activation_pwl
-from models.families import register as register_family
+from models.families import register_family
 from models.quantization import (
     QUANTIZER_NAMES,
     derive_datapath_types,

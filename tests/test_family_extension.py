@@ -143,16 +143,16 @@ def toy_model(frames, **kwargs):
 
 def test_defining_the_classes_registers_the_family():
     assert discover()["toy_lstm"] is ToyLSTM
-    assert hls_project.register()["ToyLSTM"] is ToyLSTMLayer
+    assert hls_project.discover()["ToyLSTM"] is ToyLSTMLayer
     assert models.custom_objects()["ToyLSTMCell"] is ToyLSTMCell
 
 
 def test_registering_again_is_harmless_and_a_second_lowering_is_refused():
     from hls_project.families import register_family
 
-    before = hls_project.register()
+    before = hls_project.discover()
     register_family(ToyLSTMLayer)  # the same class again: nothing new
-    assert hls_project.register() == before
+    assert hls_project.discover() == before
     with pytest.raises(ValueError, match="ToyLSTM is lowered by .*ToyLSTMLayer already"):
 
         class OtherToyLSTMLayer(ToyLSTMLayer):

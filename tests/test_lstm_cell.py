@@ -37,7 +37,7 @@ def family_model(name, frames, batch_size=None, preset="w12", seed=0, **kwargs):
 
 def test_the_registry_finds_every_family_module():
     assert set(FAMILIES) >= {"tt_lstm", "ht_lstm", "fdht_lstm"}
-    assert set(hls_project.register()) >= {cls.__name__ for cls in FAMILIES.values()}
+    assert set(hls_project.discover()) >= {cls.__name__ for cls in FAMILIES.values()}
     objects = models.custom_objects()
     for cls in FAMILIES.values():
         assert objects[cls.__name__] is cls and objects[cls.cell_class.__name__] is cls.cell_class
