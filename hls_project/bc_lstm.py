@@ -6,8 +6,9 @@ Each map is one ``nnet::bc_matvec_config`` (``CirculantSchedule``): the input ar
 kernel: an output's ``p * k`` terms in at most R cycles, so ``lanes * terms >= ceil(p * k / R)``,
 ``terms`` the smallest divisor of ``k`` that gets there (up to ``k``), then ``lanes`` the smallest
 divisor of ``4q``. The vectors are stored ``[i][group][d][lane]`` (``weight_layout``) so that the
-cycle's ``terms`` diagonals ``(r - s) mod k`` and its ``lanes`` blocks fall in distinct cyclic banks
-(``read_conflicts`` checks it on the schedule).
+cycle's ``terms`` consecutive diagonals and its ``lanes`` blocks fall in distinct cyclic banks, each
+a constant of the unrolled loops (``read_conflicts`` checks it on the schedule); the inputs of
+those diagonals come from a window of registers rotated every cycle.
 """
 
 from __future__ import annotations
@@ -77,19 +78,19 @@ class CirculantSchedule:
         return np.asarray(vectors).reshape(self.groups, self.lanes, p, k).transpose(2, 0, 3, 1).reshape(-1)
 
     def read_conflicts(self) -> list:
-        """``(block, group, r, round)`` cycles whose vector reads share a cyclic bank (``lanes * terms``
-        banks); the kernel needs none. Checked on every cycle of input block 0 (the others only shift
-        the address by a multiple of the bank count)."""
+        """``(block, group, round)`` cycles whose vector reads share a cyclic bank (``lanes * terms``
+        banks), the addresses as the kernel forms them: diagonals ``round * terms + u`` of every
+        lane (each row of a group reads the same ones; its inputs come from the window). The
+        kernel needs none. Checked on input block 0 (the others only shift the address by a
+        multiple of the bank count)."""
         k, banks = self.shape.block_size, self.lanes * self.terms
         conflicts = []
         for g in range(self.groups):
-            for r in range(k):
-                for first in range(0, k, self.terms):
-                    s = first + np.arange(self.terms)
-                    d = (r - s) % k
-                    addresses = ((g * k + d)[:, None] * self.lanes + np.arange(self.lanes)[None, :]).ravel()
-                    if len(set(addresses % banks)) != addresses.size:
-                        conflicts.append((0, g, r, first // self.terms))
+            for first in range(0, k, self.terms):
+                d = first + np.arange(self.terms)
+                addresses = ((g * k + d)[:, None] * self.lanes + np.arange(self.lanes)[None, :]).ravel()
+                if len(set(addresses % banks)) != addresses.size:
+                    conflicts.append((0, g, first // self.terms))
         return conflicts
 
     @property
@@ -107,7 +108,8 @@ class CirculantSchedule:
         shape, k = self.shape, self.shape.block_size
         vectors = Memory(f"{what} vectors", shape.n_params, vector_bits, self.multipliers)
         acc = Memory(f"{what} acc", shape.gates * shape.q * k, mac_bits, self.lanes)
-        block = Memory(f"{what} input block", k, in_bits, self.terms)
+        block = Memory(f"{what} input block", k, in_bits, k)  # registers: the window loads it at once
+        window = Memory(f"{what} input window", k, in_bits, k)  # registers, rotated every cycle
         partial = Memory(f"{what} partial sums", self.lanes, mac_bits, self.lanes)  # registers
         # Read and the products run once per input block (p entries); the output's Rows loop once
         # per output block (4 q entries)
@@ -120,7 +122,7 @@ class CirculantSchedule:
                 self.multipliers,
                 (in_bits, vector_bits),
                 mac_bits,
-                (vectors, acc, partial),
+                (vectors, acc, partial, window),
                 reads=((vectors.name, self.multipliers),),
                 entries=shape.p,
                 fold=what,

@@ -69,6 +69,21 @@ def rng():
     return np.random.default_rng(1234)
 
 
+def set_layer_config(path, class_suffix: str, **changes) -> None:
+    """Hand-edit a saved ``.h5`` model: ``changes`` into the config of every layer whose class name
+    ends with ``class_suffix`` (a file whose weights no longer fit its config)."""
+    import json
+
+    import h5py
+
+    with h5py.File(path, "r+") as file:
+        config = json.loads(file.attrs["model_config"])
+        for layer in config["config"]["layers"]:
+            if layer["class_name"].endswith(class_suffix):
+                layer["config"].update(changes)
+        file.attrs["model_config"] = json.dumps(config)
+
+
 def random_weights(layer, rng, scale=1.0):
     """Replace a built layer's weights with random values spread over several quantizer steps
     (integer structure weights, e.g. sparse indices, are kept)."""

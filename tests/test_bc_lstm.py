@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import check_csim, counted_products, quantizers, random_weights
+from conftest import check_csim, counted_products, quantizers, random_weights, set_layer_config
 
 import hls_project
 import models
@@ -181,18 +181,9 @@ def test_block_larger_than_the_matrix_is_refused_at_build():
 
 
 def test_a_model_file_whose_vectors_do_not_match_its_block_sizes(tmp_path):
-    import json
-
-    import h5py
-
     model, _ = bc_model(3, 25, 8, 3, 4)
     model.save(tmp_path / "m.h5")
-    with h5py.File(tmp_path / "m.h5", "r+") as f:
-        config = json.loads(f.attrs["model_config"])
-        for layer in config["config"]["layers"]:
-            if layer["class_name"].endswith("BlockCirculantLSTM"):
-                layer["config"]["block_size"] = 5
-        f.attrs["model_config"] = json.dumps(config)
+    set_layer_config(tmp_path / "m.h5", "BlockCirculantLSTM", block_size=5)
     with pytest.raises(
         ValueError, match=r"m\.h5: a stored weight does not fit .*bc/.*circulant_kernel.*\(8, 5, 5\).*\(12, 9, 3\)"
     ):

@@ -22,7 +22,7 @@ DECLARATION = re.compile(
 OWNERS = {
     "nnet_lstm_cell.h": {"z": "^z$", "zh": "^zh$", "h": "^h$", "c": "^c$", "frame_zx": "^frame_zx$", "zx": "^zx$"},
     "nnet_decomposed.h": {"acc": "^acc \\(step", "x": "^input values", "v": "^output values"},
-    "nnet_bc_lstm.h": {"partial": "partial sums$", "acc": " acc$", "x": "input block$"},
+    "nnet_bc_lstm.h": {"partial": "partial sums$", "acc": " acc$", "x": "input block$", "window": "input window$"},
     "nnet_rbs_lstm.h": {"acc": "row sums$", "x": "input copies$"},
     "parameters.h": {},
 }
@@ -33,6 +33,7 @@ NO_MEMORY = {
     ("nnet_lstm_cell.h", "none"): "a one-entry placeholder for the tables PWL activations do not read",
     ("nnet_lstm_cell.h", "x"): "join_reader::next's one value: a register",
     ("nnet_bc_lstm.h", "v"): "a read's one value: a register",
+    ("nnet_bc_lstm.h", "rotated"): "the window's next value: the wires into its registers",
     ("nnet_rbs_lstm.h", "v"): "a read's pack of values: registers",
 }
 # arrays of a code path a family does not take: fused families (FDHT) have no recurrent map and no

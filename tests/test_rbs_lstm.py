@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import check_csim, counted_products, quantizers
+from conftest import check_csim, counted_products, quantizers, set_layer_config
 
 import hls_project
 import models
@@ -148,16 +148,9 @@ def test_a_stored_layer_with_bad_indices_is_refused_on_load_and_conversion(edit,
 
 
 def test_a_stored_layer_whose_rows_differ_from_its_ratio_is_refused(tmp_path, rng):
-    import json
-
     model, _ = rbs_model(3, 24, 8, 0.5, 0.5, rng)
     model.save(tmp_path / "m.h5")
-    with h5py.File(tmp_path / "m.h5", "r+") as f:
-        config = json.loads(f.attrs["model_config"])
-        for layer in config["config"]["layers"]:
-            if layer["class_name"].endswith("RowBalancedSparseLSTM"):
-                layer["config"]["input_sparsity"] = 0.75
-        f.attrs["model_config"] = json.dumps(config)
+    set_layer_config(tmp_path / "m.h5", "RowBalancedSparseLSTM", input_sparsity=0.75)
     with pytest.raises(
         ValueError, match=r"m\.h5: a stored weight does not fit .*rbs/.*sparse_kernel.*\(32, 6\).*\(32, 12\)"
     ):

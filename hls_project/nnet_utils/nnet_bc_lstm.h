@@ -6,11 +6,13 @@
 //     y[g * k + r] += c[g][i][(r - s) mod k] * x[i * k + s]
 // Chessboard schedule (Wang et al., TVLSI 2017): the input arrives one block of k values at a time
 // (the frame as it streams in, or h); while block i is held, every output block takes its products
-// with it, `lanes` output blocks side by side and `terms` consecutive s per cycle, so each vector
-// value read is used by one product per cycle and each input value by `lanes` products. With
-// terms dividing k, the `terms` indices (r - s) mod k of one cycle fall in different cyclic banks of
-// the vectors, and the lanes in different banks too (hls_project/bc_lstm.py stores the vectors as
-// [i][group][d][lane]). hls_project/bc_lstm.py checks the bank arithmetic in Python.
+// with it, `lanes` output blocks side by side and `terms` consecutive diagonals d per cycle, so
+// each vector value read is used by one product per cycle and each input value by `lanes`
+// products. With terms dividing k, the `terms` diagonals of one cycle fall in different cyclic
+// banks of the vectors, and the lanes in different banks too (hls_project/bc_lstm.py stores the
+// vectors as [i][group][d][lane]), each bank a constant of the unrolled loops; the inputs
+// x[(r - d) mod k] come from a rotating window of registers. hls_project/bc_lstm.py checks the bank
+// arithmetic in Python.
 
 #include "nnet_common.h"
 #include "nnet_lstm_cell.h"
@@ -30,7 +32,12 @@ struct bc_matvec_config {
 };
 
 // The products of input block i (x: its k values) with every output block, added to acc
-// ([(group * k + r) * lanes + lane], exact); block 0 starts the sums.
+// ([(group * k + r) * lanes + lane], exact); block 0 starts the sums. Output row r takes its k
+// terms over `rounds` cycles, `terms` diagonals d = round * terms + u per cycle: the vector values
+// c[d] (bank u * lanes + lane of the cyclic banks: a constant of the unrolled loops) times
+// x[(r - d) mod k], which a window of registers holds at its positions u (window[j] = x[(r - round
+// * terms - j) mod k]: rotated by `terms` each round, by terms - 1 to the next row), so no read
+// chooses its bank at run time.
 template <class CONFIG_T, class in_T>
 void bc_block_products(unsigned i, const in_T x[CONFIG_T::k], typename CONFIG_T::mac_t acc[4 * CONFIG_T::q * CONFIG_T::k],
                        const typename CONFIG_T::vector_t vectors[4 * CONFIG_T::q * CONFIG_T::p * CONFIG_T::k]) {
@@ -38,13 +45,20 @@ void bc_block_products(unsigned i, const in_T x[CONFIG_T::k], typename CONFIG_T:
     const unsigned groups = 4 * CONFIG_T::q / L, rounds = K / S;
     typename CONFIG_T::mac_t partial[L];
     #pragma HLS ARRAY_PARTITION variable=partial complete
+    in_T window[K]; // row 0, round 0: window[j] = x[(-j) mod k]
+    #pragma HLS ARRAY_PARTITION variable=window complete
+Load:
+    for (unsigned j = 0; j < K; j++) {
+        #pragma HLS UNROLL
+        window[j] = x[j == 0 ? 0 : K - j];
+    }
     unsigned g = 0, r = 0, round = 0;
     const unsigned base = i * groups; // vectors of block i: [i][group][d][lane]
 Products:
     for (unsigned step = 0; step < groups * K * rounds; step++) {
         #pragma HLS PIPELINE II=1
         #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit
-        const unsigned first = round * S; // s = first + u
+        const unsigned first = round * S; // d = first + u
     Lanes:
         for (unsigned lane = 0; lane < L; lane++) {
             const unsigned address = (g * K + r) * L + lane;
@@ -52,24 +66,32 @@ Products:
                 (round > 0) ? partial[lane] : ((i > 0) ? acc[address] : typename CONFIG_T::mac_t(0));
         Terms:
             for (unsigned u = 0; u < S; u++) {
-                const unsigned s = first + u;
-                const unsigned d = (r >= s) ? r - s : r + K - s; // (r - s) mod k
-                sum += vectors[((base + g) * K + d) * L + lane] * x[s];
+                sum += vectors[((base + g) * K + first + u) * L + lane] * window[u];
             }
             partial[lane] = sum;
             if (round + 1 == rounds) {
                 acc[address] = sum;
             }
         }
-        if (round + 1 < rounds) {
+        const bool next_row = round + 1 == rounds;
+        in_T rotated[K]; // the next cycle's window
+        #pragma HLS ARRAY_PARTITION variable=rotated complete
+    Rotate:
+        for (unsigned j = 0; j < K; j++) {
+            rotated[j] = next_row ? window[(j + S - 1) % K] : window[(j + S) % K];
+        }
+    Shift:
+        for (unsigned j = 0; j < K; j++) {
+            window[j] = rotated[j];
+        }
+        if (!next_row) {
             round++;
-        } else if (r + 1 < K) {
-            round = 0;
-            r++;
         } else {
             round = 0;
-            r = 0;
-            g++;
+            if (++r == K) { // the next group
+                r = 0;
+                g++;
+            }
         }
     }
 }
@@ -91,9 +113,7 @@ Gates:
                     o++;
                 }
             }
-            if (lane + 1 < L) {
-                lane++;
-            } else {
+            if (++lane == L) { // the next group of lanes
                 lane = 0;
                 group++;
             }
@@ -116,7 +136,7 @@ void bc_map(source_T &in, const state_T *h, out_T out[4 * CONFIG_T::n_state],
 Blocks:
     for (unsigned i = 0; i < CONFIG_T::p; i++) {
         typename reader_T::value_t x[CONFIG_T::k];
-        #pragma HLS ARRAY_PARTITION variable=x cyclic factor=CONFIG_T::terms
+        #pragma HLS ARRAY_PARTITION variable=x complete // the window loads it at once
     Read:
         for (unsigned s = 0; s < CONFIG_T::k; s++) {
             #pragma HLS PIPELINE II=1

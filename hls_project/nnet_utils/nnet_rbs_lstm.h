@@ -49,9 +49,7 @@ Terms:
                 out[group * P + p] = acc[p];
             }
         }
-        if (slot + 1 < nnz) {
-            slot++;
-        } else {
+        if (++slot == nnz) { // the next row group
             slot = 0;
             group++;
         }
