@@ -132,6 +132,60 @@ def short_folding(folding: dict) -> str:
     return " ".join(f"{short.get(stage, stage.replace('step ', 's'))}:{factor}" for stage, factor in folding.items())
 
 
+TVLSI = ("Wang et al. TVLSI 2017 (seeds/002)", 1.71)  # us per step of their 512 x 512 LSTM (ASIC, 90 nm)
+TVLSI_BOARD = "zcu102"
+
+
+def tvlsi_model():
+    """The 512 x 512 block-circulant LSTM of Wang et al. (TVLSI 2017): 512 inputs, 512 units,
+    blocks of 32 in both maps, 16-bit weights, input and state; one frame per call."""
+    import tensorflow as tf
+    from qkeras import quantized_bits
+
+    from models.bc_lstm import BlockCirculantLSTM
+
+    weights = quantized_bits(16, 0, alpha=1)
+    layer = BlockCirculantLSTM(
+        512,
+        block_size=32,
+        recurrent_block_size=32,
+        kernel_quantizer=weights,
+        recurrent_quantizer=weights,
+        bias_quantizer=weights,
+        input_quantizer=quantized_bits(16, 3, alpha=1),
+        state_quantizer=quantized_bits(16, 3, alpha=1),
+    )
+    inputs = tf.keras.Input((1, 512))
+    return tf.keras.Model(inputs, layer(inputs))
+
+
+def tvlsi_row(scratch: Path) -> tuple:
+    """Our estimate of that LSTM on ``TVLSI_BOARD`` (the folding pass's fastest design that fits):
+    the LSTM layer's latency per frame (one frame per call) next to the published ASIC's."""
+    from host import boards
+    from overlay.estimate import convert_for_board, estimate_network
+    from overlay.folding import fold, with_folding
+
+    clock = boards.board(TVLSI_BOARD).clock_mhz
+    hls_model = convert_for_board(tvlsi_model(), scratch / "tvlsi", TVLSI_BOARD, echo=lambda message: None)
+    result = fold(hls_model, TVLSI_BOARD, clock)
+    with_folding(hls_model, result.folding)
+    summary = estimate_network(hls_model, TVLSI_BOARD, clock).as_dict()
+    lstm = next(layer for layer in summary["layers"] if layer["folding"])
+    latency = lstm["cycles_per_call"] / clock
+    row = [
+        f"512 x 512, block 32, 16 bit ({TVLSI_BOARD}, {clock:g} MHz)",
+        short_folding(lstm["folding"]),
+        lstm["dsp"],
+        f"{lstm['bram36']:.1f}",
+        f"{latency:,.2f}",
+        f"{TVLSI[1]:.2f}",
+        f"{latency / TVLSI[1]:.1f}x",
+    ]
+    record = {"estimate": True, "published": {"work": TVLSI[0], "us_per_frame": TVLSI[1]}, "lstm_us_per_frame": latency}
+    return row, {**record, "fits": result.fits, **summary}
+
+
 def board_rows(name: str, model, board: str, scratch: Path) -> tuple:
     """One family on one board: the folding pass's design (the fastest that fits the margin) next to
     the most parallel uniform reuse factor that fits; ``(table row, JSON record)``."""
@@ -203,6 +257,15 @@ def main(argv=None) -> int:
         rows,
     )
     with tempfile.TemporaryDirectory() as scratch:
+        tvlsi, tvlsi_record = tvlsi_row(Path(scratch))
+    table(
+        f"Estimate vs {TVLSI[0]}'s ASIC (TSMC 90 nm, published): the LSTM layer's latency per frame, one "
+        "frame per call, the folding pass's fastest design (not comparable one to one: a 90 nm ASIC at its own "
+        "clock against an FPGA estimate)",
+        ["LSTM", "folding", "DSP", "BRAM36", "us/frame (estimate)", "us/frame (ASIC)", "ratio"],
+        [tvlsi],
+    )
+    with tempfile.TemporaryDirectory() as scratch:
         calibrated = calibration(Path(scratch))
     shown = lambda error: "n/a" if error is None else f"{error:+.0%}"  # noqa: E731
     table(
@@ -230,7 +293,8 @@ def main(argv=None) -> int:
     )
     table("Published anchors (../shared/REFERENCE.md; not comparable one to one)", ["work", "figure"], PUBLISHED)
     out = output_folder(args)
-    (out / "estimate_boards.json").write_text(json.dumps({"boards": results, "calibration": calibrated}, indent=1))
+    written = {"boards": results, "tvlsi": tvlsi_record, "calibration": calibrated}
+    (out / "estimate_boards.json").write_text(json.dumps(written, indent=1))
     print(f"\nwritten: {out / 'estimate_boards.json'}")
     return 0
 
