@@ -38,24 +38,32 @@ PUBLISHED = [  # ../shared/REFERENCE.md, hardware anchors (published, not ours)
 ]
 
 
+def lstm_quantizers(weights: tuple, inputs: tuple, state: tuple) -> dict:
+    """A family layer's quantizer arguments from ``(bits, integer bits)`` of its weights (kernel,
+    recurrent, bias), its input and its state."""
+    from qkeras import quantized_bits
+
+    weight = quantized_bits(*weights, alpha=1)
+    return dict(
+        kernel_quantizer=weight,
+        recurrent_quantizer=weight,
+        bias_quantizer=weight,
+        input_quantizer=quantized_bits(*inputs, alpha=1),
+        state_quantizer=quantized_bits(*state, alpha=1),
+    )
+
+
 def paper_classifier(name: str):
     import tensorflow as tf
-    from qkeras import QDense, quantized_bits
+    from qkeras import QDense
 
     from models.families import project_families
 
-    quantizer = quantized_bits(8, 0, alpha=1)
-    layer = project_families()[name](
-        256,
-        **PAPER[name],
-        kernel_quantizer=quantizer,
-        recurrent_quantizer=quantizer,
-        bias_quantizer=quantizer,
-        input_quantizer=quantized_bits(9, 1, alpha=1),
-        state_quantizer=quantized_bits(12, 3, alpha=1),
-    )
+    quantizers = lstm_quantizers((8, 0), (9, 1), (12, 3))
+    layer = project_families()[name](256, **PAPER[name], **quantizers)
     inputs = tf.keras.Input((8, 57_600))
-    head = QDense(11, kernel_quantizer=quantizer, bias_quantizer=quantizer)
+    weight = quantizers["kernel_quantizer"]
+    head = QDense(11, kernel_quantizer=weight, bias_quantizer=weight)
     return tf.keras.Model(inputs, head(layer(inputs)))
 
 
@@ -140,21 +148,11 @@ def tvlsi_model():
     """The 512 x 512 block-circulant LSTM of Wang et al. (TVLSI 2017): 512 inputs, 512 units,
     blocks of 32 in both maps, 16-bit weights, input and state; one frame per call."""
     import tensorflow as tf
-    from qkeras import quantized_bits
 
     from models.bc_lstm import BlockCirculantLSTM
 
-    weights = quantized_bits(16, 0, alpha=1)
-    layer = BlockCirculantLSTM(
-        512,
-        block_size=32,
-        recurrent_block_size=32,
-        kernel_quantizer=weights,
-        recurrent_quantizer=weights,
-        bias_quantizer=weights,
-        input_quantizer=quantized_bits(16, 3, alpha=1),
-        state_quantizer=quantized_bits(16, 3, alpha=1),
-    )
+    quantizers = lstm_quantizers((16, 0), (16, 3), (16, 3))
+    layer = BlockCirculantLSTM(512, block_size=32, recurrent_block_size=32, **quantizers)
     inputs = tf.keras.Input((1, 512))
     return tf.keras.Model(inputs, layer(inputs))
 

@@ -253,9 +253,13 @@ class LayerEstimate:
         """Cycles of one call of the ahead process (or pipeline) and of the rest."""
         cycles = [stage.cycles for stage in self.stages]
         ahead = cycles[: self.ahead_stages]
-        first = self.ahead_stages + self.pipeline_stages
-        rest = pipeline_latency(self.stages[self.ahead_stages : first]) + sum(cycles[first:])
+        rest = self.pipeline_cycles + sum(cycles[self.ahead_stages + self.pipeline_stages :])
         return (max(ahead) if self.ahead_pipeline else sum(ahead)) if ahead else 0, rest
+
+    @property
+    def pipeline_cycles(self) -> int:
+        """Cycles of one call through the ``pipeline_stages`` (their ``pipeline_latency``; 0: none)."""
+        return pipeline_latency(self.stages[self.ahead_stages : self.ahead_stages + self.pipeline_stages])
 
     @property
     def call_interval(self) -> int:

@@ -380,7 +380,7 @@ class StreamedInputMap:
         pack, that tile the first step's rows and divide both x and the join (1 when not fused)."""
         if not self.fused_recurrent:
             return 1
-        first, n_in, n_join = self.schedule_steps()[0], self.get_attr("n_in"), self.cell.decomposition.n_in
+        first, n_in, n_join = self.schedule_steps()[0], self.get_attr("n_in"), self.n_join()
         fits = [
             pack
             for pack in range(1, self.input_pack() + 1)

@@ -238,6 +238,10 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
             return 1
         return stream_element_values(self.get_input_variable())
 
+    def n_join(self) -> int:
+        """Values the input map reads per frame: ``n_in``, or a fused family's ``[x; h; 0...]``."""
+        return self.cell.decomposition.n_in if self.fused_recurrent else self.get_attr("n_in")
+
     def join_pack(self) -> int:
         """Values of ``[x; h; 0...]`` a fused family's input map reads at once (``h`` is partitioned
         for them): 1 unless the family says otherwise."""

@@ -118,7 +118,7 @@ class LSTMConfigTemplate(LayerConfigTemplate):
             "state_multiplier_limit": multiplier_limit(state_products(node.activations), reuse_factor),
             "state_products": state_products(node.activations),
             "fused_recurrent": str(fused).lower(),
-            "n_join": node.cell.decomposition.n_in if fused else node.get_attr("n_in"),
+            "n_join": node.n_join(),
             "join_pack": node.join_pack(),
             "input_t": node.get_attr("input_t").name,
             "join_t": node.get_attr("join_t").name,

@@ -33,7 +33,7 @@ def ht_lstm_shape(input_modes, output_modes, ht_ranks, units=None) -> HTShape:
     return HTShape.create(input_modes, fold_gate_modes(output_modes, units), ht_ranks)
 
 
-def divisors(n: int) -> int:
+def divisor_count(n: int) -> int:
     return sum(n % k == 0 for k in range(1, n + 1))
 
 
@@ -42,8 +42,8 @@ def stream_modes(modes, output_modes, ht_ranks) -> list:
     contraction's row in a balanced tree) with the most divisors, so that a stream's pack of a few
     values tiles that row in most ways; then the order with the fewest MACs (``stream_order``)."""
     orders = sorted(set(permutations(modes)))
-    most = max(divisors(prod(order[-2:])) for order in orders)
-    packable = [order for order in orders if divisors(prod(order[-2:])) == most]
+    most = max(divisor_count(prod(order[-2:])) for order in orders)
+    packable = [order for order in orders if divisor_count(prod(order[-2:])) == most]
     return list(min(packable, key=lambda order: ht_lstm_shape(order, output_modes, ht_ranks).macs))
 
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hls_project.cost import pipeline_latency
-
 READ, WRITE, COMPUTE = "read", "write", "compute"
 
 
@@ -212,8 +210,7 @@ def layer_processes(layer, tokens_in: int, tokens_out: int) -> list:
             kind = READ if stage.name == "preactivation" else COMPUTE
             frame_phases.append(Phase(stage.name, kind, stage.cycles, stage.iterations if kind == READ else 0))
     elif layer.pipeline_stages:  # fused, its map a pipeline: the frame read over the pipeline's latency
-        pipeline = layer.stages[: layer.pipeline_stages]
-        frame_phases.append(Phase("frame pipeline", READ, pipeline_latency(pipeline), per_frame_in))
+        frame_phases.append(Phase("frame pipeline", READ, layer.pipeline_cycles, per_frame_in))
         frame_phases += [Phase(stage.name, COMPUTE, stage.cycles) for stage in rest[layer.pipeline_stages :]]
     else:  # fused: the first stage reads the frame
         frame_phases.append(Phase(rest[0].name, READ, rest[0].cycles, per_frame_in))
