@@ -111,6 +111,33 @@ class ModeStep(ModeContraction):
     def acc_banks(self) -> int:
         return self.banks(self.in_split[1], self.out_split[1], self.n_right)
 
+    def sums(self, name: str, mac_bits: int, shared: tuple) -> Memory:
+        """acc (two rows of sums, ``mac_bits`` wide) banked along j and a by ``shared = (j_banks,
+        a_banks)`` (cyclic), along p and e by ``acc_banks`` and ``trail_banks``."""
+        j_banks, a_banks = shared
+        banks = 2 * j_banks * a_banks * self.acc_banks * self.trail_banks
+        return Memory(name, 2 * self.out_row, mac_bits, banks)
+
+    def sum_banks(self, reuse_factor: int, mac_bits: int) -> tuple:
+        """acc's banks along j and a, ``(j_banks, a_banks)``: an iteration adds into all n_out x
+        rank_out of them for each of its (p, e), so each bank takes ``(n_out / j_banks) x (rank_out
+        / a_banks)`` of its sums, at most ``reuse_factor`` (a bank's ports serve a read and a write
+        every cycle of the II); an output pack's consecutive j and a stay in banks of their own (the
+        last row's rounding at II 1). Of those, the banking whose acc takes the fewest LUTs, then
+        flip-flops (a few deep banks of distributed RAM rather than many registers and their
+        multiplexers, where the II leaves the ports time)."""
+        out_j, _, out_a, _ = self.out_split
+        shares = [
+            (j_banks, a_banks)
+            for j_banks in range(out_j, self.n_out + 1)
+            for a_banks in range(out_a, self.rank_out + 1)
+            if self.n_out % j_banks == 0
+            and self.rank_out % a_banks == 0
+            and (self.n_out // j_banks) * (self.rank_out // a_banks) <= reuse_factor
+        ]
+        memory = lambda shared: self.sums("acc", mac_bits, shared)  # noqa: E731
+        return min(shares, key=lambda shared: (memory(shared).luts, memory(shared).ffs))
+
     @property
     def trail_banks(self) -> int:
         return self.banks(self.in_split[3], self.out_split[3], self.trail)
@@ -136,9 +163,10 @@ class ModeStep(ModeContraction):
 
     def config(self, name: str, comment: str, reuse_factor: int, types: tuple, fabric: bool, base: str = "") -> str:
         """The config struct ``name`` of this step: a ``nnet::mode_contract_config``, or ``base``
-        (a family's struct derived from it); ``types``: the C++ ``(core_t, mac_t)``; ``fabric``: its
-        products in LUTs (``fabric_products``)."""
+        (a family's struct derived from it); ``types``: ``(core_t, mac_t)``, the C++ name of the
+        first and the FixedType of the second; ``fabric``: its products in LUTs (``fabric_products``)."""
         core_t, mac_t = types
+        j_banks, a_banks = self.sum_banks(reuse_factor, mac_t.width)
         return MODE_STEP_TEMPLATE.format(
             name=name,
             base=base or "nnet::mode_contract_config",
@@ -148,10 +176,12 @@ class ModeStep(ModeContraction):
             step=self,
             acc_banks=self.acc_banks,
             trail_banks=self.trail_banks,
+            j_banks=j_banks,
+            a_banks=a_banks,
             reuse_factor=reuse_factor,
             multiplier_limit=multiplier_limit(self.products, reuse_factor),
             core_t=core_t,
-            mac_t=mac_t,
+            mac_t=exact_cpp(mac_t),
             fabric=str(fabric).lower(),
         )
 
@@ -162,8 +192,7 @@ class ModeStep(ModeContraction):
         writes (a FIFO)."""
         in_bits, kernel_bits, out_bits = bits
         core = Memory(f"core (step {number})", self.core_words, kernel_bits, self.core_reads)
-        banks = 2 * self.n_out * self.rank_out * self.acc_banks * self.trail_banks
-        acc = Memory(f"acc (step {number})", 2 * self.out_row, mac_bits, banks)
+        acc = self.sums(f"acc (step {number})", mac_bits, self.sum_banks(reuse_factor, mac_bits))
         values = (  # an iteration's packs: registers
             Memory(f"input values (step {number})", self.pack_in, in_bits, self.pack_in),
             Memory(f"output values (step {number})", self.pack_out, out_bits, self.pack_out),
@@ -217,6 +246,7 @@ struct {name} : {base} {{
     static const unsigned n_out = {step.n_out}, rank_out = {step.rank_out}, trail = {step.trail};
     static const unsigned pack_in = {step.pack_in}, pack_out = {step.pack_out};
     static const unsigned acc_banks = {acc_banks}, trail_banks = {trail_banks};
+    static const unsigned j_banks = {j_banks}, a_banks = {a_banks};
     static const unsigned reuse_factor = {reuse_factor};
     static const unsigned multiplier_limit = {multiplier_limit};
     static const bool fabric_products = {fabric};
@@ -272,7 +302,8 @@ class StreamChain:
         return max(2, self.steps[number].outputs)
 
     def configs(self, index: int, reuse_factors: list, core_t: str, mac_types: list, bits: tuple) -> str:
-        """The steps' config structs; ``bits``: the (frame's input, kernel, accumulator) widths."""
+        """The steps' config structs; ``mac_types``: every step's exact sum (FixedType); ``bits``: the
+        (frame's input, kernel, accumulator) widths."""
         in_bits, kernel_bits, acc_bits = bits
         return "".join(
             step.config(
@@ -405,8 +436,9 @@ class StreamedInputMap:
 
     def input_map_configs(self):
         chain = self.stream_chain()
-        types = [exact_cpp(mac) for mac in self.mac_types(chain)]
-        return chain.configs(self.index, self.step_reuse_factors(), self.first_core_t(), types, self.chain_bits())
+        return chain.configs(
+            self.index, self.step_reuse_factors(), self.first_core_t(), self.mac_types(chain), self.chain_bits()
+        )
 
     def input_map_body(self):
         chain = self.stream_chain()

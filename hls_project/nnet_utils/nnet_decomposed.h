@@ -80,8 +80,10 @@ struct mode_contract_config {
     // frame contracted) has rank_in = 1. rows: of one frame, or of a whole call's frames
     static const unsigned rows = 1, n_in = 1, n_right = 1, rank_in = 1, n_out = 1, rank_out = 1, trail = 1;
     // input values per iteration (the reader's pack) walk e, then b, p, i; outputs per iteration
-    // (the writer's pack) walk e, then a, p, j; acc_banks, trail_banks: banks of acc along p, e
-    static const unsigned pack_in = 1, pack_out = 1, acc_banks = 1, trail_banks = 1;
+    // (the writer's pack) walk e, then a, p, j; acc_banks, trail_banks, j_banks, a_banks: banks of
+    // acc along p, e, j and a (an iteration adds (n_out / j_banks) * (rank_out / a_banks) of its
+    // sums into each bank, at most reuse_factor: hls_project.decomposed.ModeStep.sum_banks)
+    static const unsigned pack_in = 1, pack_out = 1, acc_banks = 1, trail_banks = 1, j_banks = 1, a_banks = 1;
     static const unsigned reuse_factor = 1;
     static const unsigned multiplier_limit = 1; // ceil(pack_in * n_out * rank_out / reuse_factor)
     static const bool fabric_products = false;  // the products built from LUTs (multiplier<true>)
@@ -154,7 +156,9 @@ void write_sums(const typename CONFIG_T::mac_t sums[CONFIG_T::n_out][CONFIG_T::n
 // (j, p, a, e). One pipelined loop of rows passes: pass l accumulates row l into one half of acc
 // while it rounds row l - 1 out of the other half, so the rounding overlaps the next row and no
 // row refills the pipeline; then the last row's rounding, which has no products, at II 1.
-// Buffers: acc 2 * n_out * n_right * rank_out * trail words; the input is never stored.
+// Buffers: acc 2 * n_out * n_right * rank_out * trail words, banked so that a bank takes at most
+// reuse_factor of an iteration's sums (a read and a write per cycle of the II); the input is never
+// stored.
 template <class CONFIG_T, class LSTM_T, class reader_T, class writer_T, class source_T, class sink_T>
 void mode_contract(
     source_T &in, const typename LSTM_T::state_t h[LSTM_T::n_state], sink_T &out,
@@ -174,9 +178,9 @@ void mode_contract(
     #pragma HLS ARRAY_PARTITION variable=core cyclic factor=PI * PK * AJ
     static typename CONFIG_T::mac_t acc[2][J][R][A][E]; // static: large for a C-sim stack
     #pragma HLS ARRAY_PARTITION variable=acc complete dim=1
-    #pragma HLS ARRAY_PARTITION variable=acc complete dim=2
+    #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::j_banks dim=2
     #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::acc_banks dim=3
-    #pragma HLS ARRAY_PARTITION variable=acc complete dim=4
+    #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::a_banks dim=4
     #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::trail_banks dim=5
     reader_T reader;
     writer_T writer;
