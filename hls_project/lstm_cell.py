@@ -315,23 +315,25 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
                 )
                 for name in TABLES
             )
+        # an iteration reads unit k's four pre-activations, a bank per gate: z, filled by the
+        # preactivation loop from the FIFO's zx, zh and the bias; or, fused, the map's zx and the bias
+        # themselves (nnet::lstm_preactivation)
+        if self.fused_recurrent:
+            gates = (Memory("zx", 4 * n, types.accumulator.width, 4), Memory("bias", 4 * n, types.bias.width, 4))
+            preactivation = []
+        else:
+            gates = (Memory("bias", 4 * n, types.bias.width), Memory("z", 4 * n, types.accumulator.width, 4))
+            zh = Memory("zh", 4 * n, self.recurrent_map_type().width)
+            preactivation = [Stage("preactivation", 4 * n, 1, memories=(zh,))]  # no product: II 1
         state = (
             Memory("h", n, types.state.width, self.join_pack()),  # cyclic banks for a fused map's reads
             Memory("c", n, types.state.width),
-            Memory("bias", 4 * n, types.bias.width),
-            Memory("z", 4 * n, types.accumulator.width, 4),  # partitioned by gate: one read each
+            *gates,
         )
-        # an iteration reads z once per gate, the gate table for i and f (its two ports) and its copy for o
-        reads = (("z", 4),) + ((("gate table", 2), ("output gate table", 1)) if tables else ())
-        # the map's output the preactivation reads: zx of a fused family (its map is in this loop's
-        # frame), else zh of the recurrent map (zx comes from the FIFO)
-        map_output = (
-            Memory("zx", 4 * n, types.accumulator.width)
-            if self.fused_recurrent
-            else Memory("zh", 4 * n, self.recurrent_map_type().width)
-        )
-        cell = [
-            Stage("preactivation", 4 * n, 1, memories=(map_output,)),  # no product: II 1
+        # and the gate table for i and f (its two ports) and its copy for o
+        reads = tuple((memory.name, 4) for memory in gates if memory.banks == 4)
+        reads += (("gate table", 2), ("output gate table", 1)) if tables else ()
+        cell = preactivation + [
             Stage(
                 "state update",
                 n,

@@ -36,10 +36,11 @@ NO_MEMORY = {
     ("nnet_bc_lstm.h", "rotated"): "the window's next value: the wires into its registers",
     ("nnet_rbs_lstm.h", "v"): "a read's pack of values: registers",
 }
-# arrays of a code path a family does not take: fused families (FDHT) have no recurrent map and no
-# frame FIFO (zh is declared but never written), the others no per-frame zx array, and a family
-# whose input map takes a whole call (TT) no frame_zx either
-UNUSED = {True: {"zh", "frame_zx"}, False: {"zx"}}
+# arrays of a code path a family does not take: fused families (FDHT) have no recurrent map, no
+# frame FIFO and no preactivation loop (zh and z are declared but never written: their state update
+# reads zx and the bias), the others no per-frame zx array, and a family whose input map takes a
+# whole call (TT) no frame_zx either
+UNUSED = {True: {"zh", "frame_zx", "z"}, False: {"zx"}}
 WHOLE_CALL_UNUSED = {"frame_zx"}
 
 
@@ -95,7 +96,7 @@ def test_the_declaration_pattern_finds_arrays_and_skips_statements():
 @pytest.mark.parametrize("name", FAMILIES)
 def test_every_stage_reads_no_more_per_cycle_than_its_banks_serve(name, reuse_factor, tmp_path):
     """The reads an iteration makes of each memory (the coefficients of its products, the
-    accumulators, the cell's z and tables) over the memory's banks (two ports each) fit the
+    accumulators, the cell's pre-activations and tables) over the memory's banks (two ports each) fit the
     stage's II, the state update's at reuse factor 1 too (the gate table read twice, its copy for
     the o gate once)."""
     hls_model = hls_project.convert(
@@ -106,8 +107,9 @@ def test_every_stage_reads_no_more_per_cycle_than_its_banks_serve(name, reuse_fa
         if stage.multipliers and stage.name != "state update":  # every product reads a coefficient
             assert stage.reads, f"{stage.name} declares no reads"
         for memory, count in stage.reads:
-            # beyond a read per product: the cell's z and gate table, and a mode step's acc (the previous
-            # row's rounding reads its output pack too)
-            assert count <= stage.products_per_iteration or memory in ("z", "gate table") or memory.startswith("acc")
+            # beyond a read per product: the cell's pre-activations (z, or a fused family's zx and bias)
+            # and gate table, and a mode step's acc (the previous row's rounding reads its output pack too)
+            cell = ("z", "zx", "bias", "gate table")
+            assert count <= stage.products_per_iteration or memory in cell or memory.startswith("acc")
         limited = [memory for memory, count in stage.reads if -(-count // (2 * stage.memory(memory).banks)) > stage.ii]
         assert limited == [], stage.name

@@ -180,8 +180,46 @@ template <class accum_T> accum_T zx_value(hls::stream<accum_T> &zx, unsigned) {
     return zx.read();
 }
 
-// One step: (zx, h, c) -> (h, c). zx: 4 * n_state pre-activations from the input map (an array,
-// or a FIFO read in order; zx_value).
+// The pre-activations z = zx + zh + b, exact in preact_mac_t, one rounding to accum_t. Families
+// with a recurrent map: a Preactivation loop before State, zx from the FIFO in order, into z (a
+// bank per gate); State reads z. Fused families (no zh): State computes unit k's four as it reads
+// them, from the map's zx array and the bias (a bank per gate each), with no loop of their own.
+template <class CONFIG_T, bool fused> struct lstm_preactivation {
+    typedef typename CONFIG_T::accum_t accum_t;
+    template <class zx_T>
+    static void run(zx_T &zx, const typename CONFIG_T::rec_t zh[4 * CONFIG_T::n_state],
+                    const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state], accum_t z[4 * CONFIG_T::n_state]) {
+    Preactivation:
+        for (unsigned j = 0; j < 4 * CONFIG_T::n_state; j++) {
+            #pragma HLS PIPELINE II=1
+            typename CONFIG_T::preact_mac_t acc = zx_value(zx, j);
+            acc += bias[j];
+            acc += zh[j];
+            z[j] = acc;
+        }
+    }
+    template <class zx_T> static accum_t gate(zx_T &, const typename CONFIG_T::bias_t[], const accum_t z[], unsigned j) {
+        #pragma HLS INLINE
+        return z[j];
+    }
+};
+
+template <class CONFIG_T> struct lstm_preactivation<CONFIG_T, true> {
+    typedef typename CONFIG_T::accum_t accum_t;
+    template <class zx_T>
+    static void run(zx_T &, const typename CONFIG_T::rec_t[], const typename CONFIG_T::bias_t[], accum_t[]) {}
+    static accum_t gate(const accum_t zx[4 * CONFIG_T::n_state], const typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
+                        const accum_t[], unsigned j) {
+        #pragma HLS INLINE
+        #pragma HLS ARRAY_PARTITION variable=bias block factor=4 // a bank per gate: State reads each once
+        typename CONFIG_T::preact_mac_t acc = zx[j];
+        acc += bias[j];
+        return acc;
+    }
+};
+
+// One step: (zx, h, c) -> (h, c). zx: 4 * n_state pre-activations from the input map (a fused
+// family's array, or a FIFO read in order; zx_value).
 template <class CONFIG_T, class zx_T>
 void lstm_cell_step(zx_T &zx, typename CONFIG_T::state_t h[CONFIG_T::n_state],
                     typename CONFIG_T::state_t c[CONFIG_T::n_state],
@@ -194,34 +232,24 @@ void lstm_cell_step(zx_T &zx, typename CONFIG_T::state_t h[CONFIG_T::n_state],
     typedef typename CONFIG_T::act_t act_t;
     typedef typename CONFIG_T::state_t state_t;
     typedef lstm_activations<CONFIG_T, CONFIG_T::pwl_activations> activation;
+    typedef lstm_preactivation<CONFIG_T, CONFIG_T::fused_recurrent> preactivation;
     const unsigned n_gates = 4 * CONFIG_T::n_state;
     accum_t z[n_gates];
     #pragma HLS ARRAY_PARTITION variable=z block factor=4 // a bank per gate: State reads each once
     typename CONFIG_T::rec_t zh[n_gates];
     lstm_recurrent_map<CONFIG_T, CONFIG_T::fused_recurrent>::run(h, zh);
-
-// z = zx + zh + b, exact in preact_mac_t, one rounding to accum_t (no product: II 1)
-Preactivation:
-    for (unsigned j = 0; j < n_gates; j++) {
-        #pragma HLS PIPELINE II=1
-        typename CONFIG_T::preact_mac_t acc = zx_value(zx, j);
-        acc += bias[j];
-        if (!CONFIG_T::fused_recurrent) {
-            acc += zh[j];
-        }
-        z[j] = acc;
-    }
+    preactivation::run(zx, zh, bias, z);
 
 State:
     for (unsigned k = 0; k < CONFIG_T::n_state; k++) {
         #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
         #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::state_multiplier_limit
         const unsigned n = CONFIG_T::n_state;
-        act_t gate_i = activation::gate(z[k], gate_lut);
-        act_t gate_f = activation::gate(z[n + k], gate_lut);
-        act_t cand = activation::candidate(z[2 * n + k], candidate_lut);
-        act_t gate_o = activation::gate(z[3 * n + k], output_gate_lut); // its own copy: II 1
-        state_t c_new = gate_f * c[k] + gate_i * cand;                  // exact products and sum, one rounding
+        act_t gate_i = activation::gate(preactivation::gate(zx, bias, z, k), gate_lut);
+        act_t gate_f = activation::gate(preactivation::gate(zx, bias, z, n + k), gate_lut);
+        act_t cand = activation::candidate(preactivation::gate(zx, bias, z, 2 * n + k), candidate_lut);
+        act_t gate_o = activation::gate(preactivation::gate(zx, bias, z, 3 * n + k), output_gate_lut); // own copy: II 1
+        state_t c_new = gate_f * c[k] + gate_i * cand; // exact products and sum, one rounding
         act_t c_act = activation::state(c_new, state_lut);
         c[k] = c_new;
         h[k] = gate_o * c_act;
@@ -467,6 +495,7 @@ template <class CONFIG_T> struct lstm_call<CONFIG_T, true> {
     Frames:
         for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
             typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state];
+            #pragma HLS ARRAY_PARTITION variable=zx block factor=4 // a bank per gate: State reads each once
             lstm_input_map<CONFIG_T>(data, t, h, zx);
             lstm_cell_step<CONFIG_T>(zx, h, c, bias, gate_lut, output_gate_lut, candidate_lut, state_lut);
             lstm_write_output<CONFIG_T>(h, t, res);
