@@ -11,7 +11,7 @@ execution of a family layer is ``hls_project.execute``; the sizing rules ``hls_p
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 from hls4ml.model.attributes import Attribute
@@ -34,6 +34,11 @@ from models.quantization import LSTMTypes
 INPUT_MAP_HEAD = (
     "    template <class data_T>\n"
     "    static void input_map(hls::stream<data_T> &frame, const state_t h[n_state], accum_t zx[4 * n_state]) {"
+)
+STREAMING_INPUT_MAP_HEAD = (  # input_map_streams_zx: the frame's pre-activations into the FIFO
+    "    static const bool input_map_streams_zx = true;\n"
+    "    template <class data_T>\n"
+    "    static void input_map(hls::stream<data_T> &frame, const state_t h[n_state], hls::stream<accum_t> &zx) {"
 )
 CALL_INPUT_MAP_HEAD = (
     "    static const bool call_input_map = true;\n"
@@ -106,6 +111,9 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
     # the input map takes a whole call (input_maps: a pipeline of processes, the last writing the zx
     # FIFO; nnet_lstm_cell.h's call_input_map) instead of input_map frame by frame
     call_input_map = False
+    # input_map writes a frame's pre-activations into the zx FIFO itself, in order (nnet_lstm_cell.h's
+    # input_map_streams_zx): no frame_zx array and no send loop after it
+    input_map_streams_zx = False
     # the input map's stages are DATAFLOW processes, each streaming to the next (a frame pipeline):
     # a whole call's of them run a call ahead (call_input_map), a fused family's take their latency
     pipelined_input_map = False
@@ -191,7 +199,7 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
         if self.call_input_map:
             head = CALL_INPUT_MAP_HEAD.format(source=CALL_SOURCES[self.io_stream()])
         else:
-            head = INPUT_MAP_HEAD
+            head = STREAMING_INPUT_MAP_HEAD if self.input_map_streams_zx else INPUT_MAP_HEAD
         return config_member(head, self.input_map_body())
 
     @abstractmethod
@@ -355,8 +363,10 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
             stages, ahead, pipeline = input_map + cell, 0, len(input_map) if self.pipelined_input_map else 0
         else:  # nnet::lstm_call's DATAFLOW: the input half runs a frame ahead of the recurrent half
             input_half, recurrent_map = self.input_map_stages(), self.recurrent_map_stages()
-            if not self.call_input_map:  # frame by frame into frame_zx, then sent into the FIFO
-                fifo = Memory("pre-activation FIFO", 4 * n, types.accumulator.width)
+            fifo = Memory("pre-activation FIFO", 4 * n, types.accumulator.width)
+            if self.input_map_streams_zx:  # frame by frame, the map's last stage writing the FIFO
+                input_half[-1] = replace(input_half[-1], memories=input_half[-1].memories + (fifo,))
+            elif not self.call_input_map:  # frame by frame into frame_zx, then sent into the FIFO
                 frame_zx = Memory("frame_zx", 4 * n, types.accumulator.width)
                 input_half.append(Stage("pre-activation send", 4 * n, 1, memories=(frame_zx, fifo)))
             stages, ahead, pipeline = input_half + recurrent_map + cell, len(input_half), 0

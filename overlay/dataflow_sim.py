@@ -196,15 +196,15 @@ def layer_processes(layer, tokens_in: int, tokens_out: int) -> list:
     ahead, rest = layer.stages[: layer.ahead_stages], layer.stages[layer.ahead_stages :]
     frame_phases = []
     if ahead:
+        zx = next(stage.iterations for stage in rest if stage.name == "preactivation")  # the FIFO's values
         if layer.ahead_pipeline:  # the steps' own pipeline: a frame at the slowest one's pace
             slowest = max(stage.cycles for stage in ahead)
-            zx = next(stage.iterations for stage in rest if stage.name == "preactivation")  # the FIFO's values
             phases = [Phase("frame pipeline", READ, slowest, per_frame_in), Phase("zx", WRITE, 0, zx)]
-        else:
+        else:  # its last stage (the send, or the map's last loop) writes the frame's zx as it runs
             send = ahead[-1]
             phases = [Phase(ahead[0].name, READ, ahead[0].cycles, per_frame_in)]
             phases += [Phase(stage.name, COMPUTE, stage.cycles) for stage in ahead[1:-1]]
-            phases.append(Phase(send.name, WRITE, send.cycles, send.iterations))
+            phases.append(Phase(send.name, WRITE, send.cycles, zx))
         input_half = Process(f"{layer.name}: input half", tuple(phases) * frames)
         for stage in rest:
             kind = READ if stage.name == "preactivation" else COMPUTE

@@ -165,24 +165,33 @@ def test_a_stored_layer_whose_rows_differ_from_its_ratio_is_refused(tmp_path, rn
 )
 @pytest.mark.parametrize("reuse_factor", [1, 2, 3, 16, 1000])
 def test_every_pe_reads_its_own_banks_and_meets_the_reuse_factor(n_in, n_out, sparsity, reuse_factor):
+    """The fewest PEs, in pairs (a copy of the input per two), that take a row's terms within the
+    reuse factor; only the last row group may be short of rows (its PEs idle)."""
     shape = RBShape.create(n_in, n_out, sparsity)
     schedule = SparseSchedule.at(shape, reuse_factor)
-    assert n_out % schedule.pes == 0
+    assert schedule.pes % 2 == 0 or schedule.pes == n_out
     assert schedule.read_conflicts() == []
-    assert schedule.product_cycles * schedule.pes == shape.macs  # no PE idles
+    assert schedule.groups == -(-n_out // schedule.pes) and schedule.copies * 2 >= schedule.pes
+    idle = schedule.product_cycles * schedule.pes - shape.macs  # terms of the last group's missing rows
+    assert 0 <= idle < schedule.pes * shape.nnz and (idle == 0) == (n_out % schedule.pes == 0)
     assert schedule.pes * reuse_factor >= shape.nnz or schedule.pes == n_out
-    assert all(n_out % d or d * reuse_factor < shape.nnz for d in range(1, schedule.pes))
+    assert all(pes * reuse_factor < shape.nnz for pes in range(2, schedule.pes, 2))
 
 
-def test_layout_gives_each_pe_its_rows(rng):
+@pytest.mark.parametrize("pes", [4, 5])
+def test_layout_gives_each_pe_its_rows(pes, rng):
+    """``[row group][slot][pe]``: PE p's term ``slot`` of row ``group * pes + p``; the rows past the
+    last (when pes does not divide them) zero."""
     shape = RBShape.create(20, 12, 0.5)
-    schedule = SparseSchedule(shape, pes=4)
-    values = rng.integers(0, 1000, shape.stored_shape)
+    schedule = SparseSchedule(shape, pes=pes)
+    values = rng.integers(1, 1000, shape.stored_shape)
     stored = schedule.layout(values)
+    assert stored.size == schedule.groups * pes * shape.nnz
     for step in range(schedule.product_cycles):
         group, slot = divmod(step, shape.nnz)
-        for p in range(4):
-            assert stored[step * 4 + p] == values[group * 4 + p, slot]
+        for p in range(pes):
+            row = group * pes + p
+            assert stored[step * pes + p] == (values[row, slot] if row < shape.n_out else 0)
 
 
 # -- C-simulation: bit-exact with the NumPy reference, within 1 LSB of Keras ------------------
@@ -192,6 +201,8 @@ CSIM_CASES = [
     ("w12", 24, 8, 0.0, 0.0, 16, "io_parallel", 2, True),  # 0%: the dense LSTM
     ("w16", 25, 7, 0.95, 0.5, 16, "io_stream", 3, True),  # 95% input, different ratios
     ("w12", 24, 8, 0.9, 0.25, 1, "io_parallel", 1, False),  # one frame, several PEs
+    ("w12", 24, 8, 0.5, 0.5, 3, "io_stream", 2, True),  # 6 input PEs on 32 rows: a short last group
+    ("w8", 24, 5, 0.5, 0.25, 2, "io_parallel", 2, False),  # 6 input PEs on 20 rows
 ]
 
 
@@ -215,11 +226,18 @@ def test_generated_config_matches_the_schedule_and_the_estimate(tmp_path, rng):
     estimate = layer_estimate(node)
     for suffix, schedule, what in zip("xh", node.schedules(), ("input map", "recurrent map"), strict=True):
         struct = parameters[parameters.index(f"struct config{node.index}_{suffix} ") :]
-        constants = {key: int(re.search(rf"{key} = (\d+);", struct).group(1)) for key in ("pes", "copies", "nnz")}
-        assert constants == {"pes": schedule.pes, "copies": schedule.copies, "nnz": schedule.shape.nnz}
+        keys = ("pes", "groups", "copies", "nnz")
+        constants = {key: int(re.search(rf"{key} = (\d+);", struct).group(1)) for key in keys}
+        assert constants == dict(
+            zip(keys, (schedule.pes, schedule.groups, schedule.copies, schedule.shape.nnz), strict=True)
+        )
         stage = next(s for s in estimate.stages if s.name == f"{what} products")
         assert stage.multipliers == constants["pes"]
-        assert stage.iterations * stage.ii * stage.multipliers == schedule.shape.macs
+        if suffix == "x":  # into the zx FIFO: a group every max(nnz, pes) cycles, then the last group's sums
+            assert stage.iterations == constants["groups"] * max(constants["nnz"], constants["pes"])
+            assert stage.tail == constants["pes"]
+        else:  # into zh: a group every nnz cycles
+            assert stage.iterations * stage.ii * stage.multipliers == schedule.shape.macs
     cost = models.rbs_lstm_cost(25, 7, 0.8, 0.5)
     assert estimate.macs == 4 * (cost.input_map_macs + cost.recurrent_macs)
     assert estimate.dense_macs == 4 * cost.dense_params - 4 * cost.bias_params

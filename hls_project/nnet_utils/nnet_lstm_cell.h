@@ -39,6 +39,9 @@ struct lstm_cell_config {
     // the family's input map takes a whole call, input_maps(data, zx) (a DATAFLOW of its steps over
     // the call's frames, the last writing the zx FIFO), instead of input_map frame by frame
     static const bool call_input_map = false;
+    // input_map writes a frame's pre-activations straight into the zx FIFO, in order (no frame_zx
+    // and no send after it), instead of into an array
+    static const bool input_map_streams_zx = false;
     // typedef join_t; typedef input_t (input_quantizer), accum_t (accumulator_quantizer), state_t, act_t,
     // rec_t (the recurrent map's output), bias_t, preact_mac_t (exact zx + zh + b)
     // gate/candidate/state lookup tables: raw index of entry 0 and size
@@ -353,16 +356,15 @@ template <class data_T, class CONFIG_T, unsigned P = 1> struct join_reader {
 
 // The input map of frame t of a call, whose frames arrive in `data`: an io_stream layer reads the
 // frame's n_in / data_T::size packs from the layer's input stream; an io_parallel one feeds the
-// frame's values from the call's array through a FIFO of single values.
-template <class CONFIG_T, class data_T>
-void lstm_input_map(hls::stream<data_T> &data, unsigned, const typename CONFIG_T::state_t h[CONFIG_T::n_state],
-                    typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state]) {
+// frame's values from the call's array through a FIFO of single values. zx_T: the frame's
+// pre-activations, an array of 4 * n_state, or the FIFO (input_map_streams_zx).
+template <class CONFIG_T, class data_T, class zx_T>
+void lstm_input_map(hls::stream<data_T> &data, unsigned, const typename CONFIG_T::state_t h[CONFIG_T::n_state], zx_T &zx) {
     CONFIG_T::input_map(data, h, zx);
 }
-template <class CONFIG_T, class data_T>
+template <class CONFIG_T, class data_T, class zx_T>
 void lstm_input_map(const data_T data[CONFIG_T::n_timesteps * CONFIG_T::n_in], unsigned t,
-                    const typename CONFIG_T::state_t h[CONFIG_T::n_state],
-                    typename CONFIG_T::accum_t zx[4 * CONFIG_T::n_state]) {
+                    const typename CONFIG_T::state_t h[CONFIG_T::n_state], zx_T &zx) {
     hls::stream<array<data_T, 1>> frame("frame");
     NNET_STREAM_DEPTH(frame, CONFIG_T::n_in);
 Feed:
@@ -422,21 +424,32 @@ Frames:
 }
 
 // The input half of a call: each frame's input map, its 4 * n_state pre-activations into the FIFO
-// zx. The maps of families that are not fused never read h (join_reader stops at n_in): they get
-// zeros.
-template <class CONFIG_T, class in_T> void lstm_input_maps(in_T &data, hls::stream<typename CONFIG_T::accum_t> &zx) {
-    static const typename CONFIG_T::state_t no_state[CONFIG_T::n_state] = {};
-Frames:
-    for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
-        typename CONFIG_T::accum_t frame_zx[4 * CONFIG_T::n_state];
-        lstm_input_map<CONFIG_T>(data, t, no_state, frame_zx);
-    Send:
-        for (unsigned j = 0; j < 4 * CONFIG_T::n_state; j++) {
-            #pragma HLS PIPELINE II=1
-            zx.write(frame_zx[j]);
+// zx: into an array, then sent, or straight into the FIFO (input_map_streams_zx). The maps of
+// families that are not fused never read h (join_reader stops at n_in): they get zeros.
+template <class CONFIG_T, bool streams_zx> struct lstm_input_maps {
+    template <class in_T> static void run(in_T &data, hls::stream<typename CONFIG_T::accum_t> &zx) {
+        static const typename CONFIG_T::state_t no_state[CONFIG_T::n_state] = {};
+    Frames:
+        for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
+            typename CONFIG_T::accum_t frame_zx[4 * CONFIG_T::n_state];
+            lstm_input_map<CONFIG_T>(data, t, no_state, frame_zx);
+        Send:
+            for (unsigned j = 0; j < 4 * CONFIG_T::n_state; j++) {
+                #pragma HLS PIPELINE II=1
+                zx.write(frame_zx[j]);
+            }
         }
     }
-}
+};
+template <class CONFIG_T> struct lstm_input_maps<CONFIG_T, true> {
+    template <class in_T> static void run(in_T &data, hls::stream<typename CONFIG_T::accum_t> &zx) {
+        static const typename CONFIG_T::state_t no_state[CONFIG_T::n_state] = {};
+    Frames:
+        for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
+            lstm_input_map<CONFIG_T>(data, t, no_state, zx);
+        }
+    }
+};
 
 // The input half of a call: the family's input_maps when it takes a whole call
 // (call_input_map), else lstm_input_maps, input_map frame by frame. Inlined: the call inside is
@@ -444,7 +457,7 @@ Frames:
 template <class CONFIG_T, bool whole_call> struct lstm_input_half {
     template <class in_T> static void run(in_T &data, hls::stream<typename CONFIG_T::accum_t> &zx) {
         #pragma HLS INLINE
-        lstm_input_maps<CONFIG_T>(data, zx);
+        lstm_input_maps<CONFIG_T, CONFIG_T::input_map_streams_zx>::run(data, zx);
     }
 };
 template <class CONFIG_T> struct lstm_input_half<CONFIG_T, true> {

@@ -3,12 +3,13 @@
 
 // Row-balanced sparse LSTM maps (models/row_balanced.py): every output row o of W keeps nnz values
 // and their column indices, y[o] = sum_j values[o][j] * x[indices[o][j]].
-// Processing elements: PE p owns rows p, p + pes, p + 2 pes, ...; every row has nnz terms, so all
-// PEs finish a row in the same nnz cycles and none waits for another. Each cycle every PE takes
-// one term of its row: a value and an index from its own cyclic bank (values and indices stored as
-// [row group][slot][pe], hls_project/rbs_lstm.py) and one input value from its copy of the input
-// (one copy per two PEs: a block RAM has two ports). hls_project/rbs_lstm.py checks the ports of
-// every cycle in Python.
+// Processing elements: PE p owns rows p, p + pes, p + 2 pes, ... (row group g: rows g * pes + p;
+// the last group's missing rows, when pes does not divide n_rows, hold zero terms); every row has
+// nnz terms, so all PEs finish a row in the same nnz cycles and none waits for another. Each cycle
+// every PE takes one term of its row: a value and an index from its own cyclic bank (values and
+// indices stored as [row group][slot][pe], hls_project/rbs_lstm.py) and one input value from its
+// copy of the input (one copy per two PEs: a block RAM has two ports). hls_project/rbs_lstm.py
+// checks the ports of every cycle in Python.
 
 #include "nnet_common.h"
 #include "nnet_lstm_cell.h"
@@ -19,16 +20,34 @@ struct rbs_matvec_config {
     static const unsigned n_in = 1;   // columns (inputs)
     static const unsigned n_rows = 4; // outputs: 4 * n_state
     static const unsigned nnz = 1;    // terms per row
-    static const unsigned pes = 1;    // processing elements (divides n_rows)
+    static const unsigned pes = 1;    // processing elements
+    static const unsigned groups = 4; // row groups: ceil(n_rows / pes)
     static const unsigned copies = 1; // copies of the input: ceil(pes / 2)
     // typedef value_t; typedef index_t (ap_uint); typedef mac_t (exact sum of nnz products)
 };
 
-// out[o] = sum_j values[o][j] * x[indices[o][j]], exact; x: the input, copied `copies` times.
+// One cycle of the PEs: each adds term `slot` of its row in row group `group` into acc (exact).
+template <class CONFIG_T, class in_T>
+void rbs_terms(const in_T x[CONFIG_T::copies][CONFIG_T::n_in],
+               const typename CONFIG_T::value_t values[CONFIG_T::groups * CONFIG_T::nnz * CONFIG_T::pes],
+               const typename CONFIG_T::index_t indices[CONFIG_T::groups * CONFIG_T::nnz * CONFIG_T::pes],
+               typename CONFIG_T::mac_t acc[CONFIG_T::pes], unsigned group, unsigned slot) {
+    #pragma HLS INLINE
+PEs:
+    for (unsigned p = 0; p < CONFIG_T::pes; p++) {
+        const unsigned address = (group * CONFIG_T::nnz + slot) * CONFIG_T::pes + p; // [group][slot][pe]
+        const typename CONFIG_T::mac_t sum = (slot == 0) ? typename CONFIG_T::mac_t(0) : acc[p];
+        acc[p] = sum + values[address] * x[p / 2][indices[address]];
+    }
+}
+
+// out[o] = sum_j values[o][j] * x[indices[o][j]], exact, rounded once to out_T; x: the input,
+// copied `copies` times. Into an array (the recurrent map's zh): a row group's sums at once, when
+// its last term is in.
 template <class CONFIG_T, class in_T, class out_T>
 void rbs_products(const in_T x[CONFIG_T::copies][CONFIG_T::n_in], out_T out[CONFIG_T::n_rows],
-                  const typename CONFIG_T::value_t values[CONFIG_T::n_rows * CONFIG_T::nnz],
-                  const typename CONFIG_T::index_t indices[CONFIG_T::n_rows * CONFIG_T::nnz]) {
+                  const typename CONFIG_T::value_t values[CONFIG_T::groups * CONFIG_T::nnz * CONFIG_T::pes],
+                  const typename CONFIG_T::index_t indices[CONFIG_T::groups * CONFIG_T::nnz * CONFIG_T::pes]) {
     const unsigned P = CONFIG_T::pes, nnz = CONFIG_T::nnz;
     #pragma HLS ARRAY_PARTITION variable=values cyclic factor=P
     #pragma HLS ARRAY_PARTITION variable=indices cyclic factor=P
@@ -37,16 +56,15 @@ void rbs_products(const in_T x[CONFIG_T::copies][CONFIG_T::n_in], out_T out[CONF
     #pragma HLS ARRAY_PARTITION variable=acc complete
     unsigned group = 0, slot = 0;
 Terms:
-    for (unsigned step = 0; step < CONFIG_T::n_rows / P * nnz; step++) {
+    for (unsigned step = 0; step < CONFIG_T::groups * nnz; step++) {
         #pragma HLS PIPELINE II=1
         #pragma HLS ALLOCATION operation instances=mul limit=P
-    PEs:
-        for (unsigned p = 0; p < P; p++) {
-            const unsigned address = step * P + p; // [group][slot][pe]
-            const typename CONFIG_T::mac_t sum = (slot == 0) ? typename CONFIG_T::mac_t(0) : acc[p];
-            acc[p] = sum + values[address] * x[p / 2][indices[address]];
-            if (slot + 1 == nnz) {
-                out[group * P + p] = acc[p];
+        rbs_terms<CONFIG_T>(x, values, indices, acc, group, slot);
+        if (slot + 1 == nnz) {
+            for (unsigned p = 0; p < P; p++) {
+                if (group * P + p < CONFIG_T::n_rows) {
+                    out[group * P + p] = acc[p];
+                }
             }
         }
         if (++slot == nnz) { // the next row group
@@ -56,15 +74,59 @@ Terms:
     }
 }
 
+// The same into a FIFO, in row order (the input map's zx, which the recurrent half reads in
+// order): a row group every G = max(nnz, pes) cycles (the PEs wait when nnz < pes), its sums
+// leaving one per cycle during the next group's, then the last group's.
+template <class CONFIG_T, class in_T, class out_T>
+void rbs_products(const in_T x[CONFIG_T::copies][CONFIG_T::n_in], hls::stream<out_T> &out,
+                  const typename CONFIG_T::value_t values[CONFIG_T::groups * CONFIG_T::nnz * CONFIG_T::pes],
+                  const typename CONFIG_T::index_t indices[CONFIG_T::groups * CONFIG_T::nnz * CONFIG_T::pes]) {
+    const unsigned P = CONFIG_T::pes, nnz = CONFIG_T::nnz, G = nnz > P ? nnz : P;
+    #pragma HLS ARRAY_PARTITION variable=values cyclic factor=P
+    #pragma HLS ARRAY_PARTITION variable=indices cyclic factor=P
+    typename CONFIG_T::mac_t acc[P], done[P]; // done: the previous group's sums, leaving
+    #pragma HLS ARRAY_PARTITION variable=acc complete
+    #pragma HLS ARRAY_PARTITION variable=done complete
+    unsigned group = 0, slot = 0;
+Terms:
+    for (unsigned step = 0; step < CONFIG_T::groups * G; step++) {
+        #pragma HLS PIPELINE II=1
+        #pragma HLS ALLOCATION operation instances=mul limit=P
+        if (group > 0 && slot < P && (group - 1) * P + slot < CONFIG_T::n_rows) {
+            out.write(done[slot]);
+        }
+        if (slot < nnz) {
+            rbs_terms<CONFIG_T>(x, values, indices, acc, group, slot);
+        }
+        if (slot + 1 == G) { // the group's sums are in (its last term was at slot nnz - 1)
+            for (unsigned p = 0; p < P; p++) {
+                done[p] = acc[p];
+            }
+            slot = 0;
+            group++;
+        } else {
+            slot++;
+        }
+    }
+Last: // the last group's sums
+    for (unsigned p = 0; p < P; p++) {
+        #pragma HLS PIPELINE II=1
+        if ((CONFIG_T::groups - 1) * P + p < CONFIG_T::n_rows) {
+            out.write(done[p]);
+        }
+    }
+}
+
 // A map: its input stored as it arrives, `reader_T::pack` values per cycle (the input map's
 // frame, a pack of the layer's input stream: pack_reader; the recurrent map's h: array_reader),
 // each value into its own bank of every copy (x is cyclic in that many banks per copy), then the
-// products. The input is held inside the layer: sparse rows read it out of order (each PE's read
-// picks its bank at run time: it reads every bank of its copy, one port each).
+// products into `out` (an array, or a FIFO: rbs_products). The input is held inside the layer:
+// sparse rows read it out of order (each PE's read picks its bank at run time: it reads every
+// bank of its copy, one port each).
 template <class CONFIG_T, class reader_T, class source_T, class state_T, class out_T>
-void rbs_map(source_T &in, const state_T *h, out_T out[CONFIG_T::n_rows],
-             const typename CONFIG_T::value_t values[CONFIG_T::n_rows * CONFIG_T::nnz],
-             const typename CONFIG_T::index_t indices[CONFIG_T::n_rows * CONFIG_T::nnz]) {
+void rbs_map(source_T &in, const state_T *h, out_T &out,
+             const typename CONFIG_T::value_t values[CONFIG_T::groups * CONFIG_T::nnz * CONFIG_T::pes],
+             const typename CONFIG_T::index_t indices[CONFIG_T::groups * CONFIG_T::nnz * CONFIG_T::pes]) {
     const unsigned P = reader_T::pack;
     static_assert(CONFIG_T::n_in % P == 0, "the input is whole packs");
     static typename reader_T::value_t x[CONFIG_T::copies][CONFIG_T::n_in]; // static: large for a C-sim stack
