@@ -135,8 +135,12 @@ class ModeStep(ModeContraction):
             and self.rank_out % a_banks == 0
             and (self.n_out // j_banks) * (self.rank_out // a_banks) <= reuse_factor
         ]
-        memory = lambda shared: self.sums("acc", mac_bits, shared)  # noqa: E731
-        return min(shares, key=lambda shared: (memory(shared).luts, memory(shared).ffs))
+
+        def cost(shared):
+            acc = self.sums("acc", mac_bits, shared)
+            return acc.luts, acc.ffs
+
+        return min(shares, key=cost)
 
     @property
     def trail_banks(self) -> int:

@@ -328,9 +328,11 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
         # themselves (nnet::lstm_preactivation)
         if self.fused_recurrent:
             gates = (Memory("zx", 4 * n, types.accumulator.width, 4), Memory("bias", 4 * n, types.bias.width, 4))
+            reads = (("zx", 4), ("bias", 4))
             preactivation = []
         else:
             gates = (Memory("bias", 4 * n, types.bias.width), Memory("z", 4 * n, types.accumulator.width, 4))
+            reads = (("z", 4),)
             zh = Memory("zh", 4 * n, self.recurrent_map_type().width)
             preactivation = [Stage("preactivation", 4 * n, 1, memories=(zh,))]  # no product: II 1
         state = (
@@ -339,7 +341,6 @@ class LSTMFamilyLayer(Layer, metaclass=ABCMeta):
             *gates,
         )
         # and the gate table for i and f (its two ports) and its copy for o
-        reads = tuple((memory.name, 4) for memory in gates if memory.banks == 4)
         reads += (("gate table", 2), ("output gate table", 1)) if tables else ()
         cell = preactivation + [
             Stage(
