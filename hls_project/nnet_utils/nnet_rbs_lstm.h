@@ -41,50 +41,64 @@ PEs:
     }
 }
 
-// out[o] = sum_j values[o][j] * x[indices[o][j]], exact, rounded once to out_T; x: the input,
-// copied `copies` times. Into an array (the recurrent map's zh): a row group's sums at once, when
-// its last term is in.
-template <class CONFIG_T, class in_T, class out_T>
-void rbs_products(const in_T x[CONFIG_T::copies][CONFIG_T::n_in], out_T out[CONFIG_T::n_rows],
-                  const typename CONFIG_T::value_t values[CONFIG_T::groups * CONFIG_T::nnz * CONFIG_T::pes],
-                  const typename CONFIG_T::index_t indices[CONFIG_T::groups * CONFIG_T::nnz * CONFIG_T::pes]) {
-    const unsigned P = CONFIG_T::pes, nnz = CONFIG_T::nnz;
-    #pragma HLS ARRAY_PARTITION variable=values cyclic factor=P
-    #pragma HLS ARRAY_PARTITION variable=indices cyclic factor=P
-    #pragma HLS ARRAY_PARTITION variable=out cyclic factor=P
-    typename CONFIG_T::mac_t acc[P];
-    #pragma HLS ARRAY_PARTITION variable=acc complete
-    unsigned group = 0, slot = 0;
-Terms:
-    for (unsigned step = 0; step < CONFIG_T::groups * nnz; step++) {
-        #pragma HLS PIPELINE II=1
-        #pragma HLS ALLOCATION operation instances=mul limit=P
-        rbs_terms<CONFIG_T>(x, values, indices, acc, group, slot);
-        if (slot + 1 == nnz) {
-            for (unsigned p = 0; p < P; p++) {
-                if (group * P + p < CONFIG_T::n_rows) {
-                    out[group * P + p] = acc[p];
-                }
+// Where a row group's sums go (rounded once to the sink's type): into an array (the recurrent
+// map's zh), all at once when the group's last term is in; or into a FIFO in row order (the input
+// map's zx, which the recurrent half reads in order), one per cycle during the next group's cycles
+// (from `done`), then the last group's.
+template <class out_T> struct rbs_sink {
+    static const bool fifo = false;
+    template <class CONFIG_T, class mac_T> static void leave(out_T, const mac_T[], unsigned, unsigned) {}
+    template <class CONFIG_T, class mac_T> static void group_done(out_T out, const mac_T acc[], mac_T[], unsigned group) {
+        #pragma HLS INLINE
+        #pragma HLS ARRAY_PARTITION variable=out cyclic factor=CONFIG_T::pes
+        for (unsigned p = 0; p < CONFIG_T::pes; p++) {
+            if (group * CONFIG_T::pes + p < CONFIG_T::n_rows) {
+                out[group * CONFIG_T::pes + p] = acc[p];
             }
         }
-        if (++slot == nnz) { // the next row group
-            slot = 0;
-            group++;
+    }
+    template <class CONFIG_T, class mac_T> static void last(out_T, const mac_T[]) {}
+};
+template <class value_T> struct rbs_sink<hls::stream<value_T>> {
+    static const bool fifo = true;
+    template <class CONFIG_T, class mac_T>
+    static void leave(hls::stream<value_T> &out, const mac_T done[], unsigned group, unsigned slot) {
+        #pragma HLS INLINE
+        if (group > 0 && slot < CONFIG_T::pes && (group - 1) * CONFIG_T::pes + slot < CONFIG_T::n_rows) {
+            out.write(done[slot]);
         }
     }
-}
+    template <class CONFIG_T, class mac_T>
+    static void group_done(hls::stream<value_T> &, const mac_T acc[], mac_T done[], unsigned) {
+        #pragma HLS INLINE
+        for (unsigned p = 0; p < CONFIG_T::pes; p++) {
+            done[p] = acc[p];
+        }
+    }
+    template <class CONFIG_T, class mac_T> static void last(hls::stream<value_T> &out, const mac_T done[]) {
+    Last:
+        for (unsigned p = 0; p < CONFIG_T::pes; p++) {
+            #pragma HLS PIPELINE II=1
+            if ((CONFIG_T::groups - 1) * CONFIG_T::pes + p < CONFIG_T::n_rows) {
+                out.write(done[p]);
+            }
+        }
+    }
+};
 
-// The same into a FIFO, in row order (the input map's zx, which the recurrent half reads in
-// order): a row group every G = max(nnz, pes) cycles (the PEs wait when nnz < pes), its sums
-// leaving one per cycle during the next group's, then the last group's.
+// out[o] = sum_j values[o][j] * x[indices[o][j]], exact, rounded once to the sink's type (an
+// array, or a FIFO: rbs_sink); x: the input, copied `copies` times. A row group every G cycles:
+// nnz into an array; max(nnz, pes) into a FIFO (its sums leave one per cycle while the next group
+// accumulates: the PEs wait when nnz < pes).
 template <class CONFIG_T, class in_T, class out_T>
-void rbs_products(const in_T x[CONFIG_T::copies][CONFIG_T::n_in], hls::stream<out_T> &out,
+void rbs_products(const in_T x[CONFIG_T::copies][CONFIG_T::n_in], out_T &out,
                   const typename CONFIG_T::value_t values[CONFIG_T::groups * CONFIG_T::nnz * CONFIG_T::pes],
                   const typename CONFIG_T::index_t indices[CONFIG_T::groups * CONFIG_T::nnz * CONFIG_T::pes]) {
-    const unsigned P = CONFIG_T::pes, nnz = CONFIG_T::nnz, G = nnz > P ? nnz : P;
+    typedef rbs_sink<out_T> sink;
+    const unsigned P = CONFIG_T::pes, nnz = CONFIG_T::nnz, G = sink::fifo && P > nnz ? P : nnz;
     #pragma HLS ARRAY_PARTITION variable=values cyclic factor=P
     #pragma HLS ARRAY_PARTITION variable=indices cyclic factor=P
-    typename CONFIG_T::mac_t acc[P], done[P]; // done: the previous group's sums, leaving
+    typename CONFIG_T::mac_t acc[P], done[P]; // done: a FIFO's previous group, leaving
     #pragma HLS ARRAY_PARTITION variable=acc complete
     #pragma HLS ARRAY_PARTITION variable=done complete
     unsigned group = 0, slot = 0;
@@ -92,29 +106,19 @@ Terms:
     for (unsigned step = 0; step < CONFIG_T::groups * G; step++) {
         #pragma HLS PIPELINE II=1
         #pragma HLS ALLOCATION operation instances=mul limit=P
-        if (group > 0 && slot < P && (group - 1) * P + slot < CONFIG_T::n_rows) {
-            out.write(done[slot]);
-        }
+        sink::template leave<CONFIG_T>(out, done, group, slot);
         if (slot < nnz) {
             rbs_terms<CONFIG_T>(x, values, indices, acc, group, slot);
         }
         if (slot + 1 == G) { // the group's sums are in (its last term was at slot nnz - 1)
-            for (unsigned p = 0; p < P; p++) {
-                done[p] = acc[p];
-            }
+            sink::template group_done<CONFIG_T>(out, acc, done, group);
             slot = 0;
             group++;
         } else {
             slot++;
         }
     }
-Last: // the last group's sums
-    for (unsigned p = 0; p < P; p++) {
-        #pragma HLS PIPELINE II=1
-        if ((CONFIG_T::groups - 1) * P + p < CONFIG_T::n_rows) {
-            out.write(done[p]);
-        }
-    }
+    sink::template last<CONFIG_T>(out, done);
 }
 
 // A map: its input stored as it arrives, `reader_T::pack` values per cycle (the input map's
