@@ -110,12 +110,13 @@ class SparseSchedule:
         array, or (``fifo``) into a FIFO, a group every ``max(nnz, pes)`` cycles, then the last
         group's sums (its tail)."""
         shape = self.shape
-        terms = self.groups * self.pes * shape.nnz
+        terms = self.product_cycles * self.pes  # the layout's, the last group's missing rows included
         values = Memory(f"{what} values", terms, value_bits, self.pes)
         indices = Memory(f"{what} indices", terms, shape.index_bits, self.pes)
         inputs = Memory(f"{what} input copies", self.copies * shape.n_in, in_bits, self.copies * pack)
         # a register per PE (and, into a FIFO, one per PE for the previous group's sums, leaving)
-        sums = Memory(f"{what} row sums", self.pes * (2 if fifo else 1), mac_bits, self.pes * (2 if fifo else 1))
+        registers = self.pes * (2 if fifo else 1)
+        sums = Memory(f"{what} row sums", registers, mac_bits, registers)
         group_cycles = max(shape.nnz, self.pes) if fifo else shape.nnz
         return [
             Stage(f"{what} store input", shape.n_in // pack, 1, memories=(inputs,)),
